@@ -1,0 +1,3 @@
+"""SellerCollection: finds eBay sellers who resell Amazon best sellers."""
+
+__version__ = "0.1.0"

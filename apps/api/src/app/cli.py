@@ -1,0 +1,111 @@
+"""The `sellercollection` command: serve, migrate, create-token, revoke-token."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+import uvicorn
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from rich.console import Console
+
+from app.config import Settings
+from app.embedded_pg import database_url
+from app.logging_config import configure_logging, logging_config
+from app.main import create_app
+from app.migrations import apply_migrations
+from app.services import accounts
+
+cli = typer.Typer(
+    help="SellerCollection: find eBay sellers who resell Amazon best sellers.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return settings
+
+
+@cli.command()
+def serve(
+    *,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Apply migrations, then serve the API (embedded PostgreSQL unless DATABASE_URL is set)."""
+    settings = _settings()
+    with database_url(settings.database_url, settings.data_dir) as url:
+        applied = apply_migrations(url)
+        if applied:
+            console.print(f"Applied migrations: {', '.join(applied)}")
+        if settings.database_url is None:
+            console.print(f"Embedded PostgreSQL data: {settings.data_dir / 'pgdata'}")
+        app = create_app(settings.model_copy(update={"database_url": url, "migrate_on_start": False}))
+        uvicorn.run(app, host=host, port=port, log_config=logging_config(settings.log_level))
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending migrations and exit."""
+    settings = _settings()
+    with database_url(settings.database_url, settings.data_dir) as url:
+        applied = apply_migrations(url)
+    console.print(f"Applied: {', '.join(applied)}" if applied else "Database is up to date.")
+
+
+async def _issue(url: str, org: str, email: str, permissions: list[str]) -> accounts.IssuedToken:
+    async with await AsyncConnection.connect(url, row_factory=dict_row) as conn:
+        return await accounts.issue_token(conn, org_name=org, email=email, permissions=permissions)
+
+
+@cli.command("create-token")
+def create_token(
+    *,
+    org: Annotated[str, typer.Option(help="Org name; created when missing.")],
+    email: Annotated[str, typer.Option(help="User email; created when missing.")],
+    permission: Annotated[
+        list[str] | None, typer.Option("--permission", "-p", help="Permission key to grant (repeatable).")
+    ] = None,
+) -> None:
+    """Create the org, user and membership when missing and print a new API token (last line)."""
+    settings = _settings()
+    with database_url(settings.database_url, settings.data_dir) as url:
+        apply_migrations(url)
+        try:
+            issued = asyncio.run(_issue(url, org, email, permission or []))
+        except accounts.InvalidInput as exc:
+            console.print(f"[red]{exc.detail}[/red]")
+            raise typer.Exit(2) from exc
+    console.print(f"Token for {email} in org {org!r} (shown once; store it safely):")
+    sys.stderr.flush()
+    print(issued.token, flush=True)
+
+
+async def _revoke(url: str, token_or_prefix: str) -> int:
+    async with await AsyncConnection.connect(url, row_factory=dict_row) as conn:
+        return await accounts.revoke_token(conn, token_or_prefix=token_or_prefix)
+
+
+@cli.command("revoke-token")
+def revoke_token(
+    token: Annotated[str, typer.Argument(help="The token, or its first 11 characters as shown when issued.")],
+) -> None:
+    """Revoke an API token (and every session opened with it)."""
+    settings = _settings()
+    with database_url(settings.database_url, settings.data_dir) as url:
+        count = asyncio.run(_revoke(url, token))
+    if count == 0:
+        console.print("No active token matches.")
+        raise typer.Exit(1)
+    console.print(f"Revoked {count} token(s).")
+
+
+def main() -> None:
+    cli()

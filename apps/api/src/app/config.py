@@ -1,0 +1,92 @@
+"""The one settings object. Built once (by the CLI or the tests) and injected, never imported as a global."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("sellercollection", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every option can be set by an environment variable named in its alias or `SELLERCOLLECTION_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="SELLERCOLLECTION_", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "SELLERCOLLECTION_DATABASE_URL"),
+        description="PostgreSQL URL. Unset: an embedded PostgreSQL is started in `data_dir`.",
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the embedded PostgreSQL keeps its data (kept across restarts).",
+    )
+    db_pool_min_size: int = Field(default=2, ge=1)
+    db_pool_max_size: int = Field(default=20, ge=1)
+    migrate_on_start: bool = Field(default=True, description="Apply pending migrations when the app starts.")
+    log_level: str = Field(default="INFO")
+
+    # Auth
+    session_ttl_hours: int = Field(default=12, ge=1, description="Lifetime of a browser session cookie.")
+    cookie_secure: bool = Field(default=False, description="Mark the session cookie Secure (set behind HTTPS).")
+
+    # Activity stream (SSE)
+    activity_keepalive_seconds: float = Field(default=15.0, gt=0, description="Seconds between SSE keepalive comments.")
+    activity_retry_ms: int = Field(default=3000, ge=0, description="Reconnect delay the SSE stream asks browsers for.")
+    activity_send_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A client that does not take an event within this time is disconnected."
+    )
+    activity_subscriber_queue_size: int = Field(
+        default=1000, ge=1, description="Events held for one slow subscriber before its oldest are dropped."
+    )
+    activity_finished_grace_seconds: float = Field(
+        default=120.0, ge=0, description="How long a finished run's events stay available for late reconnects."
+    )
+    activity_idle_ttl_seconds: float = Field(
+        default=3600.0, gt=0, description="A stream nobody reads or writes is dropped after this long."
+    )
+    stream_token_ttl_seconds: int = Field(default=60, ge=5, description="Validity of a one-run SSE stream token.")
+
+    # Collection runs
+    max_open_runs_per_org: int = Field(default=3, ge=1, description="Open (pending, running, paused) runs per org.")
+    provider: Literal["auto", "demo", "oxylabs"] = Field(
+        default="auto", description="Upstream provider; `auto` is oxylabs when credentials are set, else demo."
+    )
+    oxylabs_username: str | None = Field(default=None, validation_alias=AliasChoices("OXYLABS_USERNAME"))
+    oxylabs_password: SecretStr | None = Field(default=None, validation_alias=AliasChoices("OXYLABS_PASSWORD"))
+    oxylabs_base_url: str = Field(
+        default="https://realtime.oxylabs.io/v1/queries", validation_alias=AliasChoices("OXYLABS_BASE_URL")
+    )
+    price_min_multiplier: float = Field(default=1.8, gt=0, description="eBay price window low end, x Amazon price.")
+    price_max_multiplier: float = Field(default=2.2, gt=0, description="eBay price window high end, x Amazon price.")
+    ebay_pages_per_product: int = Field(default=3, ge=1, le=10)
+    run_lease_seconds: float = Field(default=30.0, gt=1, description="A run whose executor misses this is taken over.")
+
+    # Demo marketplace
+    demo_latency_ms: float = Field(default=150.0, ge=0, description="Simulated upstream latency of the demo provider.")
+    demo_error_rate: float = Field(default=0.0, ge=0, le=1)
+    demo_rate_limit_rate: float = Field(default=0.0, ge=0, le=1)
+    demo_retry_after_seconds: float = Field(default=1.0, ge=0)
+    demo_seed: int = Field(default=7)
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_url_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def oxylabs_configured(self) -> bool:
+        return bool(self.oxylabs_username and self.oxylabs_password)
+
+    @property
+    def resolved_provider(self) -> Literal["demo", "oxylabs"]:
+        if self.provider == "auto":
+            return "oxylabs" if self.oxylabs_configured else "demo"
+        return self.provider

@@ -1,0 +1,69 @@
+"""The connection pool, and the context that brings the database up for the app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from app.config import Settings
+from app.embedded_pg import database_url
+from app.migrations import apply_migrations
+
+logger = logging.getLogger(__name__)
+
+Conn: TypeAlias = AsyncConnection[DictRow]
+Pool: TypeAlias = AsyncConnectionPool[Conn]
+
+
+@dataclass(frozen=True)
+class Database:
+    url: str
+    pool: Pool
+
+    async def ping(self) -> bool:
+        try:
+            async with self.pool.connection(timeout=2.0) as conn:
+                await conn.execute("SELECT 1")
+            return True
+        except Exception:
+            logger.warning("database ping failed", exc_info=True)
+            return False
+
+
+def make_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> Pool:
+    kwargs: dict[str, Any] = {"row_factory": dict_row}
+    return AsyncConnectionPool(
+        conninfo=url,
+        connection_class=AsyncConnection[DictRow],
+        kwargs=kwargs,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        name="sellercollection",
+    )
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """Resolve the server (embedded when no URL), migrate if asked, and hold a pool open."""
+    url_cm = database_url(settings.database_url, settings.data_dir)
+    url = await asyncio.to_thread(url_cm.__enter__)
+    try:
+        if settings.migrate_on_start:
+            await asyncio.to_thread(apply_migrations, url)
+        pool = make_pool(url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size)
+        await pool.open(wait=True, timeout=30.0)
+        try:
+            yield Database(url=url, pool=pool)
+        finally:
+            await pool.close()
+    finally:
+        await asyncio.to_thread(url_cm.__exit__, None, None, None)

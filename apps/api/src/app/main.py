@@ -1,0 +1,35 @@
+"""The application: `create_app(settings)` wires routers to services; the lifespan owns every resource."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.config import Settings
+from app.db import open_database
+from app.errors import register_error_handlers
+from app.routers import auth, health
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_database(settings) as database:
+            app.state.settings = settings
+            app.state.database = database
+            logger.info("SellerCollection %s ready", __version__)
+            yield
+
+    app = FastAPI(title="SellerCollection", version=__version__, lifespan=lifespan)
+    register_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    return app

@@ -1,0 +1,84 @@
+"""API models (request and response bodies) and the activity feed's event shape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HealthResponse(BaseModel):
+    ok: bool
+    database: Literal["ok", "unavailable"]
+    version: str
+
+
+class MeResponse(BaseModel):
+    user_id: UUID
+    email: str
+    org_id: UUID
+    org_name: str
+    permission_keys: list[str]
+
+
+class SessionResponse(BaseModel):
+    csrf_token: str = Field(description="Echo this in X-CSRF-Token on state-changing cookie requests.")
+    expires_at: datetime
+
+
+# --- Activity feed -----------------------------------------------------------------------------
+
+ActivityAction = Literal[
+    # worker steps
+    "fetching", "found", "error", "rate_limited", "complete",
+    # pipeline (worker_id 0) steps
+    "uploading", "deduped", "inserted", "updated",
+    # run lifecycle
+    "started", "paused", "resumed", "cancelled", "failed",
+    # stream control
+    "gap",
+]  # fmt: skip
+
+
+class ApiParams(BaseModel):
+    """What a worker asked the upstream for; prices are in cents."""
+
+    model_config = ConfigDict(extra="allow")
+
+    query: str | None = None
+    page: int | None = None
+    amazon_price: int | None = None
+    price_min: int | None = None
+    price_max: int | None = None
+    node_id: str | None = None
+
+
+class ActivityEntry(BaseModel):
+    """One step of a run, as streamed to the activity feed. `worker_id` 0 is the pipeline itself."""
+
+    id: str
+    seq: int | None = Field(default=None, description="Per-run sequence number; also the SSE event id.")
+    timestamp: str
+    worker_id: int
+    phase: str = Field(description="amazon, ebay or run")
+    action: ActivityAction
+    category: str | None = None
+    product_name: str | None = None
+    seller_found: str | None = None
+    new_sellers_count: int | None = None
+    error_message: str | None = None
+    url: str | None = None
+    api_params: ApiParams | None = None
+    duration_ms: int | None = None
+    attempt: int | None = None
+    error_type: str | None = None
+    items_count: int | None = None
+    source_worker_id: int | None = None
+    operation_type: str | None = None
+    missed: int | None = Field(default=None, description="On a gap event: how many events were lost, if known.")
+    retry_after_seconds: float | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)

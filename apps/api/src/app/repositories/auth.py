@@ -1,0 +1,154 @@
+"""SQL for orgs, users, memberships, API tokens and browser sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from app.db import Conn
+
+_CALLER_COLUMNS = """
+    t.id AS token_id, t.last_used_at, m.id AS membership_id, m.org_id, o.name AS org_name,
+    m.user_id, u.email, m.permission_keys
+"""
+
+
+async def upsert_org(conn: Conn, *, name: str) -> UUID:
+    row = await (
+        await conn.execute(
+            """
+            INSERT INTO orgs (name) VALUES (%(name)s)
+            ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+            RETURNING id
+            """,
+            {"name": name},
+        )
+    ).fetchone()
+    assert row is not None
+    return UUID(str(row["id"]))
+
+
+async def upsert_user(conn: Conn, *, email: str) -> UUID:
+    row = await (
+        await conn.execute(
+            """
+            INSERT INTO users (email) VALUES (%(email)s)
+            ON CONFLICT (lower(email)) DO UPDATE SET email = users.email
+            RETURNING id
+            """,
+            {"email": email},
+        )
+    ).fetchone()
+    assert row is not None
+    return UUID(str(row["id"]))
+
+
+async def upsert_membership(conn: Conn, *, org_id: UUID, user_id: UUID, permission_keys: list[str]) -> UUID:
+    """Create the membership, or add the given keys to an existing one (never removes keys)."""
+    row = await (
+        await conn.execute(
+            """
+            INSERT INTO memberships (org_id, user_id, permission_keys)
+            VALUES (%(org_id)s, %(user_id)s, %(keys)s)
+            ON CONFLICT (org_id, user_id) DO UPDATE SET permission_keys = ARRAY(
+                SELECT DISTINCT k FROM unnest(memberships.permission_keys || EXCLUDED.permission_keys) AS k ORDER BY k
+            )
+            RETURNING id
+            """,
+            {"org_id": org_id, "user_id": user_id, "keys": permission_keys},
+        )
+    ).fetchone()
+    assert row is not None
+    return UUID(str(row["id"]))
+
+
+async def insert_api_token(conn: Conn, *, membership_id: UUID, token_hash: bytes, prefix: str) -> UUID:
+    row = await (
+        await conn.execute(
+            """
+            INSERT INTO api_tokens (membership_id, token_hash, prefix)
+            VALUES (%(membership_id)s, %(hash)s, %(prefix)s)
+            RETURNING id
+            """,
+            {"membership_id": membership_id, "hash": token_hash, "prefix": prefix},
+        )
+    ).fetchone()
+    assert row is not None
+    return UUID(str(row["id"]))
+
+
+async def revoke_api_tokens(conn: Conn, *, prefix: str) -> int:
+    cur = await conn.execute(
+        "UPDATE api_tokens SET revoked_at = now() WHERE prefix = %(prefix)s AND revoked_at IS NULL",
+        {"prefix": prefix},
+    )
+    return cur.rowcount
+
+
+async def caller_by_token_hash(conn: Conn, *, token_hash: bytes) -> dict[str, Any] | None:
+    return await (
+        await conn.execute(
+            f"""
+            SELECT {_CALLER_COLUMNS}
+            FROM api_tokens t
+            JOIN memberships m ON m.id = t.membership_id
+            JOIN users u ON u.id = m.user_id
+            JOIN orgs o ON o.id = m.org_id
+            WHERE t.token_hash = %(hash)s AND t.revoked_at IS NULL
+            """,
+            {"hash": token_hash},
+        )
+    ).fetchone()
+
+
+async def touch_api_token(conn: Conn, *, token_id: UUID) -> None:
+    """Record use, at most once a minute per token, so busy clients do not serialise on one row."""
+    await conn.execute(
+        """
+        UPDATE api_tokens SET last_used_at = now()
+        WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+        """,
+        {"id": token_id},
+    )
+
+
+async def caller_by_session_hash(conn: Conn, *, session_hash: bytes) -> dict[str, Any] | None:
+    return await (
+        await conn.execute(
+            f"""
+            SELECT {_CALLER_COLUMNS}, s.id AS session_id, s.csrf_token
+            FROM auth_sessions s
+            JOIN api_tokens t ON t.id = s.api_token_id
+            JOIN memberships m ON m.id = t.membership_id
+            JOIN users u ON u.id = m.user_id
+            JOIN orgs o ON o.id = m.org_id
+            WHERE s.session_hash = %(hash)s AND s.expires_at > now() AND t.revoked_at IS NULL
+            """,
+            {"hash": session_hash},
+        )
+    ).fetchone()
+
+
+async def insert_session(
+    conn: Conn, *, session_hash: bytes, api_token_id: UUID, csrf_token: str, ttl_hours: int
+) -> datetime:
+    # Expired sessions are purged here, on the only path that creates them, so the table stays small.
+    await conn.execute("DELETE FROM auth_sessions WHERE expires_at < now()")
+    row = await (
+        await conn.execute(
+            """
+            INSERT INTO auth_sessions (session_hash, api_token_id, csrf_token, expires_at)
+            VALUES (%(hash)s, %(token_id)s, %(csrf)s, now() + make_interval(hours => %(ttl)s))
+            RETURNING expires_at
+            """,
+            {"hash": session_hash, "token_id": api_token_id, "csrf": csrf_token, "ttl": ttl_hours},
+        )
+    ).fetchone()
+    assert row is not None
+    expires_at: datetime = row["expires_at"]
+    return expires_at
+
+
+async def delete_session(conn: Conn, *, session_id: UUID) -> None:
+    await conn.execute("DELETE FROM auth_sessions WHERE id = %(id)s", {"id": session_id})

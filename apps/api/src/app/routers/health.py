@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from app import __version__
+from app.db import Database
+from app.deps import get_database
+from app.models import HealthResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=HealthResponse)
+async def health(database: Database = Depends(get_database)) -> JSONResponse:
+    """Liveness plus whether the database answers (503 when it does not)."""
+    ok = await database.ping()
+    body = HealthResponse(ok=ok, database="ok" if ok else "unavailable", version=__version__)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

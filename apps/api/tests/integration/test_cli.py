@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+CLI = [sys.executable, "-c", "from app.cli import main; main()"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "OXYLABS_USERNAME", "OXYLABS_PASSWORD"}}
+    env.update(extra)
+    return env
+
+
+def test_create_token_prints_the_token_last_and_revoke_disables_it(db_url: str) -> None:
+    env = _env(DATABASE_URL=db_url)
+    args = ["create-token", "--org", "cli-org", "--email", "cli@example.com", "--permission", "admin.automation"]
+    created = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60, check=True)
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("sc_")
+    assert token not in created.stderr  # the log line shows only the prefix
+
+    revoked = subprocess.run([*CLI, "revoke-token", token[:11]], env=env, capture_output=True, text=True, timeout=60)
+    assert revoked.returncode == 0, revoked.stderr
+    again = subprocess.run([*CLI, "revoke-token", token[:11]], env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1
+
+
+def test_create_token_rejects_unknown_permission(db_url: str) -> None:
+    args = ["create-token", "--org", "o", "--email", "e@example.com", "--permission", "admin.everything"]
+    result = subprocess.run([*CLI, *args], env=_env(DATABASE_URL=db_url), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "Unknown permission" in result.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen[bytes], deadline: float) -> httpx.Response:
+    # Polling is the only way to observe another process becoming ready; bounded by the deadline.
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited early: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            return httpx.get(f"{base}/health", timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("service did not come up")
+
+
+def _postgres_running_in(pgdata: Path) -> bool:
+    for proc in psutil.process_iter(attrs=["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and any(str(pgdata) in part for part in proc.info["cmdline"] or []):
+            return True
+    return False
+
+
+@pytest.mark.timeout(240)
+def test_serve_on_embedded_postgres_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = _env(SELLERCOLLECTION_DATA_DIR=str(data_dir))
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE)
+
+    proc = start()
+    try:
+        assert _wait_healthy(base, proc, time.monotonic() + 120).status_code == 200
+        made = subprocess.run(
+            [*CLI, "create-token", "--org", "kept", "--email", "k@example.com", "-p", "admin.automation"],
+            env=env, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        token = made.stdout.strip().splitlines()[-1]
+        assert httpx.get(f"{base}/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert not _postgres_running_in(data_dir / "pgdata")
+
+    proc = start()
+    try:
+        _wait_healthy(base, proc, time.monotonic() + 120)
+        me = httpx.get(f"{base}/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200
+        assert me.json()["org_name"] == "kept"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert not _postgres_running_in(data_dir / "pgdata")
