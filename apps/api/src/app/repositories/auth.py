@@ -152,3 +152,40 @@ async def insert_session(
 
 async def delete_session(conn: Conn, *, session_id: UUID) -> None:
     await conn.execute("DELETE FROM auth_sessions WHERE id = %(id)s", {"id": session_id})
+
+
+async def insert_stream_token(
+    conn: Conn, *, token_hash: bytes, run_id: UUID, api_token_id: UUID, ttl_seconds: int
+) -> datetime:
+    await conn.execute("DELETE FROM stream_tokens WHERE expires_at < now()")
+    row = await (
+        await conn.execute(
+            """
+            INSERT INTO stream_tokens (token_hash, run_id, api_token_id, expires_at)
+            VALUES (%(hash)s, %(run_id)s, %(token_id)s, now() + make_interval(secs => %(ttl)s))
+            RETURNING expires_at
+            """,
+            {"hash": token_hash, "run_id": run_id, "token_id": api_token_id, "ttl": ttl_seconds},
+        )
+    ).fetchone()
+    assert row is not None
+    expires_at: datetime = row["expires_at"]
+    return expires_at
+
+
+async def caller_by_stream_token(conn: Conn, *, token_hash: bytes, run_id: UUID) -> dict[str, Any] | None:
+    return await (
+        await conn.execute(
+            f"""
+            SELECT {_CALLER_COLUMNS}
+            FROM stream_tokens st
+            JOIN api_tokens t ON t.id = st.api_token_id
+            JOIN memberships m ON m.id = t.membership_id
+            JOIN users u ON u.id = m.user_id
+            JOIN orgs o ON o.id = m.org_id
+            WHERE st.token_hash = %(hash)s AND st.run_id = %(run_id)s
+              AND st.expires_at > now() AND t.revoked_at IS NULL
+            """,
+            {"hash": token_hash, "run_id": run_id},
+        )
+    ).fetchone()
