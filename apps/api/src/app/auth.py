@@ -104,12 +104,25 @@ async def authenticate(request: Request, pool: Pool = Depends(get_pool)) -> Call
     return Caller.from_row(row)
 
 
+async def caller_from_stream_token(pool: Pool, token: str, run_id: UUID) -> Caller:
+    """The caller behind a short-lived stream token, which opens only the run it was issued for."""
+    async with pool.connection() as conn:
+        row = await repo.caller_by_stream_token(conn, token_hash=hash_secret(token), run_id=run_id)
+    if row is None:
+        raise NotAuthenticated("Invalid or expired stream token")
+    return Caller.from_row(row)
+
+
+def check_permission(caller: Caller, key: str) -> Caller:
+    if key not in caller.permission_keys:
+        raise PermissionDenied(f"Permission denied: {key} required")
+    return caller
+
+
 def require_permission_key(key: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency that returns the caller if their membership holds `key`, else 403."""
 
     async def dependency(caller: Caller = Depends(authenticate)) -> Caller:
-        if key not in caller.permission_keys:
-            raise PermissionDenied(f"Permission denied: {key} required")
-        return caller
+        return check_permission(caller, key)
 
     return dependency

@@ -12,7 +12,8 @@ from app import __version__
 from app.config import Settings
 from app.db import open_database
 from app.errors import register_error_handlers
-from app.routers import auth, health
+from app.routers import auth, collection, health
+from app.services.activity_stream import ActivityStreamManager
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with open_database(settings) as database:
             app.state.settings = settings
             app.state.database = database
+            app.state.activity_stream = ActivityStreamManager(
+                subscriber_queue_size=settings.activity_subscriber_queue_size,
+                finished_grace_seconds=settings.activity_finished_grace_seconds,
+                idle_ttl_seconds=settings.activity_idle_ttl_seconds,
+            )
             logger.info("SellerCollection %s ready", __version__)
             yield
 
@@ -32,4 +38,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(collection.router)
     return app

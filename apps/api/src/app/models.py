@@ -82,3 +82,9 @@ class ActivityEntry(BaseModel):
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
+
+
+class StreamTokenResponse(BaseModel):
+    token: str
+    expires_at: datetime
+    url: str = Field(description="Relative URL that opens the stream with this token.")
