@@ -118,14 +118,18 @@ async def test_two_subscribers_each_receive_every_event_then_the_stream_ends(
     identity = await make_identity()
     run_id = await new_run(live, identity)
     url = f"/collection/runs/{run_id}/activity"
-    async with live.client(identity.token) as a, live.client(identity.token) as b:
-        async with aconnect_sse(a, "GET", url) as source_a, aconnect_sse(b, "GET", url) as source_b:
-            await asyncio.wait_for(manager(live).wait_for_subscribers(run_id, 2), 10)
-            for n in range(1, 51):
-                push(live, run_id, n)
-            finish_run(db_url, run_id)
-            push(live, run_id, 51, action="complete", terminal=True)
-            got_a, got_b = await asyncio.gather(collect(source_a), collect(source_b))
+    async with (
+        live.client(identity.token) as a,
+        live.client(identity.token) as b,
+        aconnect_sse(a, "GET", url) as source_a,
+        aconnect_sse(b, "GET", url) as source_b,
+    ):
+        await asyncio.wait_for(manager(live).wait_for_subscribers(run_id, 2), 10)
+        for n in range(1, 51):
+            push(live, run_id, n)
+        finish_run(db_url, run_id)
+        push(live, run_id, 51, action="complete", terminal=True)
+        got_a, got_b = await asyncio.gather(collect(source_a), collect(source_b))
     assert seqs(got_a) == seqs(got_b) == list(range(1, 52))
     assert [json.loads(e.data)["items_count"] for e in got_a] == list(range(1, 52))
     assert json.loads(got_a[-1].data)["action"] == "complete"
@@ -185,7 +189,7 @@ async def test_a_stalled_subscriber_does_not_delay_another(
     run_id = await new_run(live, identity)
     path = f"/collection/runs/{run_id}/activity"
     address = urlsplit(live.base_url)
-    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    _reader, writer = await asyncio.open_connection(address.hostname, address.port)
     writer.write(
         f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {identity.token}\r\n\r\n".encode()
     )  # ... and never read a byte
