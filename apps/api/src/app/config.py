@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     price_max_multiplier: float = Field(default=2.2, gt=0, description="eBay price window high end, x Amazon price.")
     ebay_pages_per_product: int = Field(default=3, ge=1, le=10)
     run_lease_seconds: float = Field(default=30.0, gt=1, description="A run whose executor misses this is taken over.")
+    workers: int = Field(default=5, ge=1, le=20, description="Parallel workers per run phase.")
+    upstream_attempts: int = Field(default=3, ge=1, description="Tries per upstream request on transient errors.")
+    rate_limit_retries: int = Field(default=8, ge=0, description="429 answers tolerated per upstream request.")
+    rate_limit_backoff_seconds: float = Field(default=5.0, ge=0, description="Wait after a 429 without Retry-After.")
+    retry_wait_initial_seconds: float = Field(default=0.5, ge=0, description="First backoff of a transient retry.")
+    retry_wait_max_seconds: float = Field(default=10.0, ge=0, description="Longest backoff of a transient retry.")
 
     # Demo marketplace
     demo_latency_ms: float = Field(default=150.0, ge=0, description="Simulated upstream latency of the demo provider.")

@@ -88,3 +88,87 @@ class StreamTokenResponse(BaseModel):
     token: str
     expires_at: datetime
     url: str = Field(description="Relative URL that opens the stream with this token.")
+
+
+# --- Collection runs ---------------------------------------------------------------------------
+
+RunStatus = Literal["pending", "running", "paused", "completed", "failed", "cancelled"]
+
+
+class RunCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    category_ids: list[str] = Field(min_length=1, max_length=200, description="Leaf ids from GET /amazon/categories")
+
+
+class RunResponse(BaseModel):
+    id: UUID
+    name: str
+    status: RunStatus
+    phase: Literal["amazon", "ebay", "done"]
+    status_reason: str | None
+    category_ids: list[str]
+    provider: str
+    categories_total: int
+    categories_completed: int
+    products_total: int
+    products_searched: int
+    sellers_found: int
+    sellers_new: int
+    failed_items: int
+    seller_count_snapshot: int | None
+    created_by: UUID | None
+    created_at: datetime
+    started_at: datetime | None
+    paused_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+
+
+class RunList(BaseModel):
+    runs: list[RunResponse]
+    total: int
+    limit: int
+    offset: int
+
+
+class WorkerProgress(BaseModel):
+    worker_id: int
+    phase: str
+    state: str
+    label: str | None
+    since: str
+
+
+class ItemCount(BaseModel):
+    kind: Literal["category", "product"]
+    status: str
+    count: int
+
+
+class RunProgress(BaseModel):
+    run: RunResponse
+    items: list[ItemCount]
+    workers: list[WorkerProgress] = Field(description="Each worker's latest step (empty unless executing here).")
+    executing_here: bool
+    rate_limited_for_seconds: float | None = Field(description="Set while the run waits out an upstream 429.")
+
+
+class CategoryOut(BaseModel):
+    id: str
+    name: str
+    node_id: str
+
+
+class DepartmentOut(BaseModel):
+    id: str
+    name: str
+    node_id: str
+    categories: list[CategoryOut]
+
+
+class CatalogueResponse(BaseModel):
+    version: str
+    marketplace: str
+    departments: list[DepartmentOut]

@@ -46,8 +46,7 @@ async def test_me_describes_the_caller_and_records_last_use(
     assert body["permission_keys"] == ["admin.automation", "sellers.read"]
     with psycopg.connect(db_url) as conn:
         row = conn.execute(
-            "SELECT t.last_used_at FROM api_tokens t JOIN memberships m ON m.id = t.membership_id "
-            "WHERE m.user_id = %s",
+            "SELECT t.last_used_at FROM api_tokens t JOIN memberships m ON m.id = t.membership_id WHERE m.user_id = %s",
             (identity.user_id,),
         ).fetchone()
     assert row is not None and row[0] is not None

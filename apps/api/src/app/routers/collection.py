@@ -13,13 +13,122 @@ from app.config import Settings
 from app.db import Pool
 from app.deps import get_pool, get_settings
 from app.errors import InvalidInput
-from app.models import StreamTokenResponse
+from app.models import RunCreate, RunList, RunProgress, RunResponse, StreamTokenResponse
 from app.services import activity_feed, collection
 from app.services.activity_stream import ActivityStreamManager, get_activity_stream
+from app.services.run_executor import RunExecutor
 
 router = APIRouter(prefix="/collection", tags=["collection"])
 
 AUTOMATION = "admin.automation"
+
+
+def get_executor(request: Request) -> RunExecutor:
+    executor: RunExecutor = request.app.state.executor
+    return executor
+
+
+@router.post("/runs", response_model=RunResponse, status_code=201)
+async def create_run(
+    body: RunCreate,
+    caller: Caller = Depends(require_permission_key(AUTOMATION)),
+    pool: Pool = Depends(get_pool),
+    settings: Settings = Depends(get_settings),
+) -> RunResponse:
+    """Create a pending run over the given leaf categories (422 names unknown ids; 429 over the open-run limit)."""
+    run = await collection.create_run(pool, settings, caller=caller, name=body.name, category_ids=body.category_ids)
+    return RunResponse.model_validate(run)
+
+
+@router.get("/runs", response_model=RunList)
+async def list_runs(
+    caller: Caller = Depends(require_permission_key(AUTOMATION)),
+    pool: Pool = Depends(get_pool),
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> RunList:
+    """The org's runs, newest first."""
+    runs, total = await collection.list_runs(pool, caller=caller, limit=limit, offset=offset)
+    return RunList(runs=[RunResponse.model_validate(r) for r in runs], total=total, limit=limit, offset=offset)
+
+
+@router.get("/runs/{run_id}", response_model=RunResponse)
+async def get_run(
+    run_id: UUID, caller: Caller = Depends(require_permission_key(AUTOMATION)), pool: Pool = Depends(get_pool)
+) -> RunResponse:
+    return RunResponse.model_validate(await collection.get_run(pool, caller=caller, run_id=run_id))
+
+
+@router.get("/runs/{run_id}/progress", response_model=RunProgress)
+async def get_progress(
+    run_id: UUID,
+    caller: Caller = Depends(require_permission_key(AUTOMATION)),
+    pool: Pool = Depends(get_pool),
+    executor: RunExecutor = Depends(get_executor),
+) -> RunProgress:
+    """Phase, counters, item tallies, each worker's current step and any rate-limit wait."""
+    return RunProgress.model_validate(await collection.progress(pool, executor, caller=caller, run_id=run_id))
+
+
+async def _lifecycle(
+    action: str, run_id: UUID, caller: Caller, pool: Pool, executor: RunExecutor, stream: ActivityStreamManager
+) -> RunResponse:
+    handlers = {
+        "start": collection.start_run,
+        "pause": collection.pause_run,
+        "resume": collection.resume_run,
+        "cancel": collection.cancel_run,
+    }
+    run = await handlers[action](pool, executor, stream, caller=caller, run_id=run_id)
+    return RunResponse.model_validate(run)
+
+
+@router.post("/runs/{run_id}/start", response_model=RunResponse)
+async def start_run(
+    run_id: UUID,
+    caller: Caller = Depends(require_permission_key(AUTOMATION)),
+    pool: Pool = Depends(get_pool),
+    executor: RunExecutor = Depends(get_executor),
+    stream: ActivityStreamManager = Depends(get_activity_stream),
+) -> RunResponse:
+    """Start a pending run (idempotent for a running one)."""
+    return await _lifecycle("start", run_id, caller, pool, executor, stream)
+
+
+@router.post("/runs/{run_id}/pause", response_model=RunResponse)
+async def pause_run(
+    run_id: UUID,
+    caller: Caller = Depends(require_permission_key(AUTOMATION)),
+    pool: Pool = Depends(get_pool),
+    executor: RunExecutor = Depends(get_executor),
+    stream: ActivityStreamManager = Depends(get_activity_stream),
+) -> RunResponse:
+    """Pause a running run; finished items stay finished."""
+    return await _lifecycle("pause", run_id, caller, pool, executor, stream)
+
+
+@router.post("/runs/{run_id}/resume", response_model=RunResponse)
+async def resume_run(
+    run_id: UUID,
+    caller: Caller = Depends(require_permission_key(AUTOMATION)),
+    pool: Pool = Depends(get_pool),
+    executor: RunExecutor = Depends(get_executor),
+    stream: ActivityStreamManager = Depends(get_activity_stream),
+) -> RunResponse:
+    """Resume a paused run with its unfinished items only (idempotent for a running one)."""
+    return await _lifecycle("resume", run_id, caller, pool, executor, stream)
+
+
+@router.post("/runs/{run_id}/cancel", response_model=RunResponse)
+async def cancel_run(
+    run_id: UUID,
+    caller: Caller = Depends(require_permission_key(AUTOMATION)),
+    pool: Pool = Depends(get_pool),
+    executor: RunExecutor = Depends(get_executor),
+    stream: ActivityStreamManager = Depends(get_activity_stream),
+) -> RunResponse:
+    """Cancel an open run; in-flight work is stopped."""
+    return await _lifecycle("cancel", run_id, caller, pool, executor, stream)
 
 
 async def activity_caller(

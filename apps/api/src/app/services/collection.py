@@ -1,14 +1,31 @@
-"""Collection runs: lookup scoped to the caller's org (the lifecycle and pipeline build on this)."""
+"""Collection run lifecycle: create, start, pause, resume, cancel, list, progress. Scoped to the caller's org.
+
+Transitions (anything else is 409 naming the current status):
+    pending -> running (start)      running -> paused (pause; also the failure breaker)
+    paused -> running (resume)      pending | running | paused -> cancelled (cancel)
+    running -> completed | failed   (the executor)
+Start and resume are idempotent and never start a second executor (the lease sees to that).
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from app.auth import Caller
+from app.config import Settings
 from app.db import Pool
-from app.errors import NotFound
+from app.errors import Conflict, NotFound, TooManyOpenRuns
+from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
+from app.services.activity_stream import ActivityStreamManager
+from app.services.catalogue import resolve_categories
+from app.services.parallel_runner import create_activity_event
+from app.services.run_executor import RunExecutor
+
+logger = logging.getLogger(__name__)
 
 
 async def get_run(pool: Pool, *, caller: Caller, run_id: UUID) -> dict[str, Any]:
@@ -18,3 +35,126 @@ async def get_run(pool: Pool, *, caller: Caller, run_id: UUID) -> dict[str, Any]
     if run is None:
         raise NotFound("Run not found")
     return run
+
+
+async def list_runs(pool: Pool, *, caller: Caller, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    async with pool.connection() as conn:
+        return await runs_repo.list_runs(conn, org_id=caller.org_id, limit=limit, offset=offset)
+
+
+async def create_run(
+    pool: Pool, settings: Settings, *, caller: Caller, name: str | None, category_ids: list[str]
+) -> dict[str, Any]:
+    categories = resolve_categories(category_ids)
+    name = (name or "").strip() or f"Collection {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    async with pool.connection() as conn, conn.transaction():
+        open_runs = await runs_repo.count_open_runs_locked(conn, org_id=caller.org_id)
+        if open_runs >= settings.max_open_runs_per_org:
+            raise TooManyOpenRuns(
+                f"Your org already has {open_runs} open runs (limit {settings.max_open_runs_per_org}); "
+                "finish, cancel or wait for one before creating another"
+            )
+        run = await runs_repo.insert_run(
+            conn,
+            org_id=caller.org_id,
+            name=name,
+            category_ids=[c.id for c in categories],
+            created_by=caller.user_id,
+            provider=settings.resolved_provider,
+            categories_total=len(categories),
+        )
+        await items_repo.insert_category_items(
+            conn,
+            run_id=run["id"],
+            categories=[
+                {"id": c.id, "node_id": c.node_id, "name": c.name, "display_name": c.display_name} for c in categories
+            ],
+        )
+    logger.info("run %s created with %d categories", run["id"], len(categories))
+    return run
+
+
+async def _transition(
+    pool: Pool, *, caller: Caller, run_id: UUID, allowed: set[str], done: set[str], to: str, verb: str
+) -> tuple[dict[str, Any], bool]:
+    """Move the run to `to` if its status is in `allowed`; a status in `done` is a no-op success."""
+    async with pool.connection() as conn, conn.transaction():
+        run = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id, for_update=True)
+        if run is None:
+            raise NotFound("Run not found")
+        if run["status"] in done:
+            return run, False
+        if run["status"] not in allowed:
+            raise Conflict(f"Cannot {verb} a run that is {run['status']}")
+        return await runs_repo.set_status(conn, run_id=run_id, status=to), True
+
+
+async def start_run(
+    pool: Pool, executor: RunExecutor, stream: ActivityStreamManager, *, caller: Caller, run_id: UUID
+) -> dict[str, Any]:
+    run, changed = await _transition(
+        pool, caller=caller, run_id=run_id, allowed={"pending"}, done={"running"}, to="running", verb="start"
+    )
+    if changed:
+        stream.push(str(run_id), create_activity_event(0, "run", "started"))
+    await executor.ensure_running(run_id)
+    return run
+
+
+async def resume_run(
+    pool: Pool, executor: RunExecutor, stream: ActivityStreamManager, *, caller: Caller, run_id: UUID
+) -> dict[str, Any]:
+    run, changed = await _transition(
+        pool, caller=caller, run_id=run_id, allowed={"paused"}, done={"running"}, to="running", verb="resume"
+    )
+    if changed:
+        stream.push(str(run_id), create_activity_event(0, "run", "resumed"))
+    await executor.ensure_running(run_id)
+    return run
+
+
+async def pause_run(
+    pool: Pool, executor: RunExecutor, stream: ActivityStreamManager, *, caller: Caller, run_id: UUID
+) -> dict[str, Any]:
+    run, changed = await _transition(
+        pool, caller=caller, run_id=run_id, allowed={"running"}, done={"paused"}, to="paused", verb="pause"
+    )
+    if changed:
+        # Stop local workers first, so their last events come before "paused".
+        await executor.stop(run_id)
+        stream.push(str(run_id), create_activity_event(0, "run", "paused", error_message="Paused by a user"))
+    return run
+
+
+async def cancel_run(
+    pool: Pool, executor: RunExecutor, stream: ActivityStreamManager, *, caller: Caller, run_id: UUID
+) -> dict[str, Any]:
+    run, changed = await _transition(
+        pool,
+        caller=caller,
+        run_id=run_id,
+        allowed={"pending", "running", "paused"},
+        done={"cancelled"},
+        to="cancelled",
+        verb="cancel",
+    )
+    if changed:
+        await executor.stop(run_id)
+        stream.push(str(run_id), create_activity_event(0, "run", "cancelled"), terminal=True)
+    return run
+
+
+async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id: UUID) -> dict[str, Any]:
+    run = await get_run(pool, caller=caller, run_id=run_id)
+    async with pool.connection() as conn:
+        counts = await items_repo.count_by_status(conn, run_id=run_id)
+    ctx = executor.context(run_id)
+    workers = [vars(w) for w in sorted(ctx.workers.values(), key=lambda w: w.worker_id)] if ctx else []
+    waiting = ctx.gate.remaining() if ctx else 0.0
+    return {
+        "run": run,
+        "items": [{"kind": k, "status": s, "count": n} for (k, s), n in sorted(counts.items())],
+        "workers": workers,
+        "executing_here": ctx is not None,
+        "rate_limited_for_seconds": round(waiting, 3) if waiting > 0 else None,
+    }

@@ -213,6 +213,10 @@ class ParallelCollectionRunner:
                     self._stop("cancelled", str(exc), current_worker=worker_id)
                 except Exception as exc:
                     self.failures.append(TaskFailure(task=task, error=exc, worker_id=worker_id))
+                    if state.stop_reason is not None:
+                        # Finished failing after the stop (its cancellation arrived too late): keep
+                        # the failure, but the breaker has already done its job.
+                        continue
                     if await self.handle_failure(worker_id, f"{type(exc).__name__}: {exc}"):
                         message = f"{self.max_consecutive_failures} consecutive failures; last: {exc}"
                         logger.error("%s phase stopping: %s", phase, message)

@@ -1,0 +1,103 @@
+"""SQL for collection items: the durable work items (categories and products) of a run."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from app.db import Conn
+
+# Finished items are never handed out again; failed ones are retried when a run resumes.
+_UNFINISHED = "status IN ('pending', 'processing', 'failed')"
+
+
+async def insert_category_items(conn: Conn, *, run_id: UUID, categories: list[dict[str, Any]]) -> None:
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            """
+            INSERT INTO collection_items (run_id, kind, external_id, payload)
+            VALUES (%(run_id)s, 'category', %(id)s, %(payload)s)
+            ON CONFLICT (run_id, kind, external_id) DO NOTHING
+            """,
+            [{"run_id": run_id, "id": c["id"], "payload": Jsonb(c)} for c in categories],
+        )
+
+
+async def insert_product_items(conn: Conn, *, run_id: UUID, products: list[dict[str, Any]]) -> int:
+    """Insert products not yet in the run (an ASIN already found in another category is skipped).
+
+    Rows go in ASIN order so two workers storing overlapping categories lock keys in the same
+    order and cannot deadlock.
+    """
+    if not products:
+        return 0
+    cur = await conn.execute(
+        """
+        INSERT INTO collection_items (run_id, kind, external_id, payload)
+        SELECT %(run_id)s, 'product', p ->> 'asin', p
+        FROM jsonb_array_elements(%(products)s) AS p
+        ORDER BY p ->> 'asin'
+        ON CONFLICT (run_id, kind, external_id) DO NOTHING
+        """,
+        {"run_id": run_id, "products": Jsonb(products)},
+    )
+    return cur.rowcount
+
+
+async def unfinished_items(conn: Conn, *, run_id: UUID, kind: str) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        f"""
+        SELECT id, external_id, payload, attempts FROM collection_items
+        WHERE run_id = %(run_id)s AND kind = %(kind)s AND {_UNFINISHED}
+        ORDER BY id
+        """,
+        {"run_id": run_id, "kind": kind},
+    )
+    return await cur.fetchall()
+
+
+async def mark_processing(conn: Conn, *, item_id: int, worker_id: int) -> None:
+    await conn.execute(
+        """
+        UPDATE collection_items
+        SET status = 'processing', attempts = attempts + 1, worker_id = %(worker_id)s,
+            started_at = now(), updated_at = now()
+        WHERE id = %(id)s
+        """,
+        {"id": item_id, "worker_id": worker_id},
+    )
+
+
+async def mark_finished(
+    conn: Conn, *, item_id: int, status: str, result: dict[str, Any] | None = None, error: str | None = None
+) -> bool:
+    """Record an item's outcome; False if it was already finished (so counters must not move)."""
+    cur = await conn.execute(
+        f"""
+        UPDATE collection_items
+        SET status = %(status)s, result = %(result)s, last_error = %(error)s,
+            completed_at = now(), updated_at = now()
+        WHERE id = %(id)s AND {_UNFINISHED}
+        """,
+        {"id": item_id, "status": status, "result": Jsonb(result) if result is not None else None, "error": error},
+    )
+    return cur.rowcount == 1
+
+
+async def release_in_flight(conn: Conn, *, run_id: UUID) -> None:
+    """Items a stopped executor was working on go back to the queue."""
+    await conn.execute(
+        "UPDATE collection_items SET status = 'pending', updated_at = now() "
+        "WHERE run_id = %(run_id)s AND status = 'processing'",
+        {"run_id": run_id},
+    )
+
+
+async def count_by_status(conn: Conn, *, run_id: UUID) -> dict[tuple[str, str], int]:
+    cur = await conn.execute(
+        "SELECT kind, status, count(*) AS n FROM collection_items WHERE run_id = %(run_id)s GROUP BY kind, status",
+        {"run_id": run_id},
+    )
+    return {(row["kind"], row["status"]): row["n"] for row in await cur.fetchall()}

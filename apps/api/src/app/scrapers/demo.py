@@ -1,0 +1,313 @@
+"""An offline, deterministic marketplace for demos and tests.
+
+Everything derives from `settings.demo_seed`: the same node id always lists the same products, the
+same (query, page) always shows the same sellers. A few best sellers appear in many categories and
+sellers come from one shared pool, so cross-category and cross-product deduplication have real
+work to do. Latency, failures and rate limiting can be switched on to exercise the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import logging
+import random
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from importlib import resources
+from typing import NamedTuple
+
+from app.config import Settings
+from app.errors import RateLimited, UpstreamError
+from app.scrapers.base import AmazonProduct, EbaySearchPage, EbaySeller, PriceWindow
+from app.scrapers.oxylabs import ebay_search_url
+
+logger = logging.getLogger(__name__)
+
+SELLER_POOL_SIZE = 3000
+# Best sellers listed in many categories at once; each category shows a few of them.
+CROSS_LISTED_POOL_SIZE = 8
+MIN_PRODUCTS, MAX_PRODUCTS = 30, 50
+MAX_SELLERS_PER_PAGE = 8
+MAX_PAGES_PER_QUERY = 4
+
+
+class Vocabulary(NamedTuple):
+    brands: tuple[str, ...]
+    adjectives: tuple[str, ...]
+    nouns: tuple[str, ...]
+
+
+# Keyed by the department ids of app/data/amazon_categories.json.
+VOCABULARIES: dict[str, Vocabulary] = {
+    "appliances": Vocabulary(
+        ("Frigidaire", "GE", "Whirlpool", "Insignia", "Cuisinart", "BLACK+DECKER", "Toshiba", "Midea"),
+        ("Stainless Steel", "Countertop", "Energy Star", "Compact", "Digital", "Built-In", "Smart"),
+        ("Microwave Oven", "Portable Dishwasher", "Chest Freezer", "Induction Cooktop", "Electric Range", "Ice Maker"),
+    ),
+    "arts-crafts-sewing": Vocabulary(
+        ("Cricut", "Singer", "Brother", "Crayola", "Mod Podge", "Caron", "Loops & Threads", "Fiskars"),
+        ("Assorted", "Premium", "Beginner", "Pastel", "Metallic", "Heavy Duty", "Craft"),
+        ("Bead Kit", "Acrylic Yarn", "Sewing Machine", "Fabric Bundle", "Embroidery Hoop Set", "Glue Gun"),
+    ),
+    "automotive": Vocabulary(
+        ("Chemical Guys", "Meguiar's", "Armor All", "WeatherTech", "Bosch", "NOCO", "Rain-X", "Fortem"),
+        ("All-Weather", "Heavy Duty", "Universal Fit", "Ceramic", "Cordless", "Waterproof", "Premium"),
+        ("Car Wash Kit", "Floor Mats", "Wiper Blades", "Jump Starter", "Seat Covers", "Tire Inflator"),
+    ),
+    "baby": Vocabulary(
+        ("Pampers", "Huggies", "Graco", "Fisher-Price", "Dr. Brown's", "Munchkin", "Skip Hop", "Philips Avent"),
+        ("Soft", "Hypoallergenic", "Convertible", "Anti-Colic", "Organic", "Portable", "Musical"),
+        ("Diapers Size 3", "Baby Wipes", "Car Seat", "Baby Bottles", "Activity Gym", "Swaddle Blankets"),
+    ),
+    "beauty": Vocabulary(
+        ("CeraVe", "Neutrogena", "Olaplex", "Maybelline", "L'Oreal", "The Ordinary", "Revlon", "e.l.f."),
+        ("Hydrating", "Volumizing", "Fragrance-Free", "Long-Lasting", "Travel Size", "Vegan", "Matte"),
+        ("Facial Moisturizer", "Hair Dryer Brush", "Mascara", "Eau de Parfum", "Micellar Water", "Sunscreen SPF 50"),
+    ),
+    "electronics": Vocabulary(
+        ("Anker", "Sony", "JBL", "Logitech", "Samsung", "SanDisk", "TP-Link", "Apple"),
+        ("Wireless", "Noise Cancelling", "Fast Charging", "4K", "Bluetooth", "Ultra Slim", "Ergonomic"),
+        ("Earbuds", "Portable Charger", "Webcam", "USB-C Cable", "Smart TV", "Wireless Mouse", "Wi-Fi Router"),
+    ),
+    "grocery": Vocabulary(
+        ("Starbucks", "KIND", "Lindt", "Quaker", "Nature Valley", "Kirkland", "Planters", "Lavazza"),
+        ("Organic", "Dark Roast", "Sea Salt", "Gluten-Free", "Variety Pack", "Family Size", "Unsweetened"),
+        ("Ground Coffee", "Granola Bars", "Dark Chocolate", "Rolled Oats", "Mixed Nuts", "Sparkling Water"),
+    ),
+    "health": Vocabulary(
+        ("Nature Made", "Omron", "Vital Proteins", "Braun", "Garden of Life", "Lysol", "Oral-B", "Theragun"),
+        ("Extra Strength", "Digital", "Unflavored", "Rechargeable", "Daily", "Clinical", "Travel"),
+        ("Vitamin D3 Softgels", "Blood Pressure Monitor", "Collagen Peptides", "Electric Toothbrush", "Massage Gun"),
+    ),
+    "home-kitchen": Vocabulary(
+        ("OXO", "Lodge", "Instant Pot", "KitchenAid", "Ninja", "Utopia Bedding", "Rubbermaid", "Keurig"),
+        ("Non-Stick", "Stainless Steel", "Cast Iron", "Stackable", "Microfiber", "Airtight", "Programmable"),
+        ("Skillet", "Pressure Cooker", "Air Fryer", "Sheet Set", "Food Storage Containers", "Coffee Maker"),
+    ),
+    "industrial": Vocabulary(
+        ("3M", "Hillman", "Eisco", "Uline", "Creality", "Honeywell", "Gorilla", "Thermo"),
+        ("Industrial", "Heavy Duty", "Lab Grade", "Corrosion Resistant", "Reusable", "High Precision"),
+        ("Safety Glasses", "Screw Assortment", "3D Printer Filament", "Borosilicate Beakers", "Nitrile Gloves"),
+    ),
+    "office": Vocabulary(
+        ("Pilot", "Post-it", "Sharpie", "HP", "Brother", "Amazon Basics", "Logitech", "Five Star"),
+        ("Retractable", "Ergonomic", "Wireless", "Assorted Color", "Recycled", "Adjustable", "Fine Point"),
+        ("Gel Pens", "Sticky Notes", "Permanent Markers", "Printer Ink", "Label Maker", "Desk Organizer"),
+    ),
+    "pet-supplies": Vocabulary(
+        ("KONG", "Purina", "Greenies", "Frisco", "Tetra", "Kaytee", "PetSafe", "Nylabone"),
+        ("Durable", "Grain-Free", "Self-Cleaning", "Orthopedic", "Interactive", "Odor Control", "Chew-Proof"),
+        ("Dog Toy", "Cat Litter", "Dental Treats", "Aquarium Filter", "Bird Seed", "Pet Bed", "Automatic Feeder"),
+    ),
+    "sports-outdoors": Vocabulary(
+        ("Coleman", "Bowflex", "Hydro Flask", "Wilson", "Gaiam", "Fitbit", "Ozark Trail", "Shakespeare"),
+        ("Adjustable", "Insulated", "Non-Slip", "Ultralight", "Waterproof", "Official Size", "Foldable"),
+        ("Dumbbells", "Water Bottle", "Yoga Mat", "Camping Tent", "Basketball", "Resistance Bands", "Hiking Backpack"),
+    ),
+    "tools": Vocabulary(
+        ("DEWALT", "Milwaukee", "Makita", "Klein Tools", "Stanley", "WORX", "Ryobi", "Craftsman"),
+        ("Cordless", "Brushless", "20V MAX", "Magnetic", "Heavy Duty", "Compact", "Impact Rated"),
+        ("Drill Driver Kit", "Socket Set", "Tape Measure", "LED Work Light", "Wire Stripper", "Circular Saw"),
+    ),
+    "toys-games": Vocabulary(
+        ("LEGO", "Hasbro", "Mattel", "Melissa & Doug", "Funko", "Hot Wheels", "Barbie", "Ravensburger"),
+        ("Classic", "Deluxe", "Collectible", "Educational", "Glow-in-the-Dark", "Family", "Magnetic"),
+        ("Building Set", "Board Game", "Action Figure", "Jigsaw Puzzle 1000 Pieces", "Card Game", "Race Track"),
+    ),
+}
+VARIANTS = ("", "", "", ", 2 Pack", ", Black", ", Large", ", 12 Count", ", Blue", " (Pack of 3)")
+PRICE_ENDINGS = ("0.99", "0.99", "0.49", "0.95", "0.00", "0.89", "0.97")
+
+# Seller user IDs are composed the way real ones are: a word or two, sometimes digits or a shop suffix.
+SELLER_WORDS = (
+    "apex", "bargain", "bay", "best", "blue", "bright", "budget", "cedar", "city", "coastal", "crown", "daily",
+    "deal", "direct", "eagle", "east", "elite", "express", "family", "fast", "first", "fresh", "gold", "golden",
+    "good", "great", "green", "harbor", "home", "hub", "key", "king", "lake", "liberty", "lucky", "main",
+    "maple", "market", "metro", "mid", "north", "oak", "ocean", "outlet", "pacific", "peak", "pine", "prime",
+    "pro", "quick", "red", "river", "rock", "royal", "sage", "silver", "smart", "south", "star", "summit",
+    "sun", "supply", "top", "total", "trade", "trend", "true", "union", "urban", "valley", "value", "west",
+    "wild", "zen",
+)  # fmt: skip
+SELLER_SUFFIXES = ("", "", "", "store", "shop", "deals", "goods", "outlet", "usa", "trading", "co", "llc")
+SELLER_JOINERS = ("", "", "_", "-", ".")
+
+
+@dataclass(frozen=True)
+class _World:
+    """The pools one seed produces, built once and shared by every provider using that seed."""
+
+    seed: int
+    sellers: tuple[EbaySeller, ...]
+    cross_listed: tuple[AmazonProduct, ...]
+    departments: dict[str, str]  # browse node id -> department id
+
+
+class DemoMarketplace:
+    name: str = "demo"
+
+    def __init__(self, settings: Settings) -> None:
+        self._world = _world(settings.demo_seed)
+        self._latency_seconds = settings.demo_latency_ms / 1000
+        self._error_rate = settings.demo_error_rate
+        self._rate_limit_rate = settings.demo_rate_limit_rate
+        self._retry_after = settings.demo_retry_after_seconds
+        # One stream of draws per provider: the same sequence of calls meets the same failures.
+        self._faults = random.Random(settings.demo_seed)
+        self._products: dict[str, list[AmazonProduct]] = {}
+
+    async def aclose(self) -> None:
+        return None
+
+    async def bestsellers(self, node_id: str) -> list[AmazonProduct]:
+        await self._upstream()
+        products = self._products.get(node_id)
+        if products is None:
+            products = self._products[node_id] = _bestsellers(self._world, node_id)
+        return list(products)
+
+    async def search_sellers(self, query: str, window: PriceWindow, page: int) -> EbaySearchPage:
+        url = ebay_search_url(query, window, page)
+        if not 0 <= window.low < window.high:
+            return EbaySearchPage(sellers=[], has_more=False, url=url)
+        await self._upstream()
+        sellers, has_more = _search(self._world, query, page)
+        return EbaySearchPage(sellers=sellers, has_more=has_more, url=url)
+
+    async def _upstream(self) -> None:
+        """Pretend to be a remote API: take some time, and sometimes fail the way one does."""
+        if self._latency_seconds > 0:
+            await asyncio.sleep(self._latency_seconds)
+        draw = self._faults.random()
+        if draw < self._rate_limit_rate:
+            raise RateLimited("demo provider is rate limiting", retry_after=self._retry_after)
+        if draw < self._rate_limit_rate + self._error_rate:
+            raise UpstreamError("demo provider answered HTTP 503", error_type="http_error")
+
+
+def _rng(*parts: object) -> random.Random:
+    # String seeds are hashed with SHA-512 by `random`, so they are stable across processes.
+    return random.Random(":".join(str(part) for part in parts))
+
+
+def _digest(*parts: object) -> int:
+    return int.from_bytes(hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()[:8], "big")
+
+
+def _asin(*parts: object) -> str:
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    number = _digest("asin", *parts)
+    chars = []
+    for _ in range(8):
+        number, index = divmod(number, len(alphabet))
+        chars.append(alphabet[index])
+    return "B0" + "".join(chars)
+
+
+@functools.lru_cache(maxsize=8)
+def _world(seed: int) -> _World:
+    rng = _rng(seed, "world")
+    departments = _known_departments()
+    cross_listed = tuple(
+        _product(rng, _asin(seed, "cross", index), VOCABULARIES[rng.choice(sorted(VOCABULARIES))], position=1)
+        for index in range(CROSS_LISTED_POOL_SIZE)
+    )
+    return _World(seed=seed, sellers=_seller_pool(rng), cross_listed=cross_listed, departments=departments)
+
+
+def _known_departments() -> dict[str, str]:
+    """Node id -> department id from the bundled category list, so titles fit the category."""
+    try:
+        text = resources.files("app").joinpath("data/amazon_categories.json").read_text(encoding="utf-8")
+        data = json.loads(text)
+        mapping: dict[str, str] = {}
+        for department in data["departments"]:
+            mapping[str(department["node_id"])] = department["id"]
+            for category in department.get("categories", []):
+                mapping[str(category["node_id"])] = department["id"]
+        return mapping
+    except (OSError, ValueError, KeyError, TypeError):
+        # Only flavour depends on it: unknown nodes still get a stable department below.
+        logger.warning("demo marketplace could not read the category list; titles will be generic", exc_info=True)
+        return {}
+
+
+def _vocabulary(world: _World, node_id: str) -> Vocabulary:
+    department = world.departments.get(node_id)
+    if department not in VOCABULARIES:
+        names = sorted(VOCABULARIES)
+        department = names[_digest(world.seed, "department", node_id) % len(names)]
+    return VOCABULARIES[department]
+
+
+def _product(rng: random.Random, asin: str, words: Vocabulary, position: int) -> AmazonProduct:
+    title = f"{rng.choice(words.brands)} {rng.choice(words.adjectives)} {rng.choice(words.nouns)}"
+    title += rng.choice(VARIANTS)
+    # About one best seller in forty is unavailable and shows no price, as on Amazon.
+    price = None if rng.random() < 0.025 else Decimal(rng.randint(5, 149)) + Decimal(rng.choice(PRICE_ENDINGS))
+    return AmazonProduct(
+        asin=asin,
+        title=title,
+        price=price,
+        currency="USD",
+        rating=round(rng.uniform(3.6, 5.0), 1),
+        url=f"https://www.amazon.com/dp/{asin}",
+        position=position,
+    )
+
+
+def _bestsellers(world: _World, node_id: str) -> list[AmazonProduct]:
+    rng = _rng(world.seed, "node", node_id)
+    count = rng.randint(MIN_PRODUCTS, MAX_PRODUCTS)
+    shared = rng.sample(world.cross_listed, k=max(1, round(count / 10)))
+    own_count = count - len(shared)
+    words = _vocabulary(world, node_id)
+    products = [_product(rng, _asin(world.seed, node_id, index), words, position=0) for index in range(own_count)]
+    products.extend(shared)
+    rng.shuffle(products)
+    return [replace(product, position=position) for position, product in enumerate(products, start=1)]
+
+
+def _seller_pool(rng: random.Random) -> tuple[EbaySeller, ...]:
+    names: dict[str, None] = {}
+    while len(names) < SELLER_POOL_SIZE:
+        name = rng.choice(SELLER_WORDS)
+        if rng.random() < 0.7:
+            name += rng.choice(SELLER_JOINERS) + rng.choice(SELLER_WORDS)
+        name += rng.choice(SELLER_SUFFIXES)
+        # eBay asks new members for six characters or more; short words get a number, as people do.
+        if len(name) < 6:
+            name += str(rng.randint(100, 999))
+        elif rng.random() < 0.3:
+            name += str(rng.randint(1, 999))
+        names.setdefault(name, None)
+    sellers = []
+    for name in names:
+        feedback = min(int(rng.lognormvariate(6.0, 1.8)), 2_000_000)
+        percent = Decimal(str(round(min(100.0, rng.triangular(93.0, 100.0, 99.8)), 1)))
+        sellers.append(EbaySeller(username=name, feedback_count=feedback, feedback_percent=percent, item_url=None))
+    return tuple(sellers)
+
+
+def _popular_index(rng: random.Random, size: int) -> int:
+    # Skewed towards the front of the pool: a few big resellers turn up for many products.
+    return min(size - 1, int(size * rng.random() ** 2.5))
+
+
+def _search(world: _World, query: str, page: int) -> tuple[list[EbaySeller], bool]:
+    query_rng = _rng(world.seed, "query", query)
+    pages = query_rng.randint(1, MAX_PAGES_PER_QUERY)
+    if page > pages:
+        return [], False
+    pool = world.sellers
+    regulars = [pool[_popular_index(query_rng, len(pool))] for _ in range(12)]
+    rng = _rng(world.seed, "query", query, "page", page)
+    found: dict[str, EbaySeller] = {}
+    for _ in range(rng.randint(0, MAX_SELLERS_PER_PAGE)):
+        seller = rng.choice(regulars) if rng.random() < 0.5 else pool[_popular_index(rng, len(pool))]
+        if seller.username not in found:
+            item_id = rng.randint(10**11, 10**12 - 1)
+            found[seller.username] = replace(seller, item_url=f"https://www.ebay.com/itm/{item_id}")
+    return list(found.values()), page < pages

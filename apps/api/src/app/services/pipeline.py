@@ -1,0 +1,375 @@
+"""The collection pipeline: the Amazon phase, then the eBay phase, on `ParallelCollectionRunner`.
+
+Every category and product is a durable work item. A worker claims an item, calls the upstream
+(retrying transient errors with stamina; a 429 makes the *whole run* wait out Retry-After), then
+commits the item's results and the run's counters in one transaction, and only then publishes
+the item's events. So a pause, crash or restart never loses finished work and never re-fetches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import partial
+from typing import Any, TypeVar
+from uuid import UUID
+
+import stamina
+from psycopg import errors as pg_errors
+
+from app.config import Settings
+from app.db import Pool
+from app.errors import AppError, RateLimited, UpstreamError
+from app.repositories import items as items_repo
+from app.repositories import runs as runs_repo
+from app.repositories import sellers as sellers_repo
+from app.scrapers.base import Marketplace, PriceWindow
+from app.services.activity_stream import ActivityStreamManager
+from app.services.normalize import normalize_name
+from app.services.parallel_runner import ActivityEvent, ParallelCollectionRunner, create_activity_event
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Transient upstream failures worth retrying; a malformed body will be malformed again.
+_TRANSIENT = frozenset({"http_error", "timeout", "network"})
+
+
+class RunFailed(AppError):
+    """The run cannot go on (nothing to search, no credentials, ...)."""
+
+
+class RateGate:
+    """Run-wide hold after a 429: every worker waits until the upstream's Retry-After has passed."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._resume_at = 0.0
+
+    def hold(self, seconds: float) -> None:
+        self._resume_at = max(self._resume_at, self._clock() + max(seconds, 0.0))
+
+    def remaining(self) -> float:
+        return max(0.0, self._resume_at - self._clock())
+
+    async def wait(self) -> None:
+        # Sleep to the deadline, then look again: another 429 may have pushed it further meanwhile.
+        while (remaining := self.remaining()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(remaining)
+
+
+@dataclass
+class WorkerState:
+    worker_id: int
+    phase: str
+    state: str
+    label: str | None
+    since: str
+
+
+@dataclass
+class RunContext:
+    run_id: UUID
+    org_id: UUID
+    pool: Pool
+    settings: Settings
+    marketplace: Marketplace
+    stream: ActivityStreamManager
+    gate: RateGate = field(default_factory=RateGate)
+    workers: dict[int, WorkerState] = field(default_factory=dict)
+
+    def emit(self, event: ActivityEvent, *, terminal: bool = False) -> None:
+        """Publish an event (synchronously, so order is kept) and track each worker's state."""
+        if event.worker_id > 0:
+            self.workers[event.worker_id] = WorkerState(
+                worker_id=event.worker_id,
+                phase=event.phase,
+                state=event.action,
+                label=event.product_name or event.category,
+                since=event.timestamp,
+            )
+        self.stream.push(str(self.run_id), event, terminal=terminal)
+
+
+def _cents(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_value())
+
+
+def _parse_price(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return price if price > 0 else None
+
+
+async def call_upstream(
+    ctx: RunContext,
+    call: Callable[[], Awaitable[T]],
+    *,
+    worker_id: int,
+    phase: str,
+    fields: dict[str, Any],
+) -> T:
+    """One upstream request with retries; emits fetching / rate_limited / error for every attempt."""
+    settings = ctx.settings
+    transient_failures = 0
+    rate_limits = 0
+
+    def backoff(exc: Exception) -> bool | float:
+        nonlocal transient_failures, rate_limits
+        if isinstance(exc, RateLimited):
+            rate_limits += 1
+            return ctx.gate.remaining() if rate_limits <= settings.rate_limit_retries else False
+        if isinstance(exc, UpstreamError) and exc.error_type in _TRANSIENT:
+            transient_failures += 1
+            return transient_failures < settings.upstream_attempts
+        return False
+
+    async for attempt in stamina.retry_context(
+        on=backoff,
+        attempts=None,
+        timeout=None,
+        wait_initial=settings.retry_wait_initial_seconds,
+        wait_max=settings.retry_wait_max_seconds,
+    ):
+        with attempt:
+            await ctx.gate.wait()
+            ctx.emit(create_activity_event(worker_id, phase, "fetching", attempt=attempt.num, **fields))
+            started = time.perf_counter()
+            try:
+                return await call()
+            except RateLimited as exc:
+                wait = exc.retry_after if exc.retry_after is not None else settings.rate_limit_backoff_seconds
+                ctx.gate.hold(wait)
+                ctx.emit(
+                    create_activity_event(
+                        worker_id, phase, "rate_limited", attempt=attempt.num, error_type="rate_limit",
+                        retry_after_seconds=wait, duration_ms=_ms_since(started), **fields,
+                    )
+                )  # fmt: skip
+                raise
+            except UpstreamError as exc:
+                ctx.emit(
+                    create_activity_event(
+                        worker_id, phase, "error", attempt=attempt.num, error_type=exc.error_type,
+                        error_message=exc.detail, duration_ms=_ms_since(started), **fields,
+                    )
+                )  # fmt: skip
+                raise
+    raise AssertionError("unreachable: stamina either returns or raises")
+
+
+# An item's commit is retried if PostgreSQL picks it as a deadlock or serialization victim.
+_commit = stamina.AsyncRetryingCaller(attempts=5, timeout=None, wait_initial=0.01, wait_max=0.5).on(
+    (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+async def _record_failure(ctx: RunContext, item: dict[str, Any], exc: Exception) -> None:
+    message = exc.detail if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
+    await _commit(_store_failure, ctx, item, message)
+
+
+async def _store_failure(ctx: RunContext, item: dict[str, Any], message: str) -> None:
+    async with ctx.pool.connection() as conn, conn.transaction():
+        if await items_repo.mark_finished(conn, item_id=item["id"], status="failed", error=message):
+            await runs_repo.add_counters(conn, run_id=ctx.run_id, failed_items=1)
+
+
+async def process_category(ctx: RunContext, item: dict[str, Any], worker_id: int) -> int:
+    """Fetch one category's best sellers and store its products as work items."""
+    category = item["payload"]
+    async with ctx.pool.connection() as conn:
+        await items_repo.mark_processing(conn, item_id=item["id"], worker_id=worker_id)
+    fields: dict[str, Any] = {"category": category["display_name"], "api_params": {"node_id": category["node_id"]}}
+    started = time.perf_counter()
+    try:
+        products = await call_upstream(
+            ctx, lambda: ctx.marketplace.bestsellers(category["node_id"]), worker_id=worker_id, phase="amazon",
+            fields=fields,
+        )  # fmt: skip
+    except Exception as exc:
+        await _record_failure(ctx, item, exc)
+        raise
+    rows = [
+        {
+            "asin": p.asin,
+            "title": p.title,
+            "price": str(p.price) if p.price is not None else None,
+            "currency": p.currency,
+            "rating": p.rating,
+            "url": p.url,
+            "position": p.position,
+            "category_id": category["id"],
+            "category": category["display_name"],
+        }
+        for p in products
+        if p.asin
+    ]
+    inserted = await _commit(_store_category, ctx, item, rows)
+    ctx.emit(
+        create_activity_event(
+            worker_id, "amazon", "found", items_count=len(rows), new_sellers_count=len(rows),
+            duration_ms=_ms_since(started), **fields,
+        )
+    )  # fmt: skip
+    ctx.emit(
+        create_activity_event(
+            0, "amazon", "uploading", items_count=inserted, operation_type="product_batch",
+            source_worker_id=worker_id, category=category["display_name"],
+        )
+    )  # fmt: skip
+    return inserted
+
+
+async def _store_category(ctx: RunContext, item: dict[str, Any], rows: list[dict[str, Any]]) -> int:
+    """The category's products and the run's counters, committed together; returns products new to the run."""
+    async with ctx.pool.connection() as conn, conn.transaction():
+        if not await items_repo.mark_finished(
+            conn, item_id=item["id"], status="completed", result={"products": len(rows)}
+        ):
+            return 0
+        inserted = await items_repo.insert_product_items(conn, run_id=ctx.run_id, products=rows)
+        await runs_repo.add_counters(conn, run_id=ctx.run_id, categories_completed=1, products_total=inserted)
+        return inserted
+
+
+async def _store_skipped(ctx: RunContext, item: dict[str, Any], reason: str) -> None:
+    async with ctx.pool.connection() as conn, conn.transaction():
+        if await items_repo.mark_finished(conn, item_id=item["id"], status="skipped", result={"reason": reason}):
+            await runs_repo.add_counters(conn, run_id=ctx.run_id, products_searched=1)
+
+
+async def _store_sellers(
+    ctx: RunContext, item: dict[str, Any], upserts: list[sellers_repo.SellerUpsert]
+) -> tuple[list[str], list[str]]:
+    """The product's sellers (upserted), its outcome and the run's counters, committed together."""
+    async with ctx.pool.connection() as conn, conn.transaction():
+        if not await items_repo.mark_finished(
+            conn, item_id=item["id"], status="completed", result={"sellers": [u.display_name for u in upserts]}
+        ):
+            return [], []
+        new, known = await sellers_repo.upsert_found_sellers(
+            conn, org_id=ctx.org_id, run_id=ctx.run_id, sellers=upserts
+        )
+        await runs_repo.add_counters(
+            conn, run_id=ctx.run_id, products_searched=1, sellers_found=len(upserts), sellers_new=len(new)
+        )
+        return new, known
+
+
+async def process_product(ctx: RunContext, item: dict[str, Any], worker_id: int) -> int:
+    """Search eBay for one product (up to N pages) and upsert the sellers found."""
+    product = item["payload"]
+    settings = ctx.settings
+    title = (product.get("title") or "").strip()
+    price = _parse_price(product.get("price"))
+    async with ctx.pool.connection() as conn:
+        await items_repo.mark_processing(conn, item_id=item["id"], worker_id=worker_id)
+    if not title or price is None:
+        await _commit(_store_skipped, ctx, item, "no title" if not title else "no usable price")
+        return 0
+
+    window = PriceWindow.around(price, settings.price_min_multiplier, settings.price_max_multiplier)
+    short_title = title if len(title) <= 60 else title[:59] + "…"
+    found: dict[str, Any] = {}
+    started = time.perf_counter()
+    try:
+        for page in range(1, settings.ebay_pages_per_product + 1):
+            fields: dict[str, Any] = {
+                "product_name": short_title,
+                "category": product.get("category"),
+                "api_params": {
+                    "query": title[:80],
+                    "page": page,
+                    "amazon_price": _cents(price),
+                    "price_min": _cents(window.low),
+                    "price_max": _cents(window.high),
+                },
+            }
+            result = await call_upstream(
+                ctx, partial(ctx.marketplace.search_sellers, title, window, page), worker_id=worker_id,
+                phase="ebay", fields=fields,
+            )  # fmt: skip
+            for seller in result.sellers:
+                key = normalize_name(seller.username)
+                if key:
+                    found.setdefault(key, seller)
+            if not result.has_more:
+                break
+    except Exception as exc:
+        await _record_failure(ctx, item, exc)
+        raise
+
+    upserts = [
+        sellers_repo.SellerUpsert(
+            display_name=s.username.strip(),
+            normalized_name=key,
+            platform_id=s.username.strip(),
+            feedback_score=s.feedback_count,
+            feedback_percent=s.feedback_percent,
+        )
+        for key, s in found.items()
+    ]
+    new, known = await _commit(_store_sellers, ctx, item, upserts)
+    ctx.emit(
+        create_activity_event(
+            worker_id, "ebay", "found", product_name=short_title, category=product.get("category"),
+            items_count=len(upserts), new_sellers_count=len(new), duration_ms=_ms_since(started),
+        )
+    )  # fmt: skip
+    if known:
+        ctx.emit(
+            create_activity_event(
+                0, "ebay", "deduped", items_count=len(known), operation_type="seller_dedupe",
+                source_worker_id=worker_id,
+            )
+        )  # fmt: skip
+    if new:
+        ctx.emit(
+            create_activity_event(
+                0, "ebay", "inserted", items_count=len(new), operation_type="seller_insert",
+                source_worker_id=worker_id,
+            )
+        )  # fmt: skip
+    return len(new)
+
+
+def _runner(ctx: RunContext) -> ParallelCollectionRunner:
+    return ParallelCollectionRunner(max_workers=ctx.settings.workers, on_activity=ctx.emit)
+
+
+async def run_amazon_phase(ctx: RunContext) -> None:
+    async with ctx.pool.connection() as conn:
+        pending = await items_repo.unfinished_items(conn, run_id=ctx.run_id, kind="category")
+    if pending:
+        await _runner(ctx).run(pending, lambda item, wid: process_category(ctx, item, wid), phase="amazon")
+    async with ctx.pool.connection() as conn:
+        await runs_repo.set_phase(conn, run_id=ctx.run_id, phase="ebay")
+        counts = await items_repo.count_by_status(conn, run_id=ctx.run_id)
+    products = sum(n for (kind, _), n in counts.items() if kind == "product")
+    ctx.emit(create_activity_event(0, "amazon", "complete", items_count=products))
+
+
+async def run_ebay_phase(ctx: RunContext) -> None:
+    async with ctx.pool.connection() as conn:
+        counts = await items_repo.count_by_status(conn, run_id=ctx.run_id)
+        pending = await items_repo.unfinished_items(conn, run_id=ctx.run_id, kind="product")
+    if not any(kind == "product" for kind, _ in counts):
+        failed = counts.get(("category", "failed"), 0)
+        detail = f" ({failed} categories failed)" if failed else ""
+        raise RunFailed(f"No products were found in the chosen categories{detail}; nothing to search on eBay")
+    if pending:
+        await _runner(ctx).run(pending, lambda item, wid: process_product(ctx, item, wid), phase="ebay")

@@ -1,0 +1,235 @@
+"""Executes running runs in this process, one task per run, each held by a lease in PostgreSQL.
+
+Exactly one process executes a running run: the one holding its lease (`lease_owner`,
+`lease_expires_at`). A maintenance loop renews our leases, stops runs we lost, and adopts
+running runs whose owner is gone (a crash, a kill -9, a stopped server), so a restart resumes
+them by itself. Completed items are never fetched again because each one is committed as done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+from app.config import Settings
+from app.db import Pool
+from app.errors import AppError
+from app.repositories import items as items_repo
+from app.repositories import runs as runs_repo
+from app.scrapers.base import Marketplace
+from app.services.activity_stream import ActivityStreamManager
+from app.services.parallel_runner import CollectionPausedException, create_activity_event
+from app.services.pipeline import RunContext, RunFailed, run_amazon_phase, run_ebay_phase
+
+logger = logging.getLogger(__name__)
+
+MarketplaceFactory = Callable[[str], Marketplace]
+
+
+@dataclass
+class _Execution:
+    task: asyncio.Task[None]
+    ctx: RunContext
+
+
+class RunExecutor:
+    def __init__(
+        self,
+        *,
+        pool: Pool,
+        settings: Settings,
+        stream: ActivityStreamManager,
+        marketplace_factory: MarketplaceFactory,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.stream = stream
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._factory = marketplace_factory
+        self._marketplaces: dict[str, Marketplace] = {}
+        self._executions: dict[UUID, _Execution] = {}
+        self._maintenance: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    # --- lifecycle of the executor ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.adopt_orphans()
+        self._maintenance = asyncio.create_task(self._maintain(), name="run-executor-maintenance")
+
+    async def close(self) -> None:
+        """Stop executing (runs stay `running`), hand our leases back, close upstream clients."""
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+        for run_id in list(self._executions):
+            await self.stop(run_id)
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE collection_runs SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = %(o)s",
+                {"o": self.owner},
+            )
+        for marketplace in self._marketplaces.values():
+            await marketplace.aclose()
+        self._marketplaces.clear()
+
+    async def _maintain(self) -> None:
+        interval = self.settings.run_lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.renew()
+                await self.adopt_orphans()
+            except Exception:
+                logger.exception("run executor maintenance failed; retrying in %.1fs", interval)
+
+    async def renew(self) -> None:
+        local = [run_id for run_id, ex in self._executions.items() if not ex.task.done()]
+        async with self.pool.connection() as conn:
+            kept = await runs_repo.renew_leases(
+                conn, owner=self.owner, run_ids=local, ttl_seconds=self.settings.run_lease_seconds
+            )
+        for run_id in set(local) - kept:
+            logger.warning("run %s is no longer ours to execute (paused, cancelled or taken over)", run_id)
+            await self.stop(run_id)
+
+    async def adopt_orphans(self) -> None:
+        async with self.pool.connection() as conn:
+            orphans = await runs_repo.orphaned_running_runs(conn)
+        for run_id in orphans:
+            if await self.ensure_running(run_id):
+                logger.info("resumed run %s whose executor was gone", run_id)
+
+    # --- per run ---------------------------------------------------------------------------------
+
+    def is_executing(self, run_id: UUID) -> bool:
+        execution = self._executions.get(run_id)
+        return execution is not None and not execution.task.done()
+
+    def context(self, run_id: UUID) -> RunContext | None:
+        execution = self._executions.get(run_id)
+        return execution.ctx if execution is not None and not execution.task.done() else None
+
+    async def ensure_running(self, run_id: UUID) -> bool:
+        """Execute the run here unless it already runs here or another live process holds it."""
+        async with self._lock:
+            if self.is_executing(run_id):
+                return True
+            async with self.pool.connection() as conn:
+                run = await runs_repo.claim_lease(
+                    conn, run_id=run_id, owner=self.owner, ttl_seconds=self.settings.run_lease_seconds
+                )
+                if run is None:
+                    return False
+                # Whatever a dead executor had in flight goes back to the queue.
+                await items_repo.release_in_flight(conn, run_id=run_id)
+            try:
+                marketplace = self._marketplace(run["provider"])
+            except AppError as exc:
+                await self._fail(run_id, org_id=run["org_id"], reason=exc.detail)
+                return False
+            ctx = RunContext(
+                run_id=run_id,
+                org_id=run["org_id"],
+                pool=self.pool,
+                settings=self.settings,
+                marketplace=marketplace,
+                stream=self.stream,
+            )
+            task = asyncio.create_task(self._execute(ctx), name=f"run-{run_id}")
+            self._executions[run_id] = _Execution(task=task, ctx=ctx)
+            task.add_done_callback(partial(self._forget, run_id))
+            return True
+
+    def _forget(self, run_id: UUID, task: asyncio.Task[None]) -> None:
+        execution = self._executions.get(run_id)
+        if execution is not None and execution.task is task:
+            del self._executions[run_id]
+
+    async def stop(self, run_id: UUID, timeout: float = 30.0) -> None:
+        """Stop executing `run_id` here: workers are cancelled, in-flight items go back to pending."""
+        execution = self._executions.get(run_id)
+        if execution is None or execution.task.done():
+            return
+        execution.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(execution.task), timeout)
+
+    async def wait(self, run_id: UUID) -> None:
+        """Until the local execution of `run_id` ends (for the CLI and tests)."""
+        execution = self._executions.get(run_id)
+        if execution is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(execution.task)
+
+    def _marketplace(self, provider: str) -> Marketplace:
+        if provider not in self._marketplaces:
+            self._marketplaces[provider] = self._factory(provider)
+        return self._marketplaces[provider]
+
+    async def _execute(self, ctx: RunContext) -> None:
+        run_id = ctx.run_id
+        try:
+            async with self.pool.connection() as conn:
+                run = await runs_repo.get_run_unscoped(conn, run_id=run_id)
+            assert run is not None
+            if run["phase"] == "amazon":
+                await run_amazon_phase(ctx)
+            await run_ebay_phase(ctx)
+            async with self.pool.connection() as conn:
+                done = await runs_repo.complete_run(conn, run_id=run_id, owner=self.owner)
+            if done is not None:
+                ctx.emit(
+                    create_activity_event(
+                        0, "run", "complete", new_sellers_count=done["sellers_new"], items_count=done["sellers_found"]
+                    ),
+                    terminal=True,
+                )
+                logger.info("run %s completed: %s new sellers", run_id, done["sellers_new"])
+        except CollectionPausedException as exc:
+            await self._release(run_id)
+            if exc.reason == "failures":
+                reason = f"Paused after {exc}"
+                async with self.pool.connection() as conn:
+                    paused = await runs_repo.stop_if_running(
+                        conn, run_id=run_id, owner=self.owner, status="paused", reason=reason
+                    )
+                if paused:
+                    ctx.emit(create_activity_event(0, "run", "paused", error_message=reason))
+                    logger.warning("run %s paused: %s", run_id, reason)
+        except RunFailed as exc:
+            await self._fail(run_id, org_id=ctx.org_id, reason=exc.detail, ctx=ctx)
+        except asyncio.CancelledError:
+            await self._release(run_id)
+            raise
+        except Exception as exc:
+            logger.exception("run %s crashed", run_id)
+            await self._release(run_id)
+            await self._fail(run_id, org_id=ctx.org_id, reason=f"Internal error: {type(exc).__name__}: {exc}", ctx=ctx)
+
+    async def _release(self, run_id: UUID) -> None:
+        async with self.pool.connection() as conn:
+            await items_repo.release_in_flight(conn, run_id=run_id)
+
+    async def _fail(self, run_id: UUID, *, org_id: Any, reason: str, ctx: RunContext | None = None) -> None:
+        async with self.pool.connection() as conn:
+            failed = await runs_repo.stop_if_running(
+                conn, run_id=run_id, owner=self.owner, status="failed", reason=reason
+            )
+        if failed:
+            logger.warning("run %s failed: %s", run_id, reason)
+            event = create_activity_event(0, "run", "failed", error_message=reason)
+            if ctx is not None:
+                ctx.emit(event, terminal=True)
+            else:
+                self.stream.push(str(run_id), event, terminal=True)

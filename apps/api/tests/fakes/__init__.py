@@ -1,0 +1,1 @@
+"""Stand-ins for upstream services, served over real HTTP in tests."""

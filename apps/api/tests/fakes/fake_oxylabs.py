@@ -1,0 +1,477 @@
+"""A fake Oxylabs Realtime API: the documented request and response formats, scripted failures.
+
+    fake = FakeOxylabs(
+        catalogue={"289935": [amazon_item("B000000001", price=19.99)]},
+        sellers_by_query={"oxo skillet": [[FakeSeller("acme_deals")], [FakeSeller("bob-shop")]]},
+    )
+    fake.fail(Fault.rate_limited(retry_after="7", times=1), key=amazon_key("289935"))
+    async with serve_fake_oxylabs(fake) as base_url:
+        ...  # point OXYLABS_BASE_URL at base_url + QUERIES_PATH
+    assert fake.requests[amazon_key("289935")] == 2
+
+`sellers_by_query[query]` lists the result pages of that search, one list of sellers per page; a
+next-page link is rendered while more pages follow. eBay pages use the current card layout unless
+`layout="list"` asks for the older one.
+
+`requests` counts authorised, well-formed requests per item key (faulted ones included), `payloads`
+keeps their bodies in arrival order, and `unauthorized` counts the 401s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import html
+import json
+import socket
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, Literal, TypeAlias
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+QUERIES_PATH = "/v1/queries"
+EBAY_SEARCH_PREFIX = "https://www.ebay.com/sch/i.html"
+
+ItemKey: TypeAlias = tuple[str, str] | tuple[str, str, int]
+FaultKind = Literal[
+    "rate_limited", "server_error", "slow", "invalid_json", "missing_results", "empty_results", "not_search_page"
+]
+Layout = Literal["card", "list"]
+
+BLOCK_PAGE = (
+    "<html><head><title>Pardon Our Interruption</title></head><body><h1>Pardon Our Interruption</h1></body></html>"
+)
+
+
+def amazon_key(node_id: str) -> ItemKey:
+    return ("amazon", node_id)
+
+
+def ebay_key(query: str, page: int) -> ItemKey:
+    return ("ebay", query, page)
+
+
+def amazon_item(
+    asin: str,
+    *,
+    title: str | None = None,
+    price: object = 19.99,
+    currency: str = "USD",
+    rating: object = 4.5,
+    pos: int = 1,
+    url: str | None = None,
+) -> dict[str, object]:
+    """One entry of `content.results` as the amazon_bestsellers parser returns it."""
+    return {
+        "asin": asin,
+        "title": title if title is not None else f"Product {asin}",
+        "price": price,
+        "currency": currency,
+        "rating": rating,
+        "pos": pos,
+        "url": url if url is not None else f"/Product-{asin}/dp/{asin}",
+        "is_prime": True,
+        "ratings_count": 1234,
+    }
+
+
+@dataclass(frozen=True)
+class FakeSeller:
+    username: str
+    feedback_count: int = 1234
+    feedback_percent: str = "99.5"
+    # Top Rated sellers are shown as one "name 99.5% positive (1.2K)" span in a badge container.
+    top_rated: bool = False
+    item_id: str | None = None
+
+
+def card_feedback_count(count: int) -> str:
+    """How the card layout abbreviates a count: 460, 1.2K, 19K, 1.5M."""
+    for limit, suffix in ((1_000_000, "M"), (1_000, "K")):
+        if count >= limit:
+            short = (Decimal(count) / limit).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+            text = str(short)
+            return (text[:-2] if text.endswith(".0") else text) + suffix
+    return str(count)
+
+
+def shown_feedback_count(count: int, layout: Layout = "card") -> int:
+    """The count a reader of the page can recover: the card layout loses precision above 999."""
+    if layout == "list":
+        return count
+    text = card_feedback_count(count)
+    multiplier = {"K": 1_000, "M": 1_000_000}.get(text[-1], 1)
+    number = text[:-1] if multiplier > 1 else text
+    return int(Decimal(number) * multiplier)
+
+
+@dataclass
+class Fault:
+    """A scripted misbehaviour, for one item key or for every request."""
+
+    kind: FaultKind
+    status: int = 500
+    retry_after: str | None = None
+    seconds: float = 0.0
+    release: asyncio.Event | None = None
+    times: int | None = None  # None: every matching request
+    hits: int = 0
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set when a request meets this fault
+
+    @classmethod
+    def rate_limited(cls, retry_after: str | None = "1", *, times: int | None = None) -> Fault:
+        return cls("rate_limited", status=429, retry_after=retry_after, times=times)
+
+    @classmethod
+    def server_error(cls, status: int = 500, *, times: int | None = None) -> Fault:
+        return cls("server_error", status=status, times=times)
+
+    @classmethod
+    def slow(cls, *, release: asyncio.Event | None = None, seconds: float = 0.0, times: int | None = None) -> Fault:
+        """Answer normally, but only once `release` is set (or after `seconds`)."""
+        return cls("slow", release=release, seconds=seconds, times=times)
+
+    @classmethod
+    def invalid_json(cls, *, times: int | None = None) -> Fault:
+        return cls("invalid_json", times=times)
+
+    @classmethod
+    def missing_results(cls, *, times: int | None = None) -> Fault:
+        return cls("missing_results", times=times)
+
+    @classmethod
+    def empty_results(cls, *, times: int | None = None) -> Fault:
+        return cls("empty_results", times=times)
+
+    @classmethod
+    def not_search_page(cls, *, times: int | None = None) -> Fault:
+        """A 200 whose content is a block page instead of results (parsed JSON or a search page)."""
+        return cls("not_search_page", times=times)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.hits >= self.times
+
+
+class FakeOxylabs:
+    def __init__(
+        self,
+        *,
+        username: str = "fake-user",
+        password: str = "fake-pass",
+        catalogue: Mapping[str, Sequence[Mapping[str, object]]] | None = None,
+        sellers_by_query: Mapping[str, Sequence[Sequence[FakeSeller]]] | None = None,
+        layout: Layout = "card",
+    ) -> None:
+        self.username = username
+        self.password = password
+        self.catalogue = {node: [dict(item) for item in items] for node, items in (catalogue or {}).items()}
+        self.sellers_by_query = {
+            query: [list(page) for page in pages] for query, pages in (sellers_by_query or {}).items()
+        }
+        self.layout: Layout = layout
+        self.requests: Counter[ItemKey] = Counter()
+        self.payloads: list[dict[str, Any]] = []
+        self.unauthorized = 0
+        self._faults: dict[ItemKey | None, list[Fault]] = {}
+        self.app = Starlette(routes=[Route(QUERIES_PATH, self._queries, methods=["POST"])])
+
+    def fail(self, fault: Fault, *, key: ItemKey | None = None) -> Fault:
+        """Script `fault` for one item (`amazon_key`, `ebay_key`) or, without a key, for all requests."""
+        self._faults.setdefault(key, []).append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        self.release_all()
+        self._faults.clear()
+
+    def release_all(self) -> None:
+        for faults in self._faults.values():
+            for fault in faults:
+                if fault.release is not None:
+                    fault.release.set()
+
+    def _fault_for(self, key: ItemKey) -> Fault | None:
+        # A fault scripted for the item wins over a global one.
+        for scope in (key, None):
+            for fault in self._faults.get(scope, []):
+                if not fault.exhausted:
+                    fault.hits += 1
+                    return fault
+        return None
+
+    async def _queries(self, request: Request) -> Response:
+        if not self._authorised(request.headers.get("authorization", "")):
+            self.unauthorized += 1
+            return JSONResponse({"message": "Unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Basic"})
+        try:
+            payload = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"message": "Invalid JSON in request body"}, status_code=400)
+        if not isinstance(payload, dict):
+            return JSONResponse({"message": "Request body must be an object"}, status_code=400)
+        try:
+            key = _item_key(payload)
+        except ValueError as exc:
+            return JSONResponse({"message": str(exc)}, status_code=400)
+        self.payloads.append(payload)
+        self.requests[key] += 1
+        fault = self._fault_for(key)
+        if fault is not None:
+            fault.arrived.set()
+            early = await _misbehave(fault)
+            if early is not None:
+                return early
+        content: object = self._amazon(key) if key[0] == "amazon" else self._ebay(payload["url"])
+        if fault is not None and fault.kind == "not_search_page":
+            content = BLOCK_PAGE
+        return JSONResponse(
+            {
+                "results": [
+                    {
+                        "content": content,
+                        "created_at": "2026-01-01 00:00:00",
+                        "updated_at": "2026-01-01 00:00:02",
+                        "page": 1,
+                        "url": payload.get("url", ""),
+                        "job_id": str(uuid.uuid4().int)[:19],
+                        "status_code": 200,
+                    }
+                ]
+            }
+        )
+
+    def _authorised(self, header: str) -> bool:
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return decoded == f"{self.username}:{self.password}"
+
+    def _amazon(self, key: ItemKey) -> dict[str, object]:
+        node_id = key[1]
+        items = self.catalogue.get(node_id, [])
+        return {
+            "url": f"https://www.amazon.com/gp/bestsellers/{node_id}",
+            "page": 1,
+            "pages": 1,
+            "query": node_id,
+            "results": items,
+            "parse_status_code": 12000,
+        }
+
+    def _ebay(self, url: str) -> str:
+        params = parse_qs(urlsplit(url).query)
+        query = params["_nkw"][0]
+        page = int(params["_pgn"][0])
+        pages = self.sellers_by_query.get(query, [])
+        sellers = pages[page - 1] if page <= len(pages) else []
+        next_url = None
+        if page < len(pages):
+            next_params = {name: values[0] for name, values in params.items()} | {"_pgn": str(page + 1)}
+            next_url = f"{EBAY_SEARCH_PREFIX}?{urlencode(next_params)}"
+        price = _listing_price(params)
+        return render_search_page(query, sellers, next_url=next_url, price=price, layout=self.layout)
+
+
+def _item_key(payload: Mapping[str, Any]) -> ItemKey:
+    source = payload.get("source")
+    if source == "amazon_bestsellers":
+        query = payload.get("query")
+        if not isinstance(query, str) or not query:
+            raise ValueError("`query` must be a browse node id")
+        if payload.get("domain") != "com" or payload.get("parse") is not True:
+            raise ValueError("amazon_bestsellers needs domain=com and parse=true here")
+        return amazon_key(query)
+    if source == "universal_ecommerce":
+        url = payload.get("url")
+        if not isinstance(url, str) or not url.startswith(EBAY_SEARCH_PREFIX + "?"):
+            raise ValueError("`url` must be an eBay search URL")
+        params = parse_qs(urlsplit(url).query)
+        try:
+            return ebay_key(params["_nkw"][0], int(params["_pgn"][0]))
+        except (KeyError, ValueError) as exc:
+            raise ValueError("the eBay URL needs _nkw and a numeric _pgn") from exc
+    raise ValueError(f"Unsupported source: {source!r}")
+
+
+async def _misbehave(fault: Fault) -> Response | None:
+    """The response a fault replaces the normal one with, or None to carry on normally."""
+    if fault.kind == "rate_limited":
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
+        return JSONResponse({"message": "Too many requests"}, status_code=429, headers=headers)
+    if fault.kind == "server_error":
+        return JSONResponse({"message": "Internal server error"}, status_code=fault.status)
+    if fault.kind == "slow":
+        if fault.release is not None:
+            await fault.release.wait()
+        else:
+            await asyncio.sleep(fault.seconds)
+        return None
+    if fault.kind == "invalid_json":
+        return Response('{"results": [{"content": ', media_type="application/json")
+    if fault.kind == "missing_results":
+        return JSONResponse({"job": {"id": "1", "status": "done"}})
+    if fault.kind == "empty_results":
+        return JSONResponse({"results": []})
+    return None
+
+
+def _listing_price(params: Mapping[str, list[str]]) -> Decimal:
+    try:
+        low = Decimal(params["_udlo"][0])
+        high = Decimal(params["_udhi"][0])
+    except (KeyError, InvalidOperation):
+        return Decimal("49.99")
+    return ((low + high) / 2).quantize(Decimal("0.01"))
+
+
+def render_search_page(
+    query: str,
+    sellers: Sequence[FakeSeller],
+    *,
+    next_url: str | None = None,
+    price: Decimal = Decimal("49.99"),
+    layout: Layout = "card",
+) -> str:
+    """An eBay search-results page shaped like the real one (only the parts a parser could rely on)."""
+    render = _card if layout == "card" else _list_item
+    items = [_placeholder(layout)] + [render(query, seller, index, price) for index, seller in enumerate(sellers)]
+    heading = (
+        f'<h1 class="srp-controls__count-heading"><span class="BOLD">{len(sellers)}</span> results for '
+        f'<span class="BOLD">{html.escape(query)}</span></h1>'
+    )
+    null_search = "" if sellers else '<div class="srp-save-null-search"><h3>No exact matches found</h3></div>'
+    return (
+        f"<!DOCTYPE html><html><head><title>{html.escape(query)} | eBay</title></head><body>"
+        f'<div class="srp-controls">{heading}</div>{null_search}'
+        f'<div id="srp-river-results" class="srp-river-results clearfix">'
+        f'<ul class="srp-results srp-list clearfix">{"".join(items)}</ul></div>'
+        f"{_pagination(next_url)}</body></html>"
+    )
+
+
+def _item_id(seller: FakeSeller, index: int) -> str:
+    return seller.item_id or str(300000000000 + sum(map(ord, seller.username)) * 1000 + index)
+
+
+def _placeholder(layout: Layout) -> str:
+    if layout == "card":
+        return (
+            '<li class="s-card s-card--horizontal" data-listingid="123456"><a class="s-card__link" '
+            'href="https://ebay.com/itm/123456"><div role="heading" aria-level="3" class="s-card__title">'
+            '<span class="su-styled-text primary default">Shop on eBay</span></div></a>'
+            '<div class="s-card__attribute-row"><span class="su-styled-text primary bold large-1 s-card__price">'
+            "$20.00</span></div></li>"
+        )
+    return (
+        '<li class="s-item s-item__pl-on-bottom"><div class="s-item__wrapper clearfix"><div class="s-item__info '
+        'clearfix"><a class="s-item__link" href="https://ebay.com/itm/123456"><div class="s-item__title">'
+        '<span role="heading" aria-level="3">Shop on eBay</span></div></a></div></div></li>'
+    )
+
+
+def _card(query: str, seller: FakeSeller, index: int, price: Decimal) -> str:
+    item_id = _item_id(seller, index)
+    name = html.escape(seller.username)
+    feedback = f"{seller.feedback_percent}% positive ({card_feedback_count(seller.feedback_count)})"
+    if seller.top_rated:
+        seller_block = (
+            '<div class="s-card__program-badge-container s-card__program-badge-container--sellerOrStoreInfo">'
+            f'<span class="su-styled-text primary large">{name} {feedback}</span></div>'
+        )
+    else:
+        seller_block = (
+            '<div class="s-card__attribute-row">'
+            f'<span class="su-styled-text primary large">{name} </span>'
+            f'<span class="su-styled-text primary large">{feedback}</span></div>'
+        )
+    return (
+        f'<li class="s-card s-card--horizontal" data-listingid="{item_id}">'
+        '<div class="su-card-container su-card-container--horizontal"><div class="su-card-container__content">'
+        '<div class="su-card-container__header">'
+        f'<a class="su-link s-card__link" href="https://www.ebay.com/itm/{item_id}?_skw=x&amp;hash=item{index:x}">'
+        '<div role="heading" aria-level="3" class="s-card__title">'
+        f'<span class="su-styled-text primary default">{html.escape(query)} - Brand New</span>'
+        '<span class="clipped">Opens in a new window or tab</span></div></a>'
+        '<div class="s-card__subtitle-row"><div class="s-card__subtitle">'
+        '<span class="su-styled-text secondary default">Brand New</span></div></div></div>'
+        '<div class="su-card-container__attributes su-card-container__attributes--has-secondary">'
+        '<div class="su-card-container__attributes__primary">'
+        '<div class="s-card__attribute-row">'
+        f'<span class="su-styled-text primary bold large-1 s-card__price">${price}</span></div>'
+        '<div class="s-card__attribute-row"><span class="su-styled-text secondary large">Free delivery</span></div>'
+        '<div class="s-card__attribute-row"><span class="su-styled-text secondary large">'
+        "Located in United States</span></div></div>"
+        f'<div class="su-card-container__attributes__secondary">{seller_block}</div>'
+        "</div></div></div></li>"
+    )
+
+
+def _list_item(query: str, seller: FakeSeller, index: int, price: Decimal) -> str:
+    item_id = _item_id(seller, index)
+    info = f"{html.escape(seller.username)} ({seller.feedback_count:,}) {seller.feedback_percent}%"
+    return (
+        f'<li class="s-item s-item__pl-on-bottom" id="item{index:x}"><div class="s-item__wrapper clearfix">'
+        '<div class="s-item__info clearfix">'
+        f'<a class="s-item__link" href="https://www.ebay.com/itm/{item_id}?hash=item{index:x}">'
+        f'<div class="s-item__title"><span role="heading" aria-level="3">{html.escape(query)} - Brand New</span>'
+        '</div></a><div class="s-item__subtitle"><span class="SECONDARY_INFO">Brand New</span></div>'
+        '<div class="s-item__details clearfix"><div class="s-item__detail s-item__detail--primary">'
+        f'<span class="s-item__price">${price}</span></div>'
+        '<div class="s-item__detail s-item__detail--primary"><span class="s-item__shipping s-item__logisticsCost">'
+        "Free shipping</span></div>"
+        '<span class="s-item__detail s-item__detail--secondary"><span class="s-item__seller-info">'
+        f'<span class="s-item__seller-info-text">{info}</span></span></span></div></div></div></li>'
+    )
+
+
+def _pagination(next_url: str | None) -> str:
+    if next_url is None:
+        # The last page keeps the arrow, disabled.
+        arrow = (
+            '<button class="pagination__next icon-btn" type="next" aria-disabled="true" '
+            'aria-label="Go to next search page"></button>'
+        )
+    else:
+        arrow = (
+            f'<a class="pagination__next icon-link" href="{html.escape(next_url)}" type="next" '
+            'aria-label="Go to next search page"></a>'
+        )
+    return f'<nav class="pagination" role="navigation" aria-label="Results Pagination">{arrow}</nav>'
+
+
+@asynccontextmanager
+async def serve_fake_oxylabs(fake: FakeOxylabs) -> AsyncIterator[str]:
+    """Serve `fake` over real HTTP on a loopback port in this event loop; yields the base URL.
+
+    The socket is listening before uvicorn starts, so clients can connect at once.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(fake.app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        # Stalled handlers would otherwise hold the graceful shutdown until its timeout.
+        fake.release_all()
+        server.should_exit = True
+        await task
+        sock.close()
