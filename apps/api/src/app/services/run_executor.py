@@ -49,8 +49,10 @@ class RunExecutor:
         settings: Settings,
         stream: ActivityStreamManager,
         marketplace_factory: MarketplaceFactory,
+        adopt_orphans: bool = True,
     ) -> None:
         self.pool = pool
+        self._adopt = adopt_orphans
         self.settings = settings
         self.stream = stream
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -63,7 +65,9 @@ class RunExecutor:
     # --- lifecycle of the executor ---------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.adopt_orphans()
+        """Begin lease upkeep; a server also adopts orphaned runs (a CLI executing one run does not)."""
+        if self._adopt:
+            await self.adopt_orphans()
         self._maintenance = asyncio.create_task(self._maintain(), name="run-executor-maintenance")
 
     async def close(self) -> None:
@@ -89,7 +93,8 @@ class RunExecutor:
             await asyncio.sleep(interval)
             try:
                 await self.renew()
-                await self.adopt_orphans()
+                if self._adopt:
+                    await self.adopt_orphans()
             except Exception:
                 logger.exception("run executor maintenance failed; retrying in %.1fs", interval)
 
