@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -11,13 +9,11 @@ import httpx
 import psutil
 import pytest
 
-CLI = [sys.executable, "-c", "from app.cli import main; main()"]
+from tests.procs import CLI, child_env, free_port, wait_healthy
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "OXYLABS_USERNAME", "OXYLABS_PASSWORD"}}
-    env.update(extra)
-    return env
+    return child_env(**extra)
 
 
 def test_create_token_prints_the_token_last_and_revoke_disables_it(db_url: str) -> None:
@@ -41,26 +37,6 @@ def test_create_token_rejects_unknown_permission(db_url: str) -> None:
     assert "Unknown permission" in result.stderr
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen[bytes], deadline: float) -> httpx.Response:
-    # Polling is the only way to observe another process becoming ready; bounded by the deadline.
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited early: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            return httpx.get(f"{base}/health", timeout=2)
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError("service did not come up")
-
-
 def _postgres_running_in(pgdata: Path) -> bool:
     for proc in psutil.process_iter(attrs=["name", "cmdline"]):
         if proc.info["name"] == "postgres" and any(str(pgdata) in part for part in proc.info["cmdline"] or []):
@@ -72,7 +48,7 @@ def _postgres_running_in(pgdata: Path) -> bool:
 def test_serve_on_embedded_postgres_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = _env(SELLERCOLLECTION_DATA_DIR=str(data_dir))
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
 
     def start() -> subprocess.Popen[bytes]:
@@ -80,7 +56,7 @@ def test_serve_on_embedded_postgres_keeps_data_and_stops_cleanly(tmp_path: Path)
 
     proc = start()
     try:
-        assert _wait_healthy(base, proc, time.monotonic() + 120).status_code == 200
+        assert wait_healthy(base, proc, time.monotonic() + 120).status_code == 200
         made = subprocess.run(
             [*CLI, "create-token", "--org", "kept", "--email", "k@example.com", "-p", "admin.automation"],
             env=env, capture_output=True, text=True, timeout=60, check=True,
@@ -94,7 +70,7 @@ def test_serve_on_embedded_postgres_keeps_data_and_stops_cleanly(tmp_path: Path)
 
     proc = start()
     try:
-        _wait_healthy(base, proc, time.monotonic() + 120)
+        wait_healthy(base, proc, time.monotonic() + 120)
         me = httpx.get(f"{base}/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200
         assert me.json()["org_name"] == "kept"
