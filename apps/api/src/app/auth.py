@@ -119,6 +119,17 @@ def check_permission(caller: Caller, key: str) -> Caller:
     return caller
 
 
+def require_any_permission(*keys: str) -> Callable[..., Awaitable[Caller]]:
+    """A dependency that returns the caller if their membership holds any of `keys`, else 403."""
+
+    async def dependency(caller: Caller = Depends(authenticate)) -> Caller:
+        if caller.permission_keys.isdisjoint(keys):
+            raise PermissionDenied(f"Permission denied: one of {', '.join(keys)} required")
+        return caller
+
+    return dependency
+
+
 def require_permission_key(key: str) -> Callable[..., Awaitable[Caller]]:
     """A dependency that returns the caller if their membership holds `key`, else 403."""
 
@@ -126,3 +137,8 @@ def require_permission_key(key: str) -> Callable[..., Awaitable[Caller]]:
         return check_permission(caller, key)
 
     return dependency
+
+
+# Reading the seller list and its history; changing it. Automation admins may do both.
+require_sellers_read = require_any_permission("sellers.read", "sellers.write", "admin.automation")
+require_sellers_write = require_any_permission("sellers.write", "admin.automation")

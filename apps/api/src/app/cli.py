@@ -1,4 +1,4 @@
-"""The `sellercollection` command: serve, migrate, create-token, revoke-token."""
+"""The `sellercollection` command: serve, migrate, create-token, revoke-token, collect."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from rich.console import Console
 
+from app import cli_collect
 from app.config import Settings
 from app.embedded_pg import database_url
 from app.logging_config import configure_logging, logging_config
@@ -105,6 +106,41 @@ def revoke_token(
         console.print("No active token matches.")
         raise typer.Exit(1)
     console.print(f"Revoked {count} token(s).")
+
+
+@cli.command()
+def collect(
+    *,
+    categories: Annotated[
+        list[str] | None,
+        typer.Option("--categories", "-c", metavar="ID[,ID...]", help="Category ids to collect (comma-separated)."),
+    ] = None,
+    provider: Annotated[
+        cli_collect.Provider | None, typer.Option(help="Upstream provider for this run (default: settings).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Run name (default: date and time).")] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", metavar="RUN_ID", help="Resume this paused run instead of a new one.")
+    ] = None,
+    org: Annotated[str, typer.Option(help="Org to collect for; created when missing.")] = cli_collect.DEFAULT_ORG,
+    email: Annotated[str, typer.Option(help="User the run is created by.")] = cli_collect.DEFAULT_EMAIL,
+) -> None:
+    """Run one collection here with a live view; Ctrl-C pauses it (exit 130) and prints how to resume."""
+    settings = _settings()
+    try:
+        options = cli_collect.CollectOptions.parse(
+            categories=categories,
+            resume=resume,
+            provider=provider.value if provider is not None else None,
+            name=name,
+            org=org,
+            email=email,
+        )
+    except cli_collect.CollectError as exc:
+        console.print(f"[red]{exc.message}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from exc
+    code = cli_collect.run_collect(settings, options, console=Console(), err_console=console)
+    raise typer.Exit(code)
 
 
 def main() -> None:

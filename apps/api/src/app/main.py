@@ -12,7 +12,7 @@ from app import __version__
 from app.config import Settings
 from app.db import open_database
 from app.errors import register_error_handlers
-from app.routers import amazon, auth, collection, health
+from app.routers import amazon, auth, collection, health, history, sellers
 from app.scrapers.base import Marketplace
 from app.scrapers.factory import build_marketplace
 from app.services.activity_stream import ActivityStreamManager
@@ -55,4 +55,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(amazon.router)
     app.include_router(collection.router)
+    app.include_router(sellers.router)
+    app.include_router(history.router)
     return app

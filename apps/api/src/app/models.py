@@ -172,3 +172,127 @@ class CatalogueResponse(BaseModel):
     version: str
     marketplace: str
     departments: list[DepartmentOut]
+
+
+# --- Sellers and history -----------------------------------------------------------------------
+
+
+class SellerOut(BaseModel):
+    id: UUID
+    display_name: str
+    normalized_name: str
+    platform: str
+    platform_id: str | None
+    feedback_score: int | None
+    feedback_percent: float | None
+    times_seen: int
+    flagged: bool
+    first_seen_run_id: UUID | None
+    last_seen_run_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SellerList(BaseModel):
+    sellers: list[SellerOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    total_in_org: int
+
+
+class SellerName(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+
+
+class SellerNames(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    names: list[str] = Field(min_length=1, max_length=100_000)
+
+
+class SellerIds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[UUID] = Field(min_length=1, max_length=10_000)
+
+
+class SellerFlag(SellerIds):
+    flagged: bool
+
+
+class SkippedName(BaseModel):
+    name: str
+    reason: Literal["empty", "duplicate in request", "already in list"]
+
+
+class BulkAddResult(BaseModel):
+    added: list[str]
+    skipped: list[SkippedName]
+
+
+class BulkDeleteResult(BaseModel):
+    deleted: int
+    not_found: list[UUID]
+
+
+class FlagResult(BaseModel):
+    updated: int
+    not_found: list[UUID]
+
+
+class AuditEntry(BaseModel):
+    id: UUID
+    action: str
+    seller_id: UUID | None
+    seller_name: str
+    old_value: dict[str, Any] | None
+    new_value: dict[str, Any] | None
+    source: str
+    source_run_id: UUID | None
+    user_id: UUID | None
+    affected_count: int
+    seller_count_snapshot: int | None
+    created_at: datetime
+
+
+class AuditList(BaseModel):
+    entries: list[AuditEntry]
+    next_cursor: str | None
+
+
+class RunHistoryEntry(RunResponse):
+    duration_seconds: float | None
+    categories_count: int
+
+
+class RunHistoryList(BaseModel):
+    runs: list[RunHistoryEntry]
+    total: int
+
+
+class TimelineEntry(BaseModel):
+    id: UUID
+    kind: Literal["run", "audit"]
+    at: datetime
+    action: str = Field(description="Run status, or the audit action")
+    summary: str
+    affected_count: int
+    seller_count_snapshot: int | None
+    user_id: UUID | None
+
+
+class Timeline(BaseModel):
+    entries: list[TimelineEntry]
+    limit: int
+    offset: int
+
+
+class SellersAtPoint(BaseModel):
+    entry_id: UUID
+    kind: Literal["run", "audit"]
+    seller_count_snapshot: int | None
+    count: int
+    sellers: list[str]
+    added: list[str]
+    removed: list[str]

@@ -8,6 +8,13 @@ from uuid import UUID
 from app.db import Conn
 
 TERMINAL_STATUSES = ("completed", "failed", "cancelled")
+
+# The org's seller count and journal position right now: recorded whenever a run stops, so its
+# history entry can show "sellers at this point" (see migration 047).
+_STOP_SNAPSHOT = """
+    seller_count_snapshot = coalesce((SELECT c.n FROM org_seller_counts c WHERE c.org_id = r.org_id), 0),
+    journal_seq = coalesce((SELECT c.journal_seq FROM org_seller_counts c WHERE c.org_id = r.org_id), 0)
+"""
 OPEN_STATUSES = ("pending", "running", "paused")
 COUNTERS = (
     "categories_completed",
@@ -98,10 +105,12 @@ async def list_runs(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> tup
 
 async def set_status(conn: Conn, *, run_id: UUID, status: str, reason: str | None = None) -> dict[str, Any]:
     """Move a run to `status`, stamping the matching time column. The caller checked the transition."""
+    stopping = status not in ("pending", "running")
+    snapshot = f", {_STOP_SNAPSHOT}" if stopping else ""
     row = await (
         await conn.execute(
-            """
-            UPDATE collection_runs SET
+            f"""
+            UPDATE collection_runs r SET
                 status = %(status)s,
                 status_reason = %(reason)s,
                 started_at = CASE WHEN %(status)s = 'running' THEN coalesce(started_at, now()) ELSE started_at END,
@@ -110,7 +119,7 @@ async def set_status(conn: Conn, *, run_id: UUID, status: str, reason: str | Non
                                ELSE completed_at END,
                 lease_owner = CASE WHEN %(status)s = 'running' THEN lease_owner ELSE NULL END,
                 lease_expires_at = CASE WHEN %(status)s = 'running' THEN lease_expires_at ELSE NULL END,
-                updated_at = now()
+                updated_at = now(){snapshot}
             WHERE id = %(run_id)s
             RETURNING *
             """,
@@ -124,9 +133,9 @@ async def set_status(conn: Conn, *, run_id: UUID, status: str, reason: str | Non
 async def stop_if_running(conn: Conn, *, run_id: UUID, owner: str, status: str, reason: str | None) -> bool:
     """Executor-side stop (pause on failures, fail): only while it still holds the running run."""
     cur = await conn.execute(
-        """
-        UPDATE collection_runs SET
-            status = %(status)s, status_reason = %(reason)s,
+        f"""
+        UPDATE collection_runs r SET
+            status = %(status)s, status_reason = %(reason)s, {_STOP_SNAPSHOT},
             paused_at = CASE WHEN %(status)s = 'paused' THEN now() ELSE NULL END,
             completed_at = CASE WHEN %(status)s = 'failed' THEN now() ELSE completed_at END,
             lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
@@ -141,10 +150,9 @@ async def complete_run(conn: Conn, *, run_id: UUID, owner: str) -> dict[str, Any
     """Mark the run completed with the org's seller count at this moment, in one statement."""
     return await (
         await conn.execute(
-            """
+            f"""
             UPDATE collection_runs r SET
-                status = 'completed', phase = 'done', completed_at = now(), status_reason = NULL,
-                seller_count_snapshot = (SELECT count(*) FROM sellers s WHERE s.org_id = r.org_id),
+                status = 'completed', phase = 'done', completed_at = now(), status_reason = NULL, {_STOP_SNAPSHOT},
                 lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
             WHERE id = %(run_id)s AND status = 'running' AND lease_owner = %(owner)s
             RETURNING *
@@ -221,3 +229,26 @@ async def orphaned_running_runs(conn: Conn) -> list[UUID]:
         )
     ).fetchall()
     return [row["id"] for row in rows]
+
+
+async def list_finished_runs(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    rows = await (
+        await conn.execute(
+            """
+            SELECT *, extract(epoch FROM completed_at - started_at) AS duration_seconds,
+                   cardinality(category_ids) AS categories_count
+            FROM collection_runs
+            WHERE org_id = %(org_id)s AND status = ANY(%(finished)s)
+            ORDER BY completed_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
+            """,
+            {"org_id": org_id, "finished": list(TERMINAL_STATUSES), "limit": limit, "offset": offset},
+        )
+    ).fetchall()
+    total = await (
+        await conn.execute(
+            "SELECT count(*) AS n FROM collection_runs WHERE org_id = %(org_id)s AND status = ANY(%(finished)s)",
+            {"org_id": org_id, "finished": list(TERMINAL_STATUSES)},
+        )
+    ).fetchone()
+    assert total is not None
+    return rows, int(total["n"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from app.db import Conn
@@ -64,10 +65,124 @@ async def upsert_found_sellers(
     return new, known
 
 
-async def count_sellers(conn: Conn, *, org_id: UUID) -> int:
-    row = await (
-        await conn.execute("SELECT count(*) AS n FROM sellers WHERE org_id = %(org_id)s", {"org_id": org_id})
-    ).fetchone()
-    assert row is not None
-    n: int = row["n"]
-    return n
+async def attribute_to_run(conn: Conn, *, run_id: UUID) -> None:
+    """Seller-list changes in this transaction are the run's (the journal trigger reads this)."""
+    await conn.execute("SELECT set_config('sellercollection.run_id', %(run_id)s, true)", {"run_id": str(run_id)})
+
+
+async def snapshot(conn: Conn, *, org_id: UUID) -> tuple[int, int]:
+    """(seller count, journal position) of the org as this transaction sees them."""
+    cur = await conn.execute(
+        "SELECT n, journal_seq FROM org_seller_counts WHERE org_id = %(org_id)s", {"org_id": org_id}
+    )
+    row = await cur.fetchone()
+    return (int(row["n"]), int(row["journal_seq"])) if row else (0, 0)
+
+
+SORTS = {
+    # sort name: (ORDER BY, keyset comparison, cursor column)
+    "newest": ("created_at DESC, id DESC", "(created_at, id) < (%(after_value)s, %(after_id)s)", "created_at"),
+    "oldest": ("created_at ASC, id ASC", "(created_at, id) > (%(after_value)s, %(after_id)s)", "created_at"),
+    "name": (
+        'normalized_name COLLATE "C" ASC, id ASC',
+        '(normalized_name COLLATE "C", id) > (%(after_value)s COLLATE "C", %(after_id)s)',
+        "normalized_name",
+    ),
+}
+
+
+async def list_sellers(
+    conn: Conn,
+    *,
+    org_id: UUID,
+    sort: str,
+    limit: int,
+    prefix: str | None = None,
+    flagged: bool | None = None,
+    after: tuple[Any, UUID] | None = None,
+) -> list[dict[str, Any]]:
+    order, keyset, _ = SORTS[sort]
+    where = ["org_id = %(org_id)s"]
+    params: dict[str, Any] = {"org_id": org_id, "limit": limit}
+    if prefix:
+        # A prefix is a range in byte order; the upper bound keeps the index scan short.
+        where.append('normalized_name COLLATE "C" >= %(prefix)s AND normalized_name COLLATE "C" < %(prefix_end)s')
+        params |= {"prefix": prefix, "prefix_end": prefix + "\U0010ffff"}
+    if flagged is not None:
+        where.append("flagged = %(flagged)s")
+        params["flagged"] = flagged
+    if after is not None:
+        where.append(keyset)
+        params |= {"after_value": after[0], "after_id": after[1]}
+    cur = await conn.execute(
+        f"SELECT * FROM sellers WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(limit)s", params
+    )
+    return await cur.fetchall()
+
+
+async def get_seller(conn: Conn, *, org_id: UUID, seller_id: UUID) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        "SELECT * FROM sellers WHERE org_id = %(org_id)s AND id = %(id)s", {"org_id": org_id, "id": seller_id}
+    )
+    return await cur.fetchone()
+
+
+async def insert_manual(conn: Conn, *, org_id: UUID, names: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Insert (display, normalized) names not yet in the list; returns the rows inserted."""
+    if not names:
+        return []
+    ordered = sorted(names, key=lambda n: n[1])
+    cur = await conn.execute(
+        """
+        INSERT INTO sellers (org_id, display_name, normalized_name, platform)
+        SELECT %(org_id)s, u.display_name, u.normalized_name, 'ebay'
+        FROM unnest(%(display)s::text[], %(norm)s::text[]) AS u(display_name, normalized_name)
+        ON CONFLICT (org_id, platform, normalized_name) DO NOTHING
+        RETURNING *
+        """,
+        {"org_id": org_id, "display": [n[0] for n in ordered], "norm": [n[1] for n in ordered]},
+    )
+    return await cur.fetchall()
+
+
+async def existing_names(conn: Conn, *, org_id: UUID, normalized: list[str]) -> set[str]:
+    cur = await conn.execute(
+        "SELECT normalized_name FROM sellers WHERE org_id = %(org_id)s AND platform = 'ebay' "
+        "AND normalized_name = ANY(%(names)s)",
+        {"org_id": org_id, "names": normalized},
+    )
+    return {row["normalized_name"] for row in await cur.fetchall()}
+
+
+async def rename(
+    conn: Conn, *, org_id: UUID, seller_id: UUID, display_name: str, normalized_name: str
+) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        """
+        UPDATE sellers SET display_name = %(display)s, normalized_name = %(norm)s, updated_at = now()
+        WHERE org_id = %(org_id)s AND id = %(id)s
+        RETURNING *
+        """,
+        {"org_id": org_id, "id": seller_id, "display": display_name, "norm": normalized_name},
+    )
+    return await cur.fetchone()
+
+
+async def delete_many(conn: Conn, *, org_id: UUID, seller_ids: list[UUID]) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "DELETE FROM sellers WHERE org_id = %(org_id)s AND id = ANY(%(ids)s) RETURNING id, display_name",
+        {"org_id": org_id, "ids": seller_ids},
+    )
+    return await cur.fetchall()
+
+
+async def set_flagged(conn: Conn, *, org_id: UUID, seller_ids: list[UUID], flagged: bool) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        """
+        UPDATE sellers SET flagged = %(flagged)s, updated_at = now()
+        WHERE org_id = %(org_id)s AND id = ANY(%(ids)s)
+        RETURNING id, display_name
+        """,
+        {"org_id": org_id, "ids": seller_ids, "flagged": flagged},
+    )
+    return await cur.fetchall()

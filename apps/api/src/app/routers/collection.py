@@ -13,7 +13,15 @@ from app.config import Settings
 from app.db import Pool
 from app.deps import get_pool, get_settings
 from app.errors import InvalidInput
-from app.models import RunCreate, RunList, RunProgress, RunResponse, StreamTokenResponse
+from app.models import (
+    RunCreate,
+    RunHistoryEntry,
+    RunHistoryList,
+    RunList,
+    RunProgress,
+    RunResponse,
+    StreamTokenResponse,
+)
 from app.services import activity_feed, collection
 from app.services.activity_stream import ActivityStreamManager, get_activity_stream
 from app.services.run_executor import RunExecutor
@@ -50,6 +58,18 @@ async def list_runs(
     """The org's runs, newest first."""
     runs, total = await collection.list_runs(pool, caller=caller, limit=limit, offset=offset)
     return RunList(runs=[RunResponse.model_validate(r) for r in runs], total=total, limit=limit, offset=offset)
+
+
+@router.get("/runs/history", response_model=RunHistoryList)
+async def run_history(
+    caller: Caller = Depends(require_permission_key(AUTOMATION)),
+    pool: Pool = Depends(get_pool),
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> RunHistoryList:
+    """Finished runs with duration, categories, products, sellers found and new, and the seller-count snapshot."""
+    runs, total = await collection.run_history(pool, caller=caller, limit=limit, offset=offset)
+    return RunHistoryList(runs=[RunHistoryEntry.model_validate(r) for r in runs], total=total)
 
 
 @router.get("/runs/{run_id}", response_model=RunResponse)

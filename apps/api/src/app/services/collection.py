@@ -42,6 +42,12 @@ async def list_runs(pool: Pool, *, caller: Caller, limit: int, offset: int) -> t
         return await runs_repo.list_runs(conn, org_id=caller.org_id, limit=limit, offset=offset)
 
 
+async def run_history(pool: Pool, *, caller: Caller, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Finished runs (completed, failed, cancelled), most recently finished first."""
+    async with pool.connection() as conn:
+        return await runs_repo.list_finished_runs(conn, org_id=caller.org_id, limit=limit, offset=offset)
+
+
 async def create_run(
     pool: Pool, settings: Settings, *, caller: Caller, name: str | None, category_ids: list[str]
 ) -> dict[str, Any]:

@@ -261,6 +261,7 @@ async def _store_sellers(
             conn, item_id=item["id"], status="completed", result={"sellers": [u.display_name for u in upserts]}
         ):
             return [], []
+        await sellers_repo.attribute_to_run(conn, run_id=ctx.run_id)
         new, known = await sellers_repo.upsert_found_sellers(
             conn, org_id=ctx.org_id, run_id=ctx.run_id, sellers=upserts
         )

@@ -1,0 +1,587 @@
+"""`sellercollection collect`: one collection run in the terminal, with a live view and a summary.
+
+The run executes in this process, through the same services the API uses (`services.collection`
+for the lifecycle, `RunExecutor` for the work, `ActivityStreamManager` for the events), so a run
+started here is an ordinary run: the API lists it, and either side may resume it later.
+
+The live view draws three things: one lane per worker with its latest step, the run's counters
+(read from its row, so they are the committed truth), and the last events. Ctrl-C pauses the run
+through `services.collection.pause_run`; finished items stay finished, and the command prints how
+to resume. Exit codes: 0 completed, 1 failed / cancelled / paused by the failure breaker / run held
+elsewhere, 2 bad input (unknown category, unknown run, wrong state, ...), 130 paused by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shlex
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from app.auth import Caller, caller_from_token
+from app.config import Settings
+from app.db import Pool, make_pool
+from app.embedded_pg import database_url
+from app.errors import AppError, Conflict
+from app.migrations import apply_migrations
+from app.scrapers.base import Marketplace
+from app.scrapers.factory import build_marketplace
+from app.services import accounts, collection
+from app.services.activity_stream import ActivityStreamManager, StreamEvent, Subscription
+from app.services.run_executor import RunExecutor
+
+logger = logging.getLogger(__name__)
+
+EXIT_COMPLETED = 0
+EXIT_NOT_COMPLETED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
+
+DEFAULT_ORG = "local"
+DEFAULT_EMAIL = "cli@localhost"
+RECENT_EVENTS = 10
+# How often the counters are re-read from the run row and the view redrawn. Events update lanes
+# as they arrive; redrawing on every event would cost more than the run itself at low latency.
+REFRESH_SECONDS = 0.25
+_FINISHED = {"completed", "failed", "cancelled"}
+
+
+class Provider(StrEnum):
+    demo = "demo"
+    oxylabs = "oxylabs"
+
+
+class CollectError(Exception):
+    """A problem the user can fix; printed without a traceback, exits with `exit_code`."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    category_ids: list[str]
+    resume: UUID | None
+    provider: str | None
+    name: str | None
+    org: str
+    email: str
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        categories: list[str] | None,
+        resume: str | None,
+        provider: str | None,
+        name: str | None,
+        org: str,
+        email: str,
+    ) -> CollectOptions:
+        # `--categories a,b --categories c` and `--categories "a, b"` all mean [a, b, c].
+        ids = [part.strip() for value in categories or [] for part in value.split(",") if part.strip()]
+        run_id: UUID | None = None
+        if resume is not None:
+            try:
+                run_id = UUID(resume.strip())
+            except ValueError:
+                raise CollectError(f"--resume expects a run id (a UUID), got {resume!r}") from None
+            if ids:
+                raise CollectError("Use either --categories (a new run) or --resume (an existing run), not both")
+            if name:
+                raise CollectError("--name only applies to a new run; a resumed run keeps its name")
+        elif not ids:
+            raise CollectError("Name the categories to collect with --categories ID[,ID...] (or --resume RUN_ID)")
+        return cls(category_ids=ids, resume=run_id, provider=provider, name=name, org=org, email=email)
+
+    def resume_command(self, run_id: UUID) -> str:
+        """The command that resumes `run_id`; names the org when it is not the default (runs are per org)."""
+        parts = ["sellercollection", "collect", "--resume", str(run_id)]
+        if self.org != DEFAULT_ORG:
+            parts += ["--org", self.org]
+        return shlex.join(parts)
+
+
+def run_collect(settings: Settings, options: CollectOptions, *, console: Console, err_console: Console) -> int:
+    """Resolve the database (embedded unless DATABASE_URL), migrate, run the collection; returns the exit code."""
+    if options.provider is not None:
+        settings = settings.model_copy(update={"provider": options.provider})
+    with database_url(settings.database_url, settings.data_dir) as url:
+        apply_migrations(url)
+        try:
+            return asyncio.run(_collect(settings, url, options, console))
+        except CollectError as exc:
+            err_console.print(f"[red]{exc.message}[/red]", highlight=False, soft_wrap=True)
+            return exc.exit_code
+
+
+async def _collect(settings: Settings, url: str, options: CollectOptions, console: Console) -> int:
+    pool = make_pool(url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size)
+    await pool.open(wait=True, timeout=30.0)
+    try:
+        stream = ActivityStreamManager(
+            subscriber_queue_size=settings.activity_subscriber_queue_size,
+            finished_grace_seconds=settings.activity_finished_grace_seconds,
+            idle_ttl_seconds=settings.activity_idle_ttl_seconds,
+        )
+
+        def marketplace_for(provider: str) -> Marketplace:
+            return build_marketplace(settings.model_copy(update={"provider": provider}))
+
+        # A CLI executes the one run it was asked for; adopting other orphans is the server's job.
+        executor = RunExecutor(
+            pool=pool, settings=settings, stream=stream, marketplace_factory=marketplace_for, adopt_orphans=False
+        )
+        await executor.start()
+        try:
+            caller, token = await _local_caller(pool, options)
+            try:
+                session = _Session(settings, pool, stream, executor, caller, options, console)
+                return await session.run()
+            finally:
+                # The token only existed to obtain a Caller for this command; it must not outlive it.
+                async with pool.connection() as conn:
+                    await accounts.revoke_token(conn, token_or_prefix=token)
+        finally:
+            await executor.close()
+    finally:
+        await pool.close()
+
+
+async def _local_caller(pool: Pool, options: CollectOptions) -> tuple[Caller, str]:
+    """A Caller for the local org/user, through the same token path the API uses (so scoping is identical)."""
+    async with pool.connection() as conn:
+        try:
+            issued = await accounts.issue_token(
+                conn, org_name=options.org, email=options.email, permissions=["admin.automation"]
+            )
+        except AppError as exc:
+            raise CollectError(exc.detail) from exc
+    return await caller_from_token(pool, issued.token), issued.token
+
+
+async def _check_provider(settings: Settings, provider: str) -> None:
+    """Fail before touching the run when the provider cannot be built (e.g. oxylabs without credentials).
+
+    The executor would otherwise mark the run failed; building the provider once here runs exactly the
+    checks the executor's factory runs.
+    """
+    try:
+        marketplace = build_marketplace(settings.model_copy(update={"provider": provider}))
+    except AppError as exc:
+        raise CollectError(exc.detail) from exc
+    await marketplace.aclose()
+
+
+class _Session:
+    """One invocation: create or resume the run, show it live until it ends or Ctrl-C, then sum up."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: Pool,
+        stream: ActivityStreamManager,
+        executor: RunExecutor,
+        caller: Caller,
+        options: CollectOptions,
+        console: Console,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.stream = stream
+        self.executor = executor
+        self.caller = caller
+        self.options = options
+        self.console = console
+        self.interrupted = asyncio.Event()
+        self._signal_installed = False
+        # Without loop signal handlers (Windows) asyncio.run answers Ctrl-C by cancelling the main task.
+        self._runner_handles_sigint = False
+
+    async def run(self) -> int:
+        self._install_sigint()
+        try:
+            run = await self._prepare()
+            run_id: UUID = run["id"]
+            view = LiveView(run, workers=self.settings.workers)
+            # Subscribed before the run starts, so the view sees every event from "started" on.
+            subscription = self.stream.subscribe(str(run_id))
+            reader = asyncio.create_task(view.consume(subscription), name=f"collect-view-{run_id}")
+            started = time.monotonic()
+            paused_by_user = False
+            try:
+                live = Live(view.render(), console=self.console, auto_refresh=False, transient=False)
+                with live, _logs_above(live):
+                    executing = await self._start(run)
+                    if executing and await self._watch(run_id, view, live):
+                        paused_by_user = await self._pause(run_id, view, live)
+                    # Every event of the execution has been pushed by now (emit is synchronous);
+                    # let the view take them in before the final frame.
+                    await view.caught_up(self.stream.last_seq(str(run_id)))
+                    await self._refresh(run_id, view, live)
+                if not self.console.is_terminal:
+                    # Off a terminal Live prints only its final frame, without a line break after it.
+                    self.console.line()
+            finally:
+                subscription.close()
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+            final = await collection.get_run(self.pool, caller=self.caller, run_id=run_id)
+            if not executing and final["status"] == "running":
+                raise CollectError(
+                    f"Run {run_id} is being executed by another process ({final['lease_owner']}); "
+                    "pause it there first, or wait for it to finish",
+                    exit_code=EXIT_NOT_COMPLETED,
+                )
+            return self._summarize(final, time.monotonic() - started, paused_by_user)
+        finally:
+            self._remove_sigint()
+
+    # --- Ctrl-C ----------------------------------------------------------------------------------
+
+    def _install_sigint(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+        except (NotImplementedError, RuntimeError):
+            # `_watch` turns asyncio.run's cancellation into the same pause.
+            self._runner_handles_sigint = True
+            return
+        self._signal_installed = True
+
+    def _on_sigint(self) -> None:
+        self.interrupted.set()
+        # A second Ctrl-C should not be swallowed while we pause: hand SIGINT back to Python's
+        # default handler, so it raises KeyboardInterrupt (the run then stays resumable: paused or
+        # running without a lease).
+        self._remove_sigint()
+        self.console.print("[yellow]Pausing the run… (Ctrl-C again to quit without waiting)[/yellow]")
+
+    def _remove_sigint(self) -> None:
+        if self._signal_installed:
+            self._signal_installed = False
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+
+    # --- the run ---------------------------------------------------------------------------------
+
+    async def _prepare(self) -> dict[str, Any]:
+        """The run to execute: a new one, or the one to resume (checked before anything changes)."""
+        try:
+            if self.options.resume is None:
+                await _check_provider(self.settings, self.settings.resolved_provider)
+                return await collection.create_run(
+                    self.pool,
+                    self.settings,
+                    caller=self.caller,
+                    name=self.options.name,
+                    category_ids=self.options.category_ids,
+                )
+            run = await collection.get_run(self.pool, caller=self.caller, run_id=self.options.resume)
+        except CollectError:
+            raise
+        except AppError as exc:
+            raise CollectError(_with_org(exc.detail, self.options)) from exc
+        if run["status"] in _FINISHED:
+            raise CollectError(f"Run {run['id']} is {run['status']}; only a pending, paused or running run resumes")
+        if self.options.provider is not None and self.options.provider != run["provider"]:
+            raise CollectError(
+                f"Run {run['id']} uses the {run['provider']} provider and keeps it; drop --provider to resume it"
+            )
+        await _check_provider(self.settings, run["provider"])
+        return run
+
+    async def _start(self, run: dict[str, Any]) -> bool:
+        """Start (pending) or resume (paused, or running with nobody executing it); True if it executes here."""
+        start = collection.start_run if run["status"] == "pending" else collection.resume_run
+        try:
+            await start(self.pool, self.executor, self.stream, caller=self.caller, run_id=run["id"])
+        except AppError as exc:  # e.g. it finished or was cancelled since `_prepare` looked
+            raise CollectError(exc.detail) from exc
+        return self.executor.is_executing(run["id"])
+
+    async def _watch(self, run_id: UUID, view: LiveView, live: Live) -> bool:
+        """Redraw until the execution ends (False) or Ctrl-C (True)."""
+        done = asyncio.create_task(self.executor.wait(run_id))  # shielded inside: cancelling it spares the run
+        stop = asyncio.create_task(self.interrupted.wait())
+        try:
+            while True:
+                await asyncio.wait({done, stop}, timeout=REFRESH_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+                await self._refresh(run_id, view, live)
+                if done.done():
+                    return False
+                if stop.done():
+                    return True
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not self._runner_handles_sigint or task is None:
+                raise
+            # This cancellation is asyncio.run's answer to Ctrl-C: take it back and pause instead.
+            task.uncancel()
+            return True
+        finally:
+            done.cancel()
+            stop.cancel()
+
+    async def _pause(self, run_id: UUID, view: LiveView, live: Live) -> bool:
+        """Pause on Ctrl-C; False when the run had already finished (nothing to pause)."""
+        try:
+            await collection.pause_run(self.pool, self.executor, self.stream, caller=self.caller, run_id=run_id)
+        except Conflict:
+            return False
+        await self._refresh(run_id, view, live)
+        return True
+
+    async def _refresh(self, run_id: UUID, view: LiveView, live: Live) -> None:
+        try:
+            progress = await collection.progress(self.pool, self.executor, caller=self.caller, run_id=run_id)
+        except Exception:
+            # A missed redraw is harmless; the run itself reports real database trouble.
+            logger.debug("progress refresh failed", exc_info=True)
+        else:
+            view.update_progress(progress)
+        live.update(view.render(), refresh=True)
+
+    # --- the end ---------------------------------------------------------------------------------
+
+    def _summarize(self, run: dict[str, Any], elapsed: float, paused_by_user: bool) -> int:
+        status = run["status"]
+        style = {"completed": "green", "paused": "yellow"}.get(status, "red")
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        table.add_row("Status", Text(status, style=style))
+        if run.get("status_reason"):
+            table.add_row("Reason", str(run["status_reason"]))
+        table.add_row("Duration", f"{elapsed:.1f} s (this session)")
+        table.add_row("Categories", f"{run['categories_completed']} / {run['categories_total']}")
+        table.add_row("Products", f"{run['products_searched']} searched / {run['products_total']} found")
+        table.add_row("Sellers", f"{run['sellers_found']} found, {run['sellers_new']} new")
+        table.add_row("Failed items", str(run["failed_items"]))
+        if run.get("seller_count_snapshot") is not None:
+            table.add_row("Sellers in org", f"{run['seller_count_snapshot']} (when the run stopped)")
+        table.add_row("Run id", str(run["id"]))
+        self.console.print(Panel(table, title=str(run["name"]), expand=False))
+        if status == "paused":
+            prefix = "Paused" if paused_by_user else "Paused by the pipeline"
+            # soft_wrap: the command must stay on one line to be copied (and grepped), however narrow the terminal.
+            self.console.print(
+                f"{prefix}. Resume with: {self.options.resume_command(run['id'])}", highlight=False, soft_wrap=True
+            )
+            return EXIT_INTERRUPTED if paused_by_user else EXIT_NOT_COMPLETED
+        return EXIT_COMPLETED if status == "completed" else EXIT_NOT_COMPLETED
+
+
+def _with_org(detail: str, options: CollectOptions) -> str:
+    # Runs are scoped to an org: a run of another org is "not found", which says little without the org.
+    if detail == "Run not found":
+        return f"Run {options.resume} not found in org {options.org!r} (use --org to name its org)"
+    return detail
+
+
+@contextlib.contextmanager
+def _logs_above(live: Live) -> Iterator[None]:
+    """While the view is live on a terminal, log lines go through it (printed above), not across it.
+
+    Live swaps sys.stderr for a proxy that prints through its console, but logging handlers kept the
+    original stream; point terminal-bound handlers at the proxy and back.
+    """
+    if not live.console.is_terminal:
+        yield
+        return
+    swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.__stderr__ and sys.__stderr__.isatty():
+            swapped.append((handler, handler.setStream(sys.stderr)))
+    try:
+        yield
+    finally:
+        for handler, original in swapped:
+            handler.setStream(original)
+
+
+# --- the live view ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Lane:
+    phase: str
+    action: str
+    label: str
+    at: str
+
+
+@dataclass
+class LiveView:
+    """What the terminal shows; fed by the run's events and by its row. Rendering never touches the database."""
+
+    run: dict[str, Any]
+    workers: int
+    lanes: dict[int, _Lane] = field(default_factory=dict)
+    recent: deque[tuple[str, str, str, str, str]] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
+    rate_limited_for: float | None = None
+    last_seq: int = 0
+    started: float = field(default_factory=time.monotonic)
+    _reader_done: bool = field(default=False, init=False)
+    _progress: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    async def consume(self, subscription: Subscription) -> None:
+        try:
+            async for event in subscription:
+                self.add(event)
+        finally:
+            self._reader_done = True
+            self._progress.set()
+
+    async def caught_up(self, seq: int) -> None:
+        """Until the view has taken in event `seq` (or its subscription ended)."""
+        while self.last_seq < seq and not self._reader_done:
+            self._progress.clear()
+            await self._progress.wait()
+
+    def add(self, event: StreamEvent) -> None:
+        entry: dict[str, Any] = json.loads(event.data)
+        if event.seq is not None:
+            self.last_seq = event.seq
+        self._progress.set()
+        worker = int(entry.get("worker_id") or 0)
+        action = str(entry.get("action", ""))
+        phase = str(entry.get("phase", ""))
+        if worker > 0:
+            self.lanes[worker] = _Lane(phase=phase, action=action, label=_label(entry), at=_clock(entry))
+        # Worker 0 is the pipeline: storage steps carry an operation type, the rest are run milestones.
+        who = f"W{worker}" if worker else ("db" if entry.get("operation_type") else "run")
+        self.recent.append((_clock(entry), who, phase, action, _detail(entry)))
+
+    def update_progress(self, progress: dict[str, Any]) -> None:
+        self.run = progress["run"]
+        self.rate_limited_for = progress.get("rate_limited_for_seconds")
+
+    def render(self) -> RenderableType:
+        run = self.run
+        elapsed = int(time.monotonic() - self.started)
+        header = Text.assemble(
+            (str(run["name"]), "bold"),
+            f"  ·  {run['status']}  ·  {run['phase']} phase  ·  {run['provider']}  ·  ",
+            f"{elapsed // 60:02d}:{elapsed % 60:02d}",
+        )
+        counters = Table.grid(padding=(0, 3))
+        for _ in range(5):
+            counters.add_column(justify="left")
+        counters.add_row(
+            f"Categories [bold]{run['categories_completed']}/{run['categories_total']}[/bold]",
+            f"Products [bold]{run['products_searched']}/{run['products_total']}[/bold]",
+            f"Sellers found [bold]{run['sellers_found']}[/bold]",
+            f"new [bold green]{run['sellers_new']}[/bold green]",
+            Text.assemble("Failed ", (str(run["failed_items"]), "bold red" if run["failed_items"] else "bold")),
+        )
+        lanes = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
+        lanes.add_column("Worker", width=6, no_wrap=True)
+        lanes.add_column("Phase", width=6, no_wrap=True)
+        lanes.add_column("Action", width=12, no_wrap=True)
+        lanes.add_column("Item", ratio=1, no_wrap=True, overflow="ellipsis")
+        lanes.add_column("At", width=8, no_wrap=True)
+        for worker in range(1, self.workers + 1):
+            lane = self.lanes.get(worker)
+            if lane is None:
+                lanes.add_row(str(worker), "", Text("idle", style="dim"), "", "")
+            elif run["status"] != "running":
+                # Nothing runs any more: keep each worker's last step, greyed out.
+                lanes.add_row(str(worker), lane.phase, lane.action, lane.label, lane.at, style="dim")
+            else:
+                lanes.add_row(str(worker), lane.phase, _styled(lane.action), lane.label, lane.at)
+        parts: list[RenderableType] = [header, counters, lanes]
+        if self.rate_limited_for:
+            parts.append(Text(f"Waiting for rate limit {self.rate_limited_for:.1f}s", style="bold yellow"))
+        events = Table(box=None, expand=True, show_header=False, pad_edge=False)
+        events.add_column(width=8, no_wrap=True)
+        events.add_column(width=4, no_wrap=True)
+        events.add_column(width=6, no_wrap=True)
+        events.add_column(width=12, no_wrap=True)
+        events.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        for at, who, phase, action, detail in self.recent:
+            events.add_row(at, who, phase, _styled(action), detail)
+        parts.append(Panel(events, title="Recent events", title_align="left", box=box.ROUNDED))
+        return Panel(Group(*parts), title=f"SellerCollection · run {run['id']}", title_align="left")
+
+
+_ACTION_STYLES = {
+    "found": "green",
+    "inserted": "green",
+    "complete": "bold green",
+    "error": "red",
+    "failed": "bold red",
+    "rate_limited": "yellow",
+    "paused": "yellow",
+    "cancelled": "red",
+    "gap": "dim",
+}
+
+
+def _styled(action: str) -> Text:
+    return Text(action, style=_ACTION_STYLES.get(action, ""))
+
+
+def _clock(entry: dict[str, Any]) -> str:
+    # Events carry UTC ISO timestamps; show local wall-clock time like the log lines, without the date.
+    try:
+        return datetime.fromisoformat(str(entry["timestamp"])).astimezone().strftime("%H:%M:%S")
+    except (KeyError, ValueError):
+        return ""
+
+
+def _label(entry: dict[str, Any]) -> str:
+    label = str(entry.get("product_name") or entry.get("category") or "")
+    page = (entry.get("api_params") or {}).get("page")
+    if entry.get("action") == "fetching" and page:
+        label += f"  (page {page})"
+    return label
+
+
+def _detail(entry: dict[str, Any]) -> str:
+    action = entry.get("action")
+    count = entry.get("items_count")
+    new = entry.get("new_sellers_count")
+    took = f" in {entry['duration_ms']} ms" if entry.get("duration_ms") is not None else ""
+    subject = _label(entry)
+    if action == "found" and entry.get("phase") == "amazon":
+        return f"{subject}: {count} products{took}"
+    if action == "found":
+        return f"{subject}: {count} sellers, {new} new{took}"
+    if action == "uploading":
+        return f"{count} products stored"
+    if action == "deduped":
+        return f"{count} sellers already known"
+    if action == "inserted":
+        return f"{count} new sellers added"
+    if action in {"error", "rate_limited", "paused", "failed"}:
+        reason = entry.get("error_message") or entry.get("error_type") or ""
+        return f"{subject}: {reason}" if subject else str(reason)
+    if action == "gap":
+        missed = entry.get("missed")
+        return f"{missed} events not shown" if missed is not None else "some events not shown"
+    if action == "complete" and entry.get("phase") == "run":
+        return f"{new} new sellers"
+    if action == "complete":
+        return f"{count} products to search"
+    return subject

@@ -1,0 +1,207 @@
+"""SQL for the seller audit log and the seller journal (history and "sellers at this point")."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from app.db import Conn
+
+
+async def insert_audit(
+    conn: Conn,
+    *,
+    org_id: UUID,
+    action: str,
+    seller_name: str,
+    user_id: UUID | None,
+    affected_count: int = 1,
+    seller_id: UUID | None = None,
+    old_value: dict[str, Any] | None = None,
+    new_value: dict[str, Any] | None = None,
+    source: str = "manual",
+    source_run_id: UUID | None = None,
+) -> dict[str, Any]:
+    """One audit row carrying the org's seller count and journal position after this transaction's change."""
+    cur = await conn.execute(
+        """
+        INSERT INTO seller_audit_log (org_id, action, seller_id, seller_name, old_value, new_value, source,
+                                      source_run_id, user_id, affected_count, seller_count_snapshot, journal_seq)
+        SELECT %(org_id)s, %(action)s, %(seller_id)s, %(seller_name)s, %(old)s, %(new)s, %(source)s,
+               %(source_run_id)s, %(user_id)s, %(affected)s, coalesce(c.n, 0), coalesce(c.journal_seq, 0)
+        FROM (SELECT 1) AS one LEFT JOIN org_seller_counts c ON c.org_id = %(org_id)s
+        RETURNING *
+        """,
+        {
+            "org_id": org_id,
+            "action": action,
+            "seller_id": seller_id,
+            "seller_name": seller_name,
+            "old": Jsonb(old_value) if old_value is not None else None,
+            "new": Jsonb(new_value) if new_value is not None else None,
+            "source": source,
+            "source_run_id": source_run_id,
+            "user_id": user_id,
+            "affected": affected_count,
+        },
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return row
+
+
+async def list_audit(
+    conn: Conn,
+    *,
+    org_id: UUID,
+    limit: int,
+    actions: list[str] | None = None,
+    source: str | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    after: tuple[datetime, UUID] | None = None,
+) -> list[dict[str, Any]]:
+    where = ["org_id = %(org_id)s"]
+    params: dict[str, Any] = {"org_id": org_id, "limit": limit}
+    if actions:
+        where.append("action = ANY(%(actions)s)")
+        params["actions"] = actions
+    if source:
+        where.append("source = %(source)s")
+        params["source"] = source
+    if date_from:
+        where.append("created_at >= %(date_from)s")
+        params["date_from"] = date_from
+    if date_to:
+        where.append("created_at < %(date_to)s")
+        params["date_to"] = date_to
+    if after:
+        where.append("(created_at, id) < (%(after_at)s, %(after_id)s)")
+        params |= {"after_at": after[0], "after_id": after[1]}
+    cur = await conn.execute(
+        f"SELECT * FROM seller_audit_log WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
+        params,
+    )
+    return await cur.fetchall()
+
+
+async def get_audit(conn: Conn, *, org_id: UUID, entry_id: UUID) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        "SELECT * FROM seller_audit_log WHERE org_id = %(org_id)s AND id = %(id)s", {"org_id": org_id, "id": entry_id}
+    )
+    return await cur.fetchone()
+
+
+async def timeline(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> list[dict[str, Any]]:
+    """Runs that have stopped at least once and manual changes, newest first, each with its snapshot."""
+    cur = await conn.execute(
+        """
+        SELECT * FROM (
+            SELECT 'run' AS kind, r.id, coalesce(r.completed_at, r.paused_at, r.updated_at) AS at,
+                   r.status AS action, r.name AS summary, r.sellers_new AS affected_count,
+                   r.seller_count_snapshot, r.journal_seq, NULL::uuid AS user_id
+            FROM collection_runs r
+            WHERE r.org_id = %(org_id)s AND r.journal_seq IS NOT NULL
+            UNION ALL
+            SELECT 'audit', a.id, a.created_at, a.action, a.seller_name, a.affected_count,
+                   a.seller_count_snapshot, a.journal_seq, a.user_id
+            FROM seller_audit_log a
+            WHERE a.org_id = %(org_id)s
+        ) AS entries
+        ORDER BY at DESC, id DESC
+        LIMIT %(limit)s OFFSET %(offset)s
+        """,
+        {"org_id": org_id, "limit": limit, "offset": offset},
+    )
+    return await cur.fetchall()
+
+
+async def sellers_at(conn: Conn, *, org_id: UUID, journal_seq: int) -> list[str]:
+    """The org's seller names right after journal position `journal_seq`, by name."""
+    cur = await conn.execute(
+        """
+        SELECT display_name FROM (
+            SELECT DISTINCT ON (seller_id) op, display_name
+            FROM seller_journal
+            WHERE org_id = %(org_id)s AND id <= %(seq)s
+            ORDER BY seller_id, id DESC
+        ) AS latest
+        WHERE op <> 'remove'
+        ORDER BY lower(display_name), display_name
+        """,
+        {"org_id": org_id, "seq": journal_seq},
+    )
+    return [row["display_name"] for row in await cur.fetchall()]
+
+
+async def journal_of_transaction(conn: Conn, *, org_id: UUID, xact_id: Any) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT op, display_name, old_display_name FROM seller_journal "
+        "WHERE org_id = %(org_id)s AND xact_id = %(xact)s ORDER BY id",
+        {"org_id": org_id, "xact": xact_id},
+    )
+    return await cur.fetchall()
+
+
+async def journal_of_run(conn: Conn, *, org_id: UUID, run_id: UUID, up_to: int) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "SELECT op, display_name, old_display_name FROM seller_journal "
+        "WHERE org_id = %(org_id)s AND run_id = %(run_id)s AND id <= %(seq)s ORDER BY id",
+        {"org_id": org_id, "run_id": run_id, "seq": up_to},
+    )
+    return await cur.fetchall()
+
+
+EXPORT_COLUMNS = (
+    "display_name",
+    "platform",
+    "platform_id",
+    "feedback_score",
+    "feedback_percent",
+    "times_seen",
+    "flagged",
+    "first_seen_run_id",
+    "created_at",
+)
+
+
+def _export_filter(run_id: UUID | None, flagged: bool | None) -> tuple[str, dict[str, Any]]:
+    where = ["org_id = %(org_id)s"]
+    params: dict[str, Any] = {}
+    if run_id is not None:
+        where.append("first_seen_run_id = %(run_id)s")
+        params["run_id"] = run_id
+    if flagged is not None:
+        where.append("flagged = %(flagged)s")
+        params["flagged"] = flagged
+    return " AND ".join(where), params
+
+
+async def count_for_export(conn: Conn, *, org_id: UUID, run_id: UUID | None, flagged: bool | None) -> int:
+    where, params = _export_filter(run_id, flagged)
+    cur = await conn.execute(f"SELECT count(*) AS n FROM sellers WHERE {where}", {"org_id": org_id, **params})
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["n"])
+
+
+async def stream_for_export(
+    conn: Conn, *, org_id: UUID, run_id: UUID | None, flagged: bool | None, batch: int = 2000
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Rows in batches from a server-side cursor, so memory stays flat however many there are.
+
+    Must run inside a transaction (server-side cursors live in one).
+    """
+    where, params = _export_filter(run_id, flagged)
+    async with conn.cursor(name="seller_export") as cur:
+        cur.itersize = batch
+        await cur.execute(
+            f"SELECT {', '.join(EXPORT_COLUMNS)} FROM sellers WHERE {where} ORDER BY created_at, id",
+            {"org_id": org_id, **params},
+        )
+        while rows := await cur.fetchmany(batch):
+            yield rows

@@ -1,0 +1,36 @@
+"""One timeline of runs and manual changes, and "sellers at this point" for any entry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from app.auth import Caller, require_sellers_read
+from app.db import Pool
+from app.deps import get_pool
+from app.models import SellersAtPoint, Timeline, TimelineEntry
+from app.services import sellers
+
+router = APIRouter(prefix="/history", tags=["history"])
+
+
+@router.get("", response_model=Timeline)
+async def timeline(
+    caller: Caller = Depends(require_sellers_read),
+    pool: Pool = Depends(get_pool),
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> Timeline:
+    """Runs (once stopped) and manual seller changes, newest first, each with its seller-count snapshot."""
+    rows = await sellers.timeline(pool, caller=caller, limit=limit, offset=offset)
+    return Timeline(entries=[TimelineEntry.model_validate(r) for r in rows], limit=limit, offset=offset)
+
+
+@router.get("/{entry_id}/sellers", response_model=SellersAtPoint)
+async def sellers_at_entry(
+    entry_id: UUID, caller: Caller = Depends(require_sellers_read), pool: Pool = Depends(get_pool)
+) -> SellersAtPoint:
+    """The exact seller list right after this entry, with what the entry added and removed."""
+    return SellersAtPoint.model_validate(await sellers.sellers_at_entry(pool, caller=caller, entry_id=entry_id))

@@ -1,0 +1,274 @@
+"""The seller list: listing, manual changes (each with one audit row in the same transaction), history.
+
+Every change writes its audit row in the transaction that makes it, carrying the org's seller
+count after the change (`seller_count_snapshot`) and its journal position, both exact under
+concurrent edits and running collections (see migration 047).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import errors as pg_errors
+
+from app.auth import Caller
+from app.db import Pool
+from app.errors import Conflict, InvalidInput, NotFound
+from app.repositories import audit as audit_repo
+from app.repositories import runs as runs_repo
+from app.repositories import sellers as sellers_repo
+from app.services.normalize import normalize_name
+
+logger = logging.getLogger(__name__)
+
+
+def _summary(names: list[str]) -> str:
+    """How a multi-seller audit entry is named: "first (+N more)"."""
+    if not names:
+        return "(none)"
+    return names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1} more)"
+
+
+def _clean(name: str) -> tuple[str, str]:
+    display = " ".join(name.split())
+    normalized = normalize_name(name)
+    if not normalized:
+        raise InvalidInput("Seller name must not be empty")
+    return display, normalized
+
+
+# --- cursors -------------------------------------------------------------------------------------
+
+
+def encode_cursor(value: Any, row_id: UUID) -> str:
+    raw = json.dumps([value.isoformat() if isinstance(value, datetime) else value, str(row_id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, as_datetime: bool) -> tuple[Any, UUID]:
+    try:
+        value, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return (datetime.fromisoformat(value) if as_datetime else str(value)), UUID(row_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise InvalidInput("Invalid cursor: pass back next_cursor exactly as received") from exc
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+async def list_sellers(
+    pool: Pool,
+    *,
+    caller: Caller,
+    sort: str,
+    limit: int,
+    search: str | None,
+    flagged: bool | None,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None, int]:
+    column = sellers_repo.SORTS[sort][2]
+    after = decode_cursor(cursor, as_datetime=column == "created_at") if cursor else None
+    prefix = normalize_name(search) if search else None
+    async with pool.connection() as conn:
+        rows = await sellers_repo.list_sellers(
+            conn, org_id=caller.org_id, sort=sort, limit=limit + 1, prefix=prefix, flagged=flagged, after=after
+        )
+        total, _ = await sellers_repo.snapshot(conn, org_id=caller.org_id)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1][column], rows[-1]["id"])
+    return rows, next_cursor, total
+
+
+async def get_seller(pool: Pool, *, caller: Caller, seller_id: UUID) -> dict[str, Any]:
+    async with pool.connection() as conn:
+        row = await sellers_repo.get_seller(conn, org_id=caller.org_id, seller_id=seller_id)
+    if row is None:
+        raise NotFound("Seller not found")
+    return row
+
+
+# --- changing ------------------------------------------------------------------------------------
+
+
+async def add_seller(pool: Pool, *, caller: Caller, name: str) -> dict[str, Any]:
+    display, normalized = _clean(name)
+    async with pool.connection() as conn, conn.transaction():
+        rows = await sellers_repo.insert_manual(conn, org_id=caller.org_id, names=[(display, normalized)])
+        if not rows:
+            raise Conflict(f"Seller '{display}' already exists")
+        seller = rows[0]
+        await audit_repo.insert_audit(
+            conn, org_id=caller.org_id, action="add", seller_id=seller["id"], seller_name=display,
+            new_value={"display_name": display}, user_id=caller.user_id,
+        )  # fmt: skip
+    return seller
+
+
+async def add_sellers(pool: Pool, *, caller: Caller, names: list[str]) -> dict[str, Any]:
+    """Add many names; report which were added and which were skipped, and why."""
+    skipped: list[dict[str, str]] = []
+    wanted: dict[str, str] = {}
+    for name in names:
+        display = " ".join(name.split())
+        normalized = normalize_name(name)
+        if not normalized:
+            skipped.append({"name": name, "reason": "empty"})
+        elif normalized in wanted:
+            skipped.append({"name": display, "reason": "duplicate in request"})
+        else:
+            wanted[normalized] = display
+    async with pool.connection() as conn, conn.transaction():
+        inserted = await sellers_repo.insert_manual(
+            conn, org_id=caller.org_id, names=[(d, n) for n, d in wanted.items()]
+        )
+        added = {row["normalized_name"] for row in inserted}
+        skipped += [{"name": d, "reason": "already in list"} for n, d in wanted.items() if n not in added]
+        added_names = [wanted[n] for n in wanted if n in added]
+        if added_names:
+            await audit_repo.insert_audit(
+                conn, org_id=caller.org_id, action="add", seller_name=_summary(added_names),
+                new_value={"names": added_names}, affected_count=len(added_names), user_id=caller.user_id,
+            )  # fmt: skip
+    return {"added": added_names, "skipped": skipped}
+
+
+async def rename_seller(pool: Pool, *, caller: Caller, seller_id: UUID, name: str) -> dict[str, Any]:
+    display, normalized = _clean(name)
+    async with pool.connection() as conn, conn.transaction():
+        before = await sellers_repo.get_seller(conn, org_id=caller.org_id, seller_id=seller_id)
+        if before is None:
+            raise NotFound("Seller not found")
+        try:
+            async with conn.transaction():
+                after = await sellers_repo.rename(
+                    conn, org_id=caller.org_id, seller_id=seller_id, display_name=display, normalized_name=normalized
+                )
+        except pg_errors.UniqueViolation as exc:
+            raise Conflict(f"Seller '{display}' already exists") from exc
+        assert after is not None
+        if before["display_name"] != display:
+            await audit_repo.insert_audit(
+                conn, org_id=caller.org_id, action="edit", seller_id=seller_id, seller_name=display,
+                old_value={"display_name": before["display_name"]}, new_value={"display_name": display},
+                user_id=caller.user_id,
+            )  # fmt: skip
+    return after
+
+
+async def delete_sellers(pool: Pool, *, caller: Caller, seller_ids: list[UUID]) -> dict[str, Any]:
+    unique_ids = list(dict.fromkeys(seller_ids))
+    async with pool.connection() as conn, conn.transaction():
+        deleted = await sellers_repo.delete_many(conn, org_id=caller.org_id, seller_ids=unique_ids)
+        names = [row["display_name"] for row in deleted]
+        if deleted:
+            single = len(deleted) == 1
+            await audit_repo.insert_audit(
+                conn, org_id=caller.org_id, action="remove", seller_name=_summary(names),
+                old_value={"display_name": names[0], "id": str(deleted[0]["id"])} if single else {"names": names},
+                affected_count=len(deleted), user_id=caller.user_id,
+            )  # fmt: skip
+    gone = {row["id"] for row in deleted}
+    return {"deleted": len(deleted), "not_found": [i for i in unique_ids if i not in gone]}
+
+
+async def delete_seller(pool: Pool, *, caller: Caller, seller_id: UUID) -> None:
+    result = await delete_sellers(pool, caller=caller, seller_ids=[seller_id])
+    if result["deleted"] == 0:
+        raise NotFound("Seller not found")
+
+
+async def flag_sellers(pool: Pool, *, caller: Caller, seller_ids: list[UUID], flagged: bool) -> dict[str, Any]:
+    unique_ids = list(dict.fromkeys(seller_ids))
+    async with pool.connection() as conn, conn.transaction():
+        updated = await sellers_repo.set_flagged(conn, org_id=caller.org_id, seller_ids=unique_ids, flagged=flagged)
+        names = [row["display_name"] for row in updated]
+        if updated:
+            await audit_repo.insert_audit(
+                conn, org_id=caller.org_id, action="flag", seller_name=_summary(names),
+                new_value={"flagged": flagged, "sellers": names}, affected_count=len(updated),
+                user_id=caller.user_id,
+            )  # fmt: skip
+    hit = {row["id"] for row in updated}
+    return {"updated": len(updated), "not_found": [i for i in unique_ids if i not in hit]}
+
+
+# --- history -------------------------------------------------------------------------------------
+
+
+async def audit_log(
+    pool: Pool,
+    *,
+    caller: Caller,
+    limit: int,
+    actions: list[str] | None,
+    source: str | None,
+    date_from: datetime | None,
+    date_to: datetime | None,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    after = decode_cursor(cursor, as_datetime=True) if cursor else None
+    async with pool.connection() as conn:
+        rows = await audit_repo.list_audit(
+            conn, org_id=caller.org_id, limit=limit + 1, actions=actions, source=source,
+            date_from=date_from, date_to=date_to, after=after,
+        )  # fmt: skip
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
+    return rows, next_cursor
+
+
+async def timeline(pool: Pool, *, caller: Caller, limit: int, offset: int) -> list[dict[str, Any]]:
+    async with pool.connection() as conn:
+        return await audit_repo.timeline(conn, org_id=caller.org_id, limit=limit, offset=offset)
+
+
+def _diff(journal: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    added: list[str] = []
+    removed: list[str] = []
+    for row in journal:
+        if row["op"] == "add":
+            added.append(row["display_name"])
+        elif row["op"] == "remove":
+            removed.append(row["display_name"])
+        else:
+            removed.append(row["old_display_name"])
+            added.append(row["display_name"])
+    return added, removed
+
+
+async def sellers_at_entry(pool: Pool, *, caller: Caller, entry_id: UUID) -> dict[str, Any]:
+    """The exact seller list right after a history entry, with what that entry added and removed."""
+    async with pool.connection() as conn:
+        entry = await audit_repo.get_audit(conn, org_id=caller.org_id, entry_id=entry_id)
+        if entry is not None:
+            journal = await audit_repo.journal_of_transaction(conn, org_id=caller.org_id, xact_id=entry["xact_id"])
+            kind = "audit"
+        else:
+            entry = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=entry_id)
+            if entry is None or entry["journal_seq"] is None:
+                raise NotFound("History entry not found")
+            journal = await audit_repo.journal_of_run(
+                conn, org_id=caller.org_id, run_id=entry_id, up_to=entry["journal_seq"]
+            )
+            kind = "run"
+        names = await audit_repo.sellers_at(conn, org_id=caller.org_id, journal_seq=entry["journal_seq"] or 0)
+    added, removed = _diff(journal)
+    return {
+        "entry_id": entry_id,
+        "kind": kind,
+        "seller_count_snapshot": entry["seller_count_snapshot"],
+        "count": len(names),
+        "sellers": names,
+        "added": added,
+        "removed": removed,
+    }
