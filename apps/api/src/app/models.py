@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def reject_control_characters(value: str) -> str:
+    """Names are typed by people: control characters (NUL above all, which PostgreSQL refuses) are errors."""
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+# Text a person typed: no control characters.
+CleanStr = Annotated[str, AfterValidator(reject_control_characters)]
 
 
 class HealthResponse(BaseModel):
@@ -98,7 +110,7 @@ RunStatus = Literal["pending", "running", "paused", "completed", "failed", "canc
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=200)
+    name: CleanStr | None = Field(default=None, max_length=200)
     category_ids: list[str] = Field(min_length=1, max_length=200, description="Leaf ids from GET /amazon/categories")
 
 
@@ -202,13 +214,13 @@ class SellerList(BaseModel):
 class SellerName(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: CleanStr = Field(min_length=1, max_length=200)
 
 
 class SellerNames(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    names: list[str] = Field(min_length=1, max_length=100_000)
+    names: list[Annotated[CleanStr, Field(max_length=200)]] = Field(min_length=1, max_length=100_000)
 
 
 class SellerIds(BaseModel):

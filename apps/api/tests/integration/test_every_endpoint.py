@@ -44,3 +44,20 @@ async def test_another_orgs_or_unknown_ids_are_404_never_500(live: LiveServer, m
             body = {"name": "x"} if method == "PATCH" else None
             response = await client.request(method, concrete(path), json=body)
             assert response.status_code == 404, (method, path, response.status_code, response.text)
+
+
+async def test_control_characters_are_422_naming_the_field(live: LiveServer, make_identity: TokenFactory) -> None:
+    identity = await make_identity(permissions=("admin.automation", "sellers.write"))
+    cases = [
+        ("POST", "/sellers", {"json": {"name": "a\u0000b"}}, ["body", "name"]),
+        ("POST", "/sellers/bulk", {"json": {"names": ["ok", "x\u0000y"]}}, ["body", "names", 1]),
+        ("GET", "/sellers", {"params": {"search": "a\u0000"}}, ["query", "search"]),
+        ("POST", "/collection/runs", {"json": {"name": "n\u0000", "category_ids": ["electronics-computers"]}},
+         ["body", "name"]),
+    ]  # fmt: skip
+    async with live.client(identity.token) as client:
+        for method, path, kwargs, loc in cases:
+            response = await client.request(method, path, **kwargs)
+            assert response.status_code == 422, (method, path, response.text)
+            assert response.json()["detail"][0]["loc"] == loc
+        assert (await client.get("/sellers")).json()["sellers"] == []  # nothing half-written

@@ -18,6 +18,7 @@ from app.models import (
     AuditList,
     BulkAddResult,
     BulkDeleteResult,
+    CleanStr,
     FlagResult,
     SellerFlag,
     SellerIds,
@@ -39,7 +40,7 @@ AUDIT_ACTIONS = {"add", "edit", "remove", "flag", "export"}
 async def list_sellers(
     caller: Caller = Depends(READ),
     pool: Pool = Depends(get_pool),
-    search: Annotated[str | None, Query(max_length=200, description="Names starting with this")] = None,
+    search: Annotated[CleanStr | None, Query(max_length=200, description="Names starting with this")] = None,
     flagged: bool | None = None,
     sort: Literal["newest", "oldest", "name"] = "newest",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -11,6 +11,7 @@ from uuid import UUID
 from app.auth import TOKEN_PREFIX, Caller, hash_secret, new_secret, token_display_prefix
 from app.db import Conn
 from app.errors import InvalidInput
+from app.models import reject_control_characters
 
 __all__ = ["InvalidInput", "IssuedToken", "OpenedSession", "issue_token", "revoke_token"]
 from app.repositories import auth as repo
@@ -33,6 +34,10 @@ async def issue_token(conn: Conn, *, org_name: str, email: str, permissions: lis
     org_name, email = org_name.strip(), email.strip()
     if not org_name:
         raise InvalidInput("Org name must not be empty")
+    try:
+        reject_control_characters(org_name + email)
+    except ValueError as exc:
+        raise InvalidInput("Org name and email must not contain control characters") from exc
     if "@" not in email:
         raise InvalidInput(f"Not an email address: {email!r}")
     unknown = sorted(set(permissions) - KNOWN_PERMISSIONS)
