@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any
 
 import psycopg
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from app.config import Settings
 from app.services.activity_stream import ActivityStreamManager
 from tests.conftest import LiveServer, TokenFactory, make_settings
+from tests.feeds import Feed, terminal
 
 CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup", "auto-car-care"]
 
@@ -31,34 +31,6 @@ def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def stream(live: LiveServer) -> ActivityStreamManager:
     manager: ActivityStreamManager = live.app.state.activity_stream
     return manager
-
-
-class Feed:
-    """A run's activity, subscribed before the run starts so no event is missed."""
-
-    def __init__(self, live: LiveServer, run_id: str) -> None:
-        self.subscription = stream(live).subscribe(run_id)
-        self.events: list[dict[str, Any]] = []
-
-    async def until(self, predicate: Any, timeout: float = 60) -> list[dict[str, Any]]:
-        async def read() -> None:
-            if predicate(self.events):
-                return
-            async for item in self.subscription:
-                self.events.append(json.loads(item.data))
-                if predicate(self.events):
-                    return
-            raise AssertionError(f"feed ended before the condition held: {self.events[-3:]}")
-
-        await asyncio.wait_for(read(), timeout)
-        return self.events
-
-    def close(self) -> None:
-        self.subscription.close()
-
-
-def terminal(events: list[dict[str, Any]]) -> bool:
-    return any(e["action"] in {"complete", "failed", "cancelled"} and e["phase"] == "run" for e in events)
 
 
 async def known_category_ids(live: LiveServer, token: str) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -12,10 +11,10 @@ import psycopg
 import pytest
 
 from app.main import create_app
-from app.services.activity_stream import ActivityStreamManager
 from app.services.catalogue import categories_by_id
 from tests.conftest import LiveServer, TokenFactory, make_settings, serve_app
 from tests.fakes.fake_oxylabs import QUERIES_PATH, FakeOxylabs, FakeSeller, Fault, amazon_item, amazon_key, ebay_key
+from tests.feeds import Feed, run_event
 
 CATEGORY_IDS = sorted(categories_by_id())
 
@@ -107,32 +106,7 @@ def fresh_fake(fake: tuple[FakeOxylabs, str]) -> None:
     fake[0].payloads.clear()
 
 
-class Feed:
-    def __init__(self, live: LiveServer, run_id: str) -> None:
-        manager: ActivityStreamManager = live.app.state.activity_stream
-        self.subscription = manager.subscribe(run_id)
-        self.events: list[dict[str, Any]] = []
-
-    async def until(self, predicate: Any, timeout: float = 60) -> list[dict[str, Any]]:
-        async def read() -> None:
-            if predicate(self.events):
-                return
-            async for item in self.subscription:
-                self.events.append(json.loads(item.data))
-                if predicate(self.events):
-                    return
-            raise AssertionError(f"feed ended first: {self.events[-3:]}")
-
-        await asyncio.wait_for(read(), timeout)
-        return self.events
-
-
-def run_event(action: str) -> Any:
-    return lambda events: any(e["phase"] == "run" and e["action"] == action for e in events)
-
-
-def ended(events: list[dict[str, Any]]) -> bool:
-    return any(e["phase"] == "run" and e["action"] in {"complete", "failed", "cancelled", "paused"} for e in events)
+ended = run_event("complete", "failed", "cancelled", "paused")
 
 
 async def start(client: Any, live: LiveServer, categories: list[int]) -> tuple[dict[str, Any], Feed]:

@@ -15,6 +15,7 @@ import pytest
 
 from app.config import Settings
 from tests.conftest import LiveServer, TokenFactory, make_settings
+from tests.feeds import Feed, terminal
 
 CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup"]
 
@@ -42,16 +43,9 @@ async def all_names(client: httpx.AsyncClient) -> list[str]:
 
 async def run_collection(live: LiveServer, client: httpx.AsyncClient, categories: list[str]) -> dict[str, Any]:
     run = (await client.post("/collection/runs", json={"category_ids": categories})).json()
-    subscription = live.app.state.activity_stream.subscribe(run["id"])
+    feed = Feed(live, run["id"])
     await client.post(f"/collection/runs/{run['id']}/start")
-
-    async def until_done() -> None:
-        async for item in subscription:
-            event = json.loads(item.data)
-            if event["phase"] == "run" and event["action"] in {"complete", "failed", "cancelled"}:
-                return
-
-    await asyncio.wait_for(until_done(), 120)
+    await feed.until(terminal, timeout=120)
     final: dict[str, Any] = (await client.get(f"/collection/runs/{run['id']}")).json()
     assert final["status"] == "completed", final["status_reason"]
     return final
@@ -222,6 +216,7 @@ async def test_snapshots_stay_exact_with_two_editors_and_a_running_collection(
     me = await make_identity()
     async with live.client(me.token) as a, live.client(me.token) as b:
         run = (await a.post("/collection/runs", json={"category_ids": CATEGORIES})).json()
+        feed = Feed(live, run["id"])
         await a.post(f"/collection/runs/{run['id']}/start")
 
         async def edits(client: httpx.AsyncClient, tag: str) -> None:
@@ -233,15 +228,7 @@ async def test_snapshots_stay_exact_with_two_editors_and_a_running_collection(
                     await client.delete(f"/sellers/{added['id']}")
 
         await asyncio.gather(edits(a, "left"), edits(b, "right"))
-        subscription = live.app.state.activity_stream.subscribe(run["id"], last_event_id=0)
-
-        async def wait_done() -> None:
-            async for item in subscription:
-                event = json.loads(item.data)
-                if event["phase"] == "run" and event["action"] in {"complete", "failed"}:
-                    return
-
-        await asyncio.wait_for(wait_done(), 120)
+        await feed.until(terminal, timeout=120)
         entries = (await a.get("/history", params={"limit": 200})).json()["entries"]
         assert len(entries) >= 15 * 2 + 1
         for entry in entries:

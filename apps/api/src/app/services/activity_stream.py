@@ -158,11 +158,7 @@ class ActivityStreamManager:
     def push(self, run_id: str, event: ActivityEvent | Mapping[str, Any], *, terminal: bool = False) -> int:
         """Number `event`, buffer it and offer it to every subscriber; returns its `seq`. Never blocks."""
         run_id = str(run_id)
-        self._maybe_sweep()
-        stream = self._streams.get(run_id)
-        if stream is None:
-            stream = self._streams[run_id] = _RunStream()
-            stream.last_touched = self._clock()
+        stream = self._touch(run_id)
         if stream.terminal:
             logger.warning("event for finished run %s ignored", run_id)
             return stream.seq
@@ -172,7 +168,6 @@ class ActivityStreamManager:
         data = ActivityEntry.model_validate(payload).model_dump_json(exclude_none=True)
         item = StreamEvent(seq=stream.seq, data=data, terminal=terminal)
         stream.buffer.append(item)
-        stream.last_touched = self._clock()
         for subscriber in stream.subscribers:
             subscriber._offer(item)
         if terminal:
@@ -188,11 +183,7 @@ class ActivityStreamManager:
         If the buffer no longer reaches back to `last_event_id`, a gap event comes first.
         """
         run_id = str(run_id)
-        self._maybe_sweep()
-        stream = self._streams.get(run_id)
-        if stream is None:
-            stream = self._streams[run_id] = _RunStream()
-        stream.last_touched = self._clock()
+        stream = self._touch(run_id)
         subscription = Subscription(self, run_id, self._subscriber_queue_size)
         replay: list[StreamEvent] = list(stream.buffer)
         if last_event_id is not None:
@@ -253,6 +244,15 @@ class ActivityStreamManager:
         }
 
     # --- housekeeping ----------------------------------------------------------------------------
+
+    def _touch(self, run_id: str) -> _RunStream:
+        """The run's stream (created on first use), marked as just used."""
+        self._maybe_sweep()
+        stream = self._streams.get(run_id)
+        if stream is None:
+            stream = self._streams[run_id] = _RunStream()
+        stream.last_touched = self._clock()
+        return stream
 
     def cleanup(self, run_id: str) -> None:
         """Drop a run's stream now, ending its subscriptions."""
