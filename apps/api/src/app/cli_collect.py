@@ -249,9 +249,11 @@ class _Session:
                     await reader
             final = await collection.get_run(self.pool, caller=self.caller, run_id=run_id)
             if not executing and final["status"] == "running":
+                expires = final["lease_expires_at"]
+                until = f" until {expires.astimezone():%H:%M:%S}" if expires is not None else ""
                 raise CollectError(
-                    f"Run {run_id} is being executed by another process ({final['lease_owner']}); "
-                    "pause it there first, or wait for it to finish",
+                    f"Run {run_id} is being executed by another process ({final['lease_owner']}, lease{until}); "
+                    "pause it there, or, if that process is gone, resume again once its lease has expired",
                     exit_code=EXIT_NOT_COMPLETED,
                 )
             return self._summarize(final, time.monotonic() - started, paused_by_user)
