@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     activity_keepalive_seconds: float = Field(default=15.0, gt=0, description="Seconds between SSE keepalive comments.")
     activity_retry_ms: int = Field(default=3000, ge=0, description="Reconnect delay the SSE stream asks browsers for.")
     activity_send_timeout_seconds: float = Field(
-        default=30.0, gt=0, description="A client that does not take an event within this time is disconnected."
+        default=0.0,
+        ge=0,
+        description="Disconnect a client that takes no event for this long (0: off; costs a timer per send).",
     )
     activity_subscriber_queue_size: int = Field(
         default=1000, ge=1, description="Events held for one slow subscriber before its oldest are dropped."

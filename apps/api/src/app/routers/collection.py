@@ -217,6 +217,7 @@ async def stream_activity(
             manager, run_id=run_id, last_event_id=resume_after, retry_ms=settings.activity_retry_ms
         ),
         ping=settings.activity_keepalive_seconds,
-        send_timeout=settings.activity_send_timeout_seconds,
+        # sse-starlette arms a timer per send; it is worth its cost only when asked for.
+        send_timeout=settings.activity_send_timeout_seconds or None,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

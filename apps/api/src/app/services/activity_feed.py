@@ -44,13 +44,13 @@ def nothing_more_to_send(manager: ActivityStreamManager, run: dict[str, Any], la
 
 async def sse_frames(
     manager: ActivityStreamManager, *, run_id: UUID, last_event_id: int | None, retry_ms: int
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[ServerSentEvent | bytes]:
     """Replay, then live events, until the terminal event; unsubscribes the moment the client goes."""
     subscription = manager.subscribe(str(run_id), last_event_id)
     try:
         # The first frame flushes the headers at once and tells the browser how soon to reconnect.
         yield ServerSentEvent(comment="connected", retry=retry_ms)
         async for event in subscription:
-            yield ServerSentEvent(data=event.data, id=None if event.seq is None else str(event.seq))
+            yield event.frame
     finally:
         subscription.close()

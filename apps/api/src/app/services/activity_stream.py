@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 from uuid import uuid4
 
+from sse_starlette import ServerSentEvent
 from starlette.requests import HTTPConnection
 
 from app.models import ActivityEntry
@@ -37,11 +38,21 @@ _SWEEP_INTERVAL_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class StreamEvent:
-    """An event as delivered: its sequence number (None for gap notices) and its JSON text."""
+    """An event as delivered: its sequence number (None for gap notices), JSON text and SSE frame.
+
+    The frame is encoded once per event, not once per subscriber: with hundreds of readers that
+    is most of the per-event cost.
+    """
 
     seq: int | None
     data: str
+    frame: bytes
     terminal: bool = False
+
+    @classmethod
+    def build(cls, seq: int | None, data: str, *, terminal: bool = False) -> StreamEvent:
+        frame = ServerSentEvent(data=data, id=None if seq is None else str(seq)).encode()
+        return cls(seq=seq, data=data, frame=frame, terminal=terminal)
 
 
 def _gap_event(missed: int | None) -> StreamEvent:
@@ -54,7 +65,7 @@ def _gap_event(missed: int | None) -> StreamEvent:
     }
     if missed is not None:
         entry["missed"] = missed
-    return StreamEvent(seq=None, data=json.dumps(entry))
+    return StreamEvent.build(None, json.dumps(entry))
 
 
 class Subscription:
@@ -110,6 +121,7 @@ class Subscription:
         """Unsubscribe (idempotent). The SSE endpoint calls this as soon as the client goes."""
         if not self._closed:
             self._closed = True
+            self._queue.clear()
             self._wakeup.set()
             self._manager._unsubscribe(self)
 
@@ -166,7 +178,7 @@ class ActivityStreamManager:
         stream.seq += 1
         payload["seq"] = stream.seq
         data = ActivityEntry.model_validate(payload).model_dump_json(exclude_none=True)
-        item = StreamEvent(seq=stream.seq, data=data, terminal=terminal)
+        item = StreamEvent.build(stream.seq, data, terminal=terminal)
         stream.buffer.append(item)
         for subscriber in stream.subscribers:
             subscriber._offer(item)
@@ -277,6 +289,7 @@ class ActivityStreamManager:
             stream.drop_handle.cancel()
         for subscriber in list(stream.subscribers):
             subscriber._closed = True
+            subscriber._queue.clear()
             subscriber._wakeup.set()
         stream.subscribers.clear()
         self._notify_subscribers_changed()
