@@ -39,7 +39,9 @@ class Database:
 
 
 def make_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> Pool:
-    kwargs: dict[str, Any] = {"row_factory": dict_row}
+    # Autocommit: a lone statement needs no BEGIN/COMMIT round trips; multi-statement work uses
+    # `conn.transaction()` explicitly.
+    kwargs: dict[str, Any] = {"row_factory": dict_row, "autocommit": True}
     return AsyncConnectionPool(
         conninfo=url,
         connection_class=AsyncConnection[DictRow],

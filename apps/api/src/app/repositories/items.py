@@ -40,10 +40,12 @@ async def insert_product_items(conn: Conn, *, run_id: UUID, products: list[dict[
         FROM jsonb_array_elements(%(products)s) AS p
         ORDER BY p ->> 'asin'
         ON CONFLICT (run_id, kind, external_id) DO NOTHING
+        RETURNING 1
         """,
         {"run_id": run_id, "products": Jsonb(products)},
     )
-    return cur.rowcount
+    # Counting returned rows (not rowcount) also works in pipeline mode.
+    return len(await cur.fetchall())
 
 
 async def unfinished_items(conn: Conn, *, run_id: UUID, kind: str) -> list[dict[str, Any]]:
@@ -80,10 +82,12 @@ async def mark_finished(
         SET status = %(status)s, result = %(result)s, last_error = %(error)s,
             completed_at = now(), updated_at = now()
         WHERE id = %(id)s AND {_UNFINISHED}
+        RETURNING id
         """,
         {"id": item_id, "status": status, "result": Jsonb(result) if result is not None else None, "error": error},
     )
-    return cur.rowcount == 1
+    # Fetching (not rowcount) also works in pipeline mode, where it is the sync point.
+    return await cur.fetchone() is not None
 
 
 async def release_in_flight(conn: Conn, *, run_id: UUID) -> None:

@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from psycopg.types.json import Jsonb
+
 from app.db import Conn
 
 
@@ -19,39 +21,27 @@ class SellerUpsert:
     feedback_percent: Decimal | None
 
 
-async def upsert_found_sellers(
-    conn: Conn, *, org_id: UUID, run_id: UUID, sellers: list[SellerUpsert]
+async def store_product_sellers(
+    conn: Conn, *, item_id: int, org_id: UUID, run_id: UUID, result: dict[str, Any], sellers: list[SellerUpsert]
 ) -> tuple[list[str], list[str]]:
-    """Insert new sellers and update known ones in one statement; return (new, known) normalized names.
+    """Finish a product item, upsert its sellers and bump the run's counters, in one round trip.
 
-    `xmax = 0` marks rows this statement inserted. PostgreSQL resolves concurrent upserts of the
-    same key to exactly one insert, so two workers or runs finding a seller at once count it new once.
-    Rows are sorted by key so concurrent batches lock in the same order and cannot deadlock.
+    Returns (new, known) normalized names; both empty if the item was already finished, since
+    then nothing was written. See migration 048 for why this is a server-side function.
     """
-    if not sellers:
-        return [], []
     ordered = sorted({s.normalized_name: s for s in sellers}.values(), key=lambda s: s.normalized_name)
     cur = await conn.execute(
         """
-        INSERT INTO sellers AS s (org_id, display_name, normalized_name, platform, platform_id,
-                                  feedback_score, feedback_percent, first_seen_run_id, last_seen_run_id)
-        SELECT %(org_id)s, u.display_name, u.normalized_name, 'ebay', u.platform_id,
-               u.feedback_score, u.feedback_percent, %(run_id)s, %(run_id)s
-        FROM unnest(%(display)s::text[], %(norm)s::text[], %(pid)s::text[], %(score)s::int[], %(pct)s::numeric[])
-             AS u(display_name, normalized_name, platform_id, feedback_score, feedback_percent)
-        ORDER BY u.normalized_name
-        ON CONFLICT (org_id, platform, normalized_name) DO UPDATE SET
-            times_seen = s.times_seen + 1,
-            last_seen_run_id = EXCLUDED.last_seen_run_id,
-            feedback_score = COALESCE(EXCLUDED.feedback_score, s.feedback_score),
-            feedback_percent = COALESCE(EXCLUDED.feedback_percent, s.feedback_percent),
-            platform_id = COALESCE(s.platform_id, EXCLUDED.platform_id),
-            updated_at = now()
-        RETURNING s.normalized_name, (s.xmax = 0) AS inserted
+        SELECT seller_key, is_new_seller
+        FROM store_product_sellers(%(item)s, %(run_id)s, %(org_id)s, %(result)s,
+                                   %(display)s::text[], %(norm)s::text[], %(pid)s::text[],
+                                   %(score)s::int[], %(pct)s::numeric[])
         """,
         {
-            "org_id": org_id,
+            "item": item_id,
             "run_id": run_id,
+            "org_id": org_id,
+            "result": Jsonb(result),
             "display": [s.display_name for s in ordered],
             "norm": [s.normalized_name for s in ordered],
             "pid": [s.platform_id for s in ordered],
@@ -60,14 +50,9 @@ async def upsert_found_sellers(
         },
     )
     rows = await cur.fetchall()
-    new = [r["normalized_name"] for r in rows if r["inserted"]]
-    known = [r["normalized_name"] for r in rows if not r["inserted"]]
+    new = [r["seller_key"] for r in rows if r["is_new_seller"]]
+    known = [r["seller_key"] for r in rows if not r["is_new_seller"]]
     return new, known
-
-
-async def attribute_to_run(conn: Conn, *, run_id: UUID) -> None:
-    """Seller-list changes in this transaction are the run's (the journal trigger reads this)."""
-    await conn.execute("SELECT set_config('sellercollection.run_id', %(run_id)s, true)", {"run_id": str(run_id)})
 
 
 async def snapshot(conn: Conn, *, org_id: UUID) -> tuple[int, int]:

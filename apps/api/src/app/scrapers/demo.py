@@ -157,6 +157,8 @@ class DemoMarketplace:
         # One stream of draws per provider: the same sequence of calls meets the same failures.
         self._faults = random.Random(settings.demo_seed)
         self._products: dict[str, list[AmazonProduct]] = {}
+        # How late asyncio timers fire here (seconds), learnt as calls go: see _simulate_latency.
+        self._timer_lateness = 0.0
 
     async def aclose(self) -> None:
         return None
@@ -176,10 +178,24 @@ class DemoMarketplace:
         sellers, has_more = _search(self._world, query, page)
         return EbaySearchPage(sellers=sellers, has_more=has_more, url=url)
 
+    async def _simulate_latency(self) -> None:
+        """Take the configured latency, on average exactly.
+
+        asyncio timers fire up to ~1 ms late (epoll waits in whole milliseconds), which would make
+        every simulated call slower than configured. We aim early by the lateness observed so far
+        (a running average, so mean lateness converges to zero), keeping benchmarks about the
+        pipeline rather than the timer.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._latency_seconds
+        await asyncio.sleep(max(0.0, self._latency_seconds - self._timer_lateness))
+        late = loop.time() - deadline
+        self._timer_lateness = min(max(0.0, self._timer_lateness + 0.05 * late), self._latency_seconds / 2)
+
     async def _upstream(self) -> None:
         """Pretend to be a remote API: take some time, and sometimes fail the way one does."""
         if self._latency_seconds > 0:
-            await asyncio.sleep(self._latency_seconds)
+            await self._simulate_latency()
         draw = self._faults.random()
         if draw < self._rate_limit_rate:
             raise RateLimited("demo provider is rate limiting", retry_after=self._retry_after)

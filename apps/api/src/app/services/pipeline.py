@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -27,7 +28,7 @@ from app.errors import AppError, RateLimited, UpstreamError
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
-from app.scrapers.base import Marketplace, PriceWindow
+from app.scrapers.base import EbaySeller, Marketplace, PriceWindow
 from app.services.activity_stream import ActivityStreamManager
 from app.services.normalize import normalize_name
 from app.services.parallel_runner import ActivityEvent, ParallelCollectionRunner, create_activity_event
@@ -183,23 +184,41 @@ async def _record_failure(ctx: RunContext, item: dict[str, Any], exc: Exception)
 
 
 async def _store_failure(ctx: RunContext, item: dict[str, Any], message: str) -> None:
-    async with ctx.pool.connection() as conn, conn.transaction():
+    async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
         if await items_repo.mark_finished(conn, item_id=item["id"], status="failed", error=message):
             await runs_repo.add_counters(conn, run_id=ctx.run_id, failed_items=1)
+
+
+async def _mark_processing(ctx: RunContext, item: dict[str, Any], worker_id: int) -> None:
+    async with ctx.pool.connection() as conn:
+        await items_repo.mark_processing(conn, item_id=item["id"], worker_id=worker_id)
+
+
+@asynccontextmanager
+async def _claimed(ctx: RunContext, item: dict[str, Any], worker_id: int) -> AsyncIterator[None]:
+    """Mark the item `processing` while its first upstream request is already on its way.
+
+    The mark (attempt count, worker) is bookkeeping, so it need not delay the request; it is
+    always settled before the item's outcome is stored, which would otherwise race with it.
+    """
+    marking = asyncio.create_task(_mark_processing(ctx, item, worker_id))
+    try:
+        yield
+    finally:
+        await asyncio.shield(marking)
 
 
 async def process_category(ctx: RunContext, item: dict[str, Any], worker_id: int) -> int:
     """Fetch one category's best sellers and store its products as work items."""
     category = item["payload"]
-    async with ctx.pool.connection() as conn:
-        await items_repo.mark_processing(conn, item_id=item["id"], worker_id=worker_id)
     fields: dict[str, Any] = {"category": category["display_name"], "api_params": {"node_id": category["node_id"]}}
     started = time.perf_counter()
     try:
-        products = await call_upstream(
-            ctx, lambda: ctx.marketplace.bestsellers(category["node_id"]), worker_id=worker_id, phase="amazon",
-            fields=fields,
-        )  # fmt: skip
+        async with _claimed(ctx, item, worker_id):
+            products = await call_upstream(
+                ctx, lambda: ctx.marketplace.bestsellers(category["node_id"]), worker_id=worker_id, phase="amazon",
+                fields=fields,
+            )  # fmt: skip
     except Exception as exc:
         await _record_failure(ctx, item, exc)
         raise
@@ -236,7 +255,7 @@ async def process_category(ctx: RunContext, item: dict[str, Any], worker_id: int
 
 async def _store_category(ctx: RunContext, item: dict[str, Any], rows: list[dict[str, Any]]) -> int:
     """The category's products and the run's counters, committed together; returns products new to the run."""
-    async with ctx.pool.connection() as conn, conn.transaction():
+    async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
         if not await items_repo.mark_finished(
             conn, item_id=item["id"], status="completed", result={"products": len(rows)}
         ):
@@ -247,7 +266,7 @@ async def _store_category(ctx: RunContext, item: dict[str, Any], rows: list[dict
 
 
 async def _store_skipped(ctx: RunContext, item: dict[str, Any], reason: str) -> None:
-    async with ctx.pool.connection() as conn, conn.transaction():
+    async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
         if await items_repo.mark_finished(conn, item_id=item["id"], status="skipped", result={"reason": reason}):
             await runs_repo.add_counters(conn, run_id=ctx.run_id, products_searched=1)
 
@@ -256,60 +275,32 @@ async def _store_sellers(
     ctx: RunContext, item: dict[str, Any], upserts: list[sellers_repo.SellerUpsert]
 ) -> tuple[list[str], list[str]]:
     """The product's sellers (upserted), its outcome and the run's counters, committed together."""
-    async with ctx.pool.connection() as conn, conn.transaction():
-        if not await items_repo.mark_finished(
-            conn, item_id=item["id"], status="completed", result={"sellers": [u.display_name for u in upserts]}
-        ):
-            return [], []
-        await sellers_repo.attribute_to_run(conn, run_id=ctx.run_id)
-        new, known = await sellers_repo.upsert_found_sellers(
-            conn, org_id=ctx.org_id, run_id=ctx.run_id, sellers=upserts
+    async with ctx.pool.connection() as conn:
+        return await sellers_repo.store_product_sellers(
+            conn,
+            item_id=item["id"],
+            org_id=ctx.org_id,
+            run_id=ctx.run_id,
+            result={"sellers": [u.display_name for u in upserts]},
+            sellers=upserts,
         )
-        await runs_repo.add_counters(
-            conn, run_id=ctx.run_id, products_searched=1, sellers_found=len(upserts), sellers_new=len(new)
-        )
-        return new, known
 
 
 async def process_product(ctx: RunContext, item: dict[str, Any], worker_id: int) -> int:
     """Search eBay for one product (up to N pages) and upsert the sellers found."""
     product = item["payload"]
-    settings = ctx.settings
     title = (product.get("title") or "").strip()
     price = _parse_price(product.get("price"))
-    async with ctx.pool.connection() as conn:
-        await items_repo.mark_processing(conn, item_id=item["id"], worker_id=worker_id)
     if not title or price is None:
         await _commit(_store_skipped, ctx, item, "no title" if not title else "no usable price")
         return 0
 
-    window = PriceWindow.around(price, settings.price_min_multiplier, settings.price_max_multiplier)
     short_title = title if len(title) <= 60 else title[:59] + "…"
-    found: dict[str, Any] = {}
+    category = product.get("category")
     started = time.perf_counter()
     try:
-        for page in range(1, settings.ebay_pages_per_product + 1):
-            fields: dict[str, Any] = {
-                "product_name": short_title,
-                "category": product.get("category"),
-                "api_params": {
-                    "query": title[:80],
-                    "page": page,
-                    "amazon_price": _cents(price),
-                    "price_min": _cents(window.low),
-                    "price_max": _cents(window.high),
-                },
-            }
-            result = await call_upstream(
-                ctx, partial(ctx.marketplace.search_sellers, title, window, page), worker_id=worker_id,
-                phase="ebay", fields=fields,
-            )  # fmt: skip
-            for seller in result.sellers:
-                key = normalize_name(seller.username)
-                if key:
-                    found.setdefault(key, seller)
-            if not result.has_more:
-                break
+        async with _claimed(ctx, item, worker_id):
+            found = await _search_pages(ctx, title, price, short_title, category, worker_id)
     except Exception as exc:
         await _record_failure(ctx, item, exc)
         raise
@@ -327,7 +318,7 @@ async def process_product(ctx: RunContext, item: dict[str, Any], worker_id: int)
     new, known = await _commit(_store_sellers, ctx, item, upserts)
     ctx.emit(
         create_activity_event(
-            worker_id, "ebay", "found", product_name=short_title, category=product.get("category"),
+            worker_id, "ebay", "found", product_name=short_title, category=category,
             items_count=len(upserts), new_sellers_count=len(new), duration_ms=_ms_since(started),
         )
     )  # fmt: skip
@@ -346,6 +337,38 @@ async def process_product(ctx: RunContext, item: dict[str, Any], worker_id: int)
             )
         )  # fmt: skip
     return len(new)
+
+
+async def _search_pages(
+    ctx: RunContext, title: str, price: Decimal, short_title: str, category: str | None, worker_id: int
+) -> dict[str, EbaySeller]:
+    """Up to N result pages for one product; the sellers found, by normalized name (first listing wins)."""
+    settings = ctx.settings
+    window = PriceWindow.around(price, settings.price_min_multiplier, settings.price_max_multiplier)
+    found: dict[str, EbaySeller] = {}
+    for page in range(1, settings.ebay_pages_per_product + 1):
+        fields: dict[str, Any] = {
+            "product_name": short_title,
+            "category": category,
+            "api_params": {
+                "query": title[:80],
+                "page": page,
+                "amazon_price": _cents(price),
+                "price_min": _cents(window.low),
+                "price_max": _cents(window.high),
+            },
+        }
+        result = await call_upstream(
+            ctx, partial(ctx.marketplace.search_sellers, title, window, page), worker_id=worker_id,
+            phase="ebay", fields=fields,
+        )  # fmt: skip
+        for seller in result.sellers:
+            key = normalize_name(seller.username)
+            if key:
+                found.setdefault(key, seller)
+        if not result.has_more:
+            break
+    return found
 
 
 def _runner(ctx: RunContext) -> ParallelCollectionRunner:

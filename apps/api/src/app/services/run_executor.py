@@ -202,7 +202,7 @@ class RunExecutor:
                 )
                 logger.info("run %s completed: %s new sellers", run_id, done["sellers_new"])
         except CollectionPausedException as exc:
-            await self._release(run_id)
+            await self._release(ctx)
             if exc.reason == "failures":
                 reason = f"Paused after {exc}"
                 async with self.pool.connection() as conn:
@@ -215,16 +215,17 @@ class RunExecutor:
         except RunFailed as exc:
             await self._fail(run_id, org_id=ctx.org_id, reason=exc.detail, ctx=ctx)
         except asyncio.CancelledError:
-            await self._release(run_id)
+            await self._release(ctx)
             raise
         except Exception as exc:
             logger.exception("run %s crashed", run_id)
-            await self._release(run_id)
+            await self._release(ctx)
             await self._fail(run_id, org_id=ctx.org_id, reason=f"Internal error: {type(exc).__name__}: {exc}", ctx=ctx)
 
-    async def _release(self, run_id: UUID) -> None:
+    async def _release(self, ctx: RunContext) -> None:
+        """Put whatever is still in flight back in the queue."""
         async with self.pool.connection() as conn:
-            await items_repo.release_in_flight(conn, run_id=run_id)
+            await items_repo.release_in_flight(conn, run_id=ctx.run_id)
 
     async def _fail(self, run_id: UUID, *, org_id: Any, reason: str, ctx: RunContext | None = None) -> None:
         async with self.pool.connection() as conn:
