@@ -243,3 +243,14 @@ async def test_events_reach_the_callback_in_emission_order_and_a_bad_callback_is
     results = await runner.run(list(range(40)), process)
     assert len(results) == 40
     assert received == [n for n in range(1, 121) if n % 10 != 0]
+
+
+async def test_workers_share_tasks_that_never_wait() -> None:
+    seen: list[int] = []
+
+    async def process(task: int, worker_id: int) -> int:
+        seen.append(worker_id)  # no await: a task that never waits
+        return task
+
+    await ParallelCollectionRunner().run(list(range(50)), process)
+    assert set(seen) == {1, 2, 3, 4, 5}

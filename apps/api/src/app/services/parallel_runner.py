@@ -196,6 +196,9 @@ class ParallelCollectionRunner:
         state = self._state
         results: list[R] = []
         while state.stop_reason is None:
+            # get() on a non-empty queue does not yield; without this, tasks that never wait would let
+            # one worker run everything and starve the loop (SSE sends, lease heartbeats).
+            await asyncio.sleep(0)
             task = await self.work_queue.get()
             try:
                 if isinstance(task, _Stop):
