@@ -8,6 +8,13 @@ from uuid import UUID
 
 from app.db import Conn
 
+# From an API token `t` to whom it belongs: every credential resolves to a caller this one way.
+_CALLER_JOINS = """
+    JOIN memberships m ON m.id = t.membership_id
+    JOIN users u ON u.id = m.user_id
+    JOIN orgs o ON o.id = m.org_id
+"""
+
 _CALLER_COLUMNS = """
     t.id AS token_id, t.last_used_at, m.id AS membership_id, m.org_id, o.name AS org_name,
     m.user_id, u.email, m.permission_keys
@@ -92,9 +99,7 @@ async def caller_by_token_hash(conn: Conn, *, token_hash: bytes) -> dict[str, An
             f"""
             SELECT {_CALLER_COLUMNS}
             FROM api_tokens t
-            JOIN memberships m ON m.id = t.membership_id
-            JOIN users u ON u.id = m.user_id
-            JOIN orgs o ON o.id = m.org_id
+            {_CALLER_JOINS}
             WHERE t.token_hash = %(hash)s AND t.revoked_at IS NULL
             """,
             {"hash": token_hash},
@@ -120,9 +125,7 @@ async def caller_by_session_hash(conn: Conn, *, session_hash: bytes) -> dict[str
             SELECT {_CALLER_COLUMNS}, s.id AS session_id, s.csrf_token
             FROM auth_sessions s
             JOIN api_tokens t ON t.id = s.api_token_id
-            JOIN memberships m ON m.id = t.membership_id
-            JOIN users u ON u.id = m.user_id
-            JOIN orgs o ON o.id = m.org_id
+            {_CALLER_JOINS}
             WHERE s.session_hash = %(hash)s AND s.expires_at > now() AND t.revoked_at IS NULL
             """,
             {"hash": session_hash},
@@ -180,9 +183,7 @@ async def caller_by_stream_token(conn: Conn, *, token_hash: bytes, run_id: UUID)
             SELECT {_CALLER_COLUMNS}
             FROM stream_tokens st
             JOIN api_tokens t ON t.id = st.api_token_id
-            JOIN memberships m ON m.id = t.membership_id
-            JOIN users u ON u.id = m.user_id
-            JOIN orgs o ON o.id = m.org_id
+            {_CALLER_JOINS}
             WHERE st.token_hash = %(hash)s AND st.run_id = %(run_id)s
               AND st.expires_at > now() AND t.revoked_at IS NULL
             """,

@@ -130,15 +130,6 @@ async def insert_manual(conn: Conn, *, org_id: UUID, names: list[tuple[str, str]
     return await cur.fetchall()
 
 
-async def existing_names(conn: Conn, *, org_id: UUID, normalized: list[str]) -> set[str]:
-    cur = await conn.execute(
-        "SELECT normalized_name FROM sellers WHERE org_id = %(org_id)s AND platform = 'ebay' "
-        "AND normalized_name = ANY(%(names)s)",
-        {"org_id": org_id, "names": normalized},
-    )
-    return {row["normalized_name"] for row in await cur.fetchall()}
-
-
 async def rename(
     conn: Conn, *, org_id: UUID, seller_id: UUID, display_name: str, normalized_name: str
 ) -> dict[str, Any] | None:

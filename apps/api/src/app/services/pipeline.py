@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
@@ -29,6 +29,7 @@ from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
 from app.scrapers.base import EbaySeller, Marketplace, PriceWindow
+from app.scrapers.prices import parse_price, to_cents
 from app.services.activity_stream import ActivityStreamManager
 from app.services.normalize import normalize_name
 from app.services.parallel_runner import ActivityEvent, ParallelCollectionRunner, create_activity_event
@@ -97,18 +98,10 @@ class RunContext:
         self.stream.push(str(self.run_id), event, terminal=terminal)
 
 
-def _cents(amount: Decimal) -> int:
-    return int((amount * 100).to_integral_value())
-
-
-def _parse_price(value: object) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        price = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return price if price > 0 else None
+def _usable_price(value: object) -> Decimal | None:
+    """The stored Amazon price, if it can anchor an eBay price window (a zero price cannot)."""
+    price = parse_price(value)
+    return price if price is not None and price > 0 else None
 
 
 async def call_upstream(
@@ -290,7 +283,7 @@ async def process_product(ctx: RunContext, item: dict[str, Any], worker_id: int)
     """Search eBay for one product (up to N pages) and upsert the sellers found."""
     product = item["payload"]
     title = (product.get("title") or "").strip()
-    price = _parse_price(product.get("price"))
+    price = _usable_price(product.get("price"))
     if not title or price is None:
         await _commit(_store_skipped, ctx, item, "no title" if not title else "no usable price")
         return 0
@@ -353,9 +346,9 @@ async def _search_pages(
             "api_params": {
                 "query": title[:80],
                 "page": page,
-                "amazon_price": _cents(price),
-                "price_min": _cents(window.low),
-                "price_max": _cents(window.high),
+                "amazon_price": to_cents(price),
+                "price_min": to_cents(window.low),
+                "price_max": to_cents(window.high),
             },
         }
         result = await call_upstream(

@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 from uuid import UUID
 
 from app.config import Settings
@@ -141,7 +140,7 @@ class RunExecutor:
             try:
                 marketplace = self._marketplace(run["provider"])
             except AppError as exc:
-                await self._fail(run_id, org_id=run["org_id"], reason=exc.detail)
+                await self._fail(run_id, reason=exc.detail)
                 return False
             ctx = RunContext(
                 run_id=run_id,
@@ -213,21 +212,21 @@ class RunExecutor:
                     ctx.emit(create_activity_event(0, "run", "paused", error_message=reason))
                     logger.warning("run %s paused: %s", run_id, reason)
         except RunFailed as exc:
-            await self._fail(run_id, org_id=ctx.org_id, reason=exc.detail, ctx=ctx)
+            await self._fail(run_id, reason=exc.detail, ctx=ctx)
         except asyncio.CancelledError:
             await self._release(ctx)
             raise
         except Exception as exc:
             logger.exception("run %s crashed", run_id)
             await self._release(ctx)
-            await self._fail(run_id, org_id=ctx.org_id, reason=f"Internal error: {type(exc).__name__}: {exc}", ctx=ctx)
+            await self._fail(run_id, reason=f"Internal error: {type(exc).__name__}: {exc}", ctx=ctx)
 
     async def _release(self, ctx: RunContext) -> None:
         """Put whatever is still in flight back in the queue."""
         async with self.pool.connection() as conn:
             await items_repo.release_in_flight(conn, run_id=ctx.run_id)
 
-    async def _fail(self, run_id: UUID, *, org_id: Any, reason: str, ctx: RunContext | None = None) -> None:
+    async def _fail(self, run_id: UUID, *, reason: str, ctx: RunContext | None = None) -> None:
         async with self.pool.connection() as conn:
             failed = await runs_repo.stop_if_running(
                 conn, run_id=run_id, owner=self.owner, status="failed", reason=reason
