@@ -43,7 +43,6 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from app.auth import caller_from_token
 from app.config import Settings
 from app.db import Conn, Pool, make_pool
 from app.logging_config import configure_logging
@@ -51,6 +50,7 @@ from app.migrations import apply_migrations
 from app.repositories import items as items_repo
 from app.scrapers.base import AmazonProduct, EbaySearchPage, Marketplace, PriceWindow
 from app.scrapers.demo import DemoMarketplace
+from app.security import caller_from_token
 from app.services import accounts, collection
 from app.services.activity_stream import ActivityStreamManager
 from app.services.catalogue import categories_by_id
@@ -236,7 +236,8 @@ async def run_collection(
             profiler.enable()
         cpu_started = time.process_time()
         started = time.perf_counter()
-        await collection.start_run(timed, executor, stream, caller=caller, run_id=run["id"])
+        lifecycle = collection.RunLifecycle(pool=timed, executor=executor, stream=stream)
+        await lifecycle.start(caller=caller, run_id=run["id"])
         await executor.wait(run["id"])
         makespan = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started

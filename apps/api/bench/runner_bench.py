@@ -26,6 +26,7 @@ import pstats
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 import aiometer
@@ -105,13 +106,14 @@ def overhead_cases(n: int) -> dict[str, Measure]:
 
     async def runner_stream() -> None:
         manager = ActivityStreamManager()
-        runner = ParallelCollectionRunner(max_workers=WORKERS, on_activity=lambda event: manager.push("bench", event))
+        run_id = uuid.uuid4()
+        runner = ParallelCollectionRunner(max_workers=WORKERS, on_activity=lambda event: manager.push(run_id, event))
 
         async def emit(i: int, worker_id: int) -> None:
             await runner.emit_activity(create_activity_event(worker_id, "ebay", "found", items_count=i))
 
         await runner.run(range(n), emit, phase="ebay")
-        assert manager.last_seq("bench") == n
+        assert await manager.last_seq(run_id) == n
 
     return {"runner": runner, "gather+sem": gather_semaphore, "runner->stream": runner_stream}
 

@@ -585,8 +585,8 @@ async def bench_export(
 
 
 async def run(url: str, args: argparse.Namespace, results: Results) -> None:
-    from app import auth
     from app.db import make_pool
+    from app.security import caller_from_token
     from app.services import accounts
 
     rng = random.Random(7)
@@ -600,7 +600,7 @@ async def run(url: str, args: argparse.Namespace, results: Results) -> None:
                 email="bench@example.com",
                 permissions=["sellers.read", "sellers.write"],
             )
-        caller = await auth.caller_from_token(pool, issued.token)
+        caller = await caller_from_token(pool, issued.token)
 
         print(f"\n== 1. preload {args.rows:,} sellers (one INSERT ... SELECT generate_series) ==")
         async with pool.connection() as conn:

@@ -7,7 +7,7 @@ started (so neither inherits the other's heap or garbage, which would skew memor
 
 - ours: the real app (create_app) on a fresh, migrated database, served by uvicorn on 127.0.0.1; a token
   with admin.automation and a run; S clients GET /collection/runs/{run_id}/activity with the Bearer token;
-  the server process publishes `app.state.activity_stream.push(run_id, create_activity_event(...))`.
+  the server process publishes `app.state.runtime.activity_stream.push(run_id, create_activity_event(...))`.
 - bare: a dozen-line Starlette app, the same EventSourceResponse, one asyncio.Queue per client; the same
   payload (the same ActivityEvent as compact JSON with a seq) at the same rate.
 
@@ -301,7 +301,7 @@ def make_bare_app(send_timeout: float | None = None) -> tuple[Any, Target]:
     def publish(event: Any, terminal: bool) -> None:
         nonlocal seq
         seq += 1
-        data = json.dumps({**event.to_dict(), "seq": seq}, separators=(",", ":"))
+        data = json.dumps({**event.model_dump(mode="json", exclude_none=True), "seq": seq}, separators=(",", ":"))
         for queue in queues:
             queue.put_nowait((seq, data, terminal))
 
@@ -318,18 +318,18 @@ async def setup_ours(app: Any) -> Target:
     from app.repositories import runs as runs_repo
     from app.services import accounts
 
-    manager = app.state.activity_stream
-    async with app.state.database.pool.connection() as conn:
+    manager = app.state.runtime.activity_stream
+    async with app.state.runtime.pool.connection() as conn:
         issued = await accounts.issue_token(
             conn, org_name=f"bench-{uuid.uuid4().hex[:8]}", email="bench@example.com", permissions=["admin.automation"]
         )
         run = await runs_repo.insert_run(
             conn, org_id=issued.org_id, name="stream bench", category_ids=["bench"], created_by=issued.user_id
         )
-    run_id = str(run["id"])
+    run_id = run["id"]
 
     def publish(event: Any, terminal: bool) -> None:
-        manager.push(run_id, event, terminal=terminal)
+        manager.push(run_id, event)  # the terminal event is the run's "complete"
 
     return Target(
         f"/collection/runs/{run_id}/activity",

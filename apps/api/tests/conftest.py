@@ -26,6 +26,7 @@ from app.db import Database
 from app.embedded_pg import embedded_postgres
 from app.main import create_app
 from app.migrations import apply_migrations
+from app.runtime import Runtime
 from app.services import accounts
 from tests.pg import create_database, drop_database, with_dbname
 
@@ -80,9 +81,13 @@ class LiveServer:
     base_url: str
 
     @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+    @property
     def database(self) -> Database:
-        db: Database = self.app.state.database
-        return db
+        return self.runtime.database
 
     def client(self, token: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -6,8 +6,8 @@ import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
-from app.services.activity_stream import ActivityStreamManager
 from tests.conftest import LiveServer
 
 Events = list[dict[str, Any]]
@@ -16,9 +16,8 @@ Events = list[dict[str, Any]]
 class Feed:
     """A run's activity, subscribed before the run starts so no event is missed."""
 
-    def __init__(self, live: LiveServer, run_id: str) -> None:
-        manager: ActivityStreamManager = live.app.state.activity_stream
-        self.subscription = manager.subscribe(run_id)
+    def __init__(self, live: LiveServer, run_id: str | UUID) -> None:
+        self.subscription = live.runtime.activity_stream.subscribe(UUID(str(run_id)))
         self.events: Events = []
 
     async def until(self, predicate: Callable[[Events], bool], timeout: float = 60) -> Events:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import shlex
 import signal
@@ -36,17 +35,18 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from app.auth import Caller, caller_from_token
 from app.config import Settings
-from app.db import Pool, make_pool
+from app.db import Pool
 from app.embedded_pg import database_url
 from app.errors import AppError, Conflict
 from app.migrations import apply_migrations
-from app.scrapers.base import Marketplace
-from app.scrapers.factory import build_marketplace
+from app.models import ActivityEntry
+from app.runtime import Runtime, open_runtime
+from app.scrapers.factory import marketplace_factory
+from app.security import AUTOMATION, Caller, caller_for_member
 from app.services import accounts, collection
-from app.services.activity_stream import ActivityStreamManager, StreamEvent, Subscription
-from app.services.run_executor import RunExecutor
+from app.services.activity_stream import ActivitySubscription, StreamEvent
+from app.services.collection import RunLifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -136,48 +136,23 @@ def run_collect(settings: Settings, options: CollectOptions, *, console: Console
 
 
 async def _collect(settings: Settings, url: str, options: CollectOptions, console: Console) -> int:
-    pool = make_pool(url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size)
-    await pool.open(wait=True, timeout=30.0)
-    try:
-        stream = ActivityStreamManager(
-            subscriber_queue_size=settings.activity_subscriber_queue_size,
-            finished_grace_seconds=settings.activity_finished_grace_seconds,
-            idle_ttl_seconds=settings.activity_idle_ttl_seconds,
-        )
-
-        def marketplace_for(provider: str) -> Marketplace:
-            return build_marketplace(settings.model_copy(update={"provider": provider}))
-
-        # A CLI executes the one run it was asked for; adopting other orphans is the server's job.
-        executor = RunExecutor(
-            pool=pool, settings=settings, stream=stream, marketplace_factory=marketplace_for, adopt_orphans=False
-        )
-        await executor.start()
-        try:
-            caller, token = await _local_caller(pool, options)
-            try:
-                session = _Session(settings, pool, stream, executor, caller, options, console)
-                return await session.run()
-            finally:
-                # The token only existed to obtain a Caller for this command; it must not outlive it.
-                async with pool.connection() as conn:
-                    await accounts.revoke_token(conn, token_or_prefix=token)
-        finally:
-            await executor.close()
-    finally:
-        await pool.close()
+    settings = settings.model_copy(update={"database_url": url, "migrate_on_start": False})
+    # A CLI executes the one run it was asked for; adopting other orphans is the server's job.
+    async with open_runtime(settings, adopt_orphans=False) as runtime:
+        caller = await _local_caller(runtime.pool, options)
+        return await _Session(runtime, caller, options, console).run()
 
 
-async def _local_caller(pool: Pool, options: CollectOptions) -> tuple[Caller, str]:
-    """A Caller for the local org/user, through the same token path the API uses (so scoping is identical)."""
+async def _local_caller(pool: Pool, options: CollectOptions) -> Caller:
+    """The local org/user's caller (created when missing): the operator acts as them, without a token."""
     async with pool.connection() as conn:
         try:
-            issued = await accounts.issue_token(
-                conn, org_name=options.org, email=options.email, permissions=["admin.automation"]
+            member = await accounts.ensure_member(
+                conn, org_name=options.org, email=options.email, permissions=[AUTOMATION]
             )
         except AppError as exc:
             raise CollectError(exc.detail) from exc
-    return await caller_from_token(pool, issued.token), issued.token
+    return await caller_for_member(pool, member.membership_id)
 
 
 async def _check_provider(settings: Settings, provider: str) -> None:
@@ -187,7 +162,7 @@ async def _check_provider(settings: Settings, provider: str) -> None:
     checks the executor's factory runs.
     """
     try:
-        marketplace = build_marketplace(settings.model_copy(update={"provider": provider}))
+        marketplace = marketplace_factory(settings)(provider)
     except AppError as exc:
         raise CollectError(exc.detail) from exc
     await marketplace.aclose()
@@ -196,20 +171,12 @@ async def _check_provider(settings: Settings, provider: str) -> None:
 class _Session:
     """One invocation: create or resume the run, show it live until it ends or Ctrl-C, then sum up."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        pool: Pool,
-        stream: ActivityStreamManager,
-        executor: RunExecutor,
-        caller: Caller,
-        options: CollectOptions,
-        console: Console,
-    ) -> None:
-        self.settings = settings
-        self.pool = pool
-        self.stream = stream
-        self.executor = executor
+    def __init__(self, runtime: Runtime, caller: Caller, options: CollectOptions, console: Console) -> None:
+        self.settings = runtime.settings
+        self.pool = runtime.pool
+        self.stream = runtime.activity_stream
+        self.executor = runtime.executor
+        self.lifecycle = RunLifecycle(pool=runtime.pool, executor=runtime.executor, stream=runtime.activity_stream)
         self.caller = caller
         self.options = options
         self.console = console
@@ -225,7 +192,7 @@ class _Session:
             run_id: UUID = run["id"]
             view = LiveView(run, workers=self.settings.workers)
             # Subscribed before the run starts, so the view sees every event from "started" on.
-            subscription = self.stream.subscribe(str(run_id))
+            subscription = self.stream.subscribe(run_id)
             reader = asyncio.create_task(view.consume(subscription), name=f"collect-view-{run_id}")
             started = time.monotonic()
             paused_by_user = False
@@ -237,7 +204,7 @@ class _Session:
                         paused_by_user = await self._pause(run_id, view, live)
                     # Every event of the execution has been pushed by now (emit is synchronous);
                     # let the view take them in before the final frame.
-                    await view.caught_up(self.stream.last_seq(str(run_id)))
+                    await view.caught_up(await self.stream.last_seq(run_id) or 0)
                     await self._refresh(run_id, view, live)
                 if not self.console.is_terminal:
                     # Off a terminal Live prints only its final frame, without a line break after it.
@@ -315,9 +282,9 @@ class _Session:
 
     async def _start(self, run: dict[str, Any]) -> bool:
         """Start (pending) or resume (paused, or running with nobody executing it); True if it executes here."""
-        start = collection.start_run if run["status"] == "pending" else collection.resume_run
+        start = self.lifecycle.start if run["status"] == "pending" else self.lifecycle.resume
         try:
-            await start(self.pool, self.executor, self.stream, caller=self.caller, run_id=run["id"])
+            await start(caller=self.caller, run_id=run["id"])
         except AppError as exc:  # e.g. it finished or was cancelled since `_prepare` looked
             raise CollectError(exc.detail) from exc
         return self.executor.is_executing(run["id"])
@@ -348,7 +315,7 @@ class _Session:
     async def _pause(self, run_id: UUID, view: LiveView, live: Live) -> bool:
         """Pause on Ctrl-C; False when the run had already finished (nothing to pause)."""
         try:
-            await collection.pause_run(self.pool, self.executor, self.stream, caller=self.caller, run_id=run_id)
+            await self.lifecycle.pause(caller=self.caller, run_id=run_id)
         except Conflict:
             return False
         await self._refresh(run_id, view, live)
@@ -447,7 +414,7 @@ class LiveView:
     _reader_done: bool = field(default=False, init=False)
     _progress: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
-    async def consume(self, subscription: Subscription) -> None:
+    async def consume(self, subscription: ActivitySubscription) -> None:
         try:
             async for event in subscription:
                 self.add(event)
@@ -462,18 +429,16 @@ class LiveView:
             await self._progress.wait()
 
     def add(self, event: StreamEvent) -> None:
-        entry: dict[str, Any] = json.loads(event.data)
-        if event.seq is not None:
-            self.last_seq = event.seq
+        entry = event.entry
+        if entry.seq is not None:
+            self.last_seq = entry.seq
         self._progress.set()
-        worker = int(entry.get("worker_id") or 0)
-        action = str(entry.get("action", ""))
-        phase = str(entry.get("phase", ""))
+        worker = entry.worker_id
         if worker > 0:
-            self.lanes[worker] = _Lane(phase=phase, action=action, label=_label(entry), at=_clock(entry))
+            self.lanes[worker] = _Lane(phase=entry.phase, action=entry.action, label=_label(entry), at=_clock(entry))
         # Worker 0 is the pipeline: storage steps carry an operation type, the rest are run milestones.
-        who = f"W{worker}" if worker else ("db" if entry.get("operation_type") else "run")
-        self.recent.append((_clock(entry), who, phase, action, _detail(entry)))
+        who = f"W{worker}" if worker else ("db" if entry.operation_type else "run")
+        self.recent.append((_clock(entry), who, entry.phase, entry.action, _detail(entry)))
 
     def update_progress(self, progress: dict[str, Any]) -> None:
         self.run = progress["run"]
@@ -544,29 +509,29 @@ def _styled(action: str) -> Text:
     return Text(action, style=_ACTION_STYLES.get(action, ""))
 
 
-def _clock(entry: dict[str, Any]) -> str:
+def _clock(entry: ActivityEntry) -> str:
     # Events carry UTC ISO timestamps; show local wall-clock time like the log lines, without the date.
     try:
-        return datetime.fromisoformat(str(entry["timestamp"])).astimezone().strftime("%H:%M:%S")
-    except (KeyError, ValueError):
+        return datetime.fromisoformat(entry.timestamp).astimezone().strftime("%H:%M:%S")
+    except ValueError:
         return ""
 
 
-def _label(entry: dict[str, Any]) -> str:
-    label = str(entry.get("product_name") or entry.get("category") or "")
-    page = (entry.get("api_params") or {}).get("page")
-    if entry.get("action") == "fetching" and page:
+def _label(entry: ActivityEntry) -> str:
+    label = entry.product_name or entry.category or ""
+    page = entry.api_params.page if entry.api_params else None
+    if entry.action == "fetching" and page:
         label += f"  (page {page})"
     return label
 
 
-def _detail(entry: dict[str, Any]) -> str:
-    action = entry.get("action")
-    count = entry.get("items_count")
-    new = entry.get("new_sellers_count")
-    took = f" in {entry['duration_ms']} ms" if entry.get("duration_ms") is not None else ""
+def _detail(entry: ActivityEntry) -> str:
+    action = entry.action
+    count = entry.items_count
+    new = entry.new_sellers_count
+    took = f" in {entry.duration_ms} ms" if entry.duration_ms is not None else ""
     subject = _label(entry)
-    if action == "found" and entry.get("phase") == "amazon":
+    if action == "found" and entry.phase == "amazon":
         return f"{subject}: {count} products{took}"
     if action == "found":
         return f"{subject}: {count} sellers, {new} new{took}"
@@ -577,12 +542,12 @@ def _detail(entry: dict[str, Any]) -> str:
     if action == "inserted":
         return f"{count} new sellers added"
     if action in {"error", "rate_limited", "paused", "failed"}:
-        reason = entry.get("error_message") or entry.get("error_type") or ""
-        return f"{subject}: {reason}" if subject else str(reason)
+        reason = entry.error_message or entry.error_type or ""
+        return f"{subject}: {reason}" if subject else reason
     if action == "gap":
-        missed = entry.get("missed")
+        missed = entry.missed
         return f"{missed} events not shown" if missed is not None else "some events not shown"
-    if action == "complete" and entry.get("phase") == "run":
+    if action == "complete" and entry.phase == "run":
         return f"{new} new sellers"
     if action == "complete":
         return f"{count} products to search"

@@ -1,4 +1,4 @@
-"""One error hierarchy. Services raise these; one handler turns them into `{"detail": ...}` responses.
+"""One error hierarchy. Services raise these; the HTTP layer (`app.main`) turns them into `{"detail": ...}` responses.
 
 AppError (500)
 ├── NotAuthenticated (401)      no, unknown, expired or revoked credentials
@@ -12,9 +12,6 @@ AppError (500)
 """
 
 from __future__ import annotations
-
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
 
 class AppError(Exception):
@@ -79,13 +76,3 @@ class RateLimited(UpstreamError):
     def __init__(self, detail: str | None = None, *, retry_after: float | None = None) -> None:
         super().__init__(detail, error_type="rate_limit")
         self.retry_after = retry_after
-
-
-async def _handle_app_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
-
-
-def register_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(AppError, _handle_app_error)

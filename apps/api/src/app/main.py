@@ -1,4 +1,4 @@
-"""The application: `create_app(settings)` wires routers to services; the lifespan owns every resource."""
+"""The application: `create_app(settings)` wires routers to services; the lifespan opens the runtime."""
 
 from __future__ import annotations
 
@@ -6,51 +6,38 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from app import __version__
 from app.config import Settings
-from app.db import open_database
-from app.errors import register_error_handlers
+from app.errors import AppError
 from app.routers import amazon, auth, collection, health, history, sellers
-from app.scrapers.base import Marketplace
-from app.scrapers.factory import build_marketplace
-from app.services.activity_stream import ActivityStreamManager
-from app.services.run_executor import RunExecutor
+from app.runtime import open_runtime
 
 logger = logging.getLogger(__name__)
+
+
+async def _handle_app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
-    def marketplace_for(provider: str) -> Marketplace:
-        return build_marketplace(settings.model_copy(update={"provider": provider}))
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_database(settings) as database:
-            stream = ActivityStreamManager(
-                subscriber_queue_size=settings.activity_subscriber_queue_size,
-                finished_grace_seconds=settings.activity_finished_grace_seconds,
-                idle_ttl_seconds=settings.activity_idle_ttl_seconds,
-            )
-            executor = RunExecutor(
-                pool=database.pool, settings=settings, stream=stream, marketplace_factory=marketplace_for
-            )
-            app.state.settings = settings
-            app.state.database = database
-            app.state.activity_stream = stream
-            app.state.executor = executor
-            await executor.start()  # resumes runs whose executor is gone
+        # Opening the runtime resumes runs whose executor is gone.
+        async with open_runtime(settings) as runtime:
+            app.state.runtime = runtime
             logger.info("SellerCollection %s ready (provider: %s)", __version__, settings.resolved_provider)
-            try:
-                yield
-            finally:
-                await executor.close()
+            yield
 
     app = FastAPI(title="SellerCollection", version=__version__, lifespan=lifespan)
-    register_error_handlers(app)
+    # The one place the error hierarchy meets HTTP: every AppError becomes {"detail": ...} with its status.
+    app.add_exception_handler(AppError, _handle_app_error)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(amazon.router)

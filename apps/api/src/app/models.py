@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -67,8 +67,18 @@ class ApiParams(BaseModel):
     node_id: str | None = None
 
 
+# Run-level actions after which a run's stream has nothing more to say.
+TERMINAL_RUN_ACTIONS: frozenset[str] = frozenset({"complete", "failed", "cancelled"})
+
+
 class ActivityEntry(BaseModel):
-    """One step of a run, as streamed to the activity feed. `worker_id` 0 is the pipeline itself."""
+    """One step of a run, as published to its activity stream and sent as one SSE frame's data.
+
+    The one event model: the runner's `ActivityEvent` is this class. `worker_id` 0 is the pipeline
+    itself. Events are immutable once built; the stream numbers them with `model_copy`.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     id: str
     seq: int | None = Field(default=None, description="Per-run sequence number; also the SSE event id.")
@@ -92,8 +102,25 @@ class ActivityEntry(BaseModel):
     missed: int | None = Field(default=None, description="On a gap event: how many events were lost, if known.")
     retry_after_seconds: float | None = None
 
-    def to_json_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+    @classmethod
+    def create(cls, worker_id: int, phase: str, action: ActivityAction, **fields: Any) -> ActivityEntry:
+        """An event with a fresh id (unless given) and the current UTC time."""
+        fields.setdefault("id", str(uuid4()))
+        return cls(timestamp=datetime.now(UTC).isoformat(), worker_id=worker_id, phase=phase, action=action, **fields)
+
+    @classmethod
+    def gap(cls, missed: int | None) -> ActivityEntry:
+        """The notice a reader gets instead of events it lost (`missed` None: how many is unknown)."""
+        return cls.create(0, "run", "gap", id=f"gap-{uuid4()}", missed=missed)
+
+    @property
+    def is_terminal(self) -> bool:
+        """The run is over (completed, failed or cancelled): its stream ends after this event."""
+        return self.phase == "run" and self.action in TERMINAL_RUN_ACTIONS
+
+    def to_json(self) -> str:
+        """The wire form: compact JSON without unset fields."""
+        return self.model_dump_json(exclude_none=True)
 
 
 class StreamTokenResponse(BaseModel):

@@ -29,8 +29,7 @@ def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def stream(live: LiveServer) -> ActivityStreamManager:
-    manager: ActivityStreamManager = live.app.state.activity_stream
-    return manager
+    return live.runtime.activity_stream
 
 
 async def known_category_ids(live: LiveServer, token: str) -> list[str]:
@@ -146,7 +145,7 @@ async def test_pause_keeps_finished_work_and_resume_finishes_the_rest(
         assert in_flight == (0,)
         assert len(done_before) >= 20
 
-        last = stream(live).last_seq(run["id"])
+        last = await stream(live).last_seq(uuid.UUID(run["id"]))
         assert (await client.post(f"/collection/runs/{run['id']}/resume")).json()["status"] == "running"
         events = await feed.until(terminal, timeout=120)
         final = (await client.get(f"/collection/runs/{run['id']}")).json()
@@ -162,7 +161,7 @@ async def test_pause_keeps_finished_work_and_resume_finishes_the_rest(
         ).fetchone()
     assert all(attempts[item_id] == 1 for item_id in done_before)  # finished work was never redone
     assert products is not None and final["products_searched"] == products[0]
-    assert last > 0
+    assert last is not None and last > 0
 
 
 async def test_cancel_stops_the_run_and_ends_the_feed(live: LiveServer, make_identity: TokenFactory) -> None:
@@ -181,7 +180,7 @@ async def test_cancel_stops_the_run_and_ends_the_feed(live: LiveServer, make_ide
         snapshot = (await client.get(f"/collection/runs/{run['id']}")).json()
         later = (await client.get(f"/collection/runs/{run['id']}")).json()
     assert events[-1]["action"] == "cancelled"
-    assert not live.app.state.executor.is_executing(uuid.UUID(run["id"]))
+    assert not live.runtime.executor.is_executing(uuid.UUID(run["id"]))
     assert snapshot["products_searched"] == later["products_searched"]  # nothing moves after cancel
 
 

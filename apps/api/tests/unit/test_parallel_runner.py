@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
 
 import pytest
 
+from app.models import ActivityEntry
 from app.services.parallel_runner import (
     MAX_CONSECUTIVE_FAILURES,
     MAX_WORKERS,
@@ -21,13 +23,22 @@ def test_seed_constants() -> None:
     assert MAX_CONSECUTIVE_FAILURES == 5
 
 
-def test_activity_event_to_dict_drops_none() -> None:
+def test_activity_event_is_the_activity_entry_and_its_json_drops_unset_fields() -> None:
+    assert ActivityEvent is ActivityEntry
     event = create_activity_event(2, "ebay", "found", new_sellers_count=3)
-    data = event.to_dict()
+    data = json.loads(event.to_json())
     assert data["worker_id"] == 2 and data["phase"] == "ebay" and data["action"] == "found"
     assert data["new_sellers_count"] == 3
-    assert "category" not in data and "error_message" not in data
+    assert "category" not in data and "error_message" not in data and "seq" not in data
     assert data["id"] != create_activity_event(2, "ebay", "found").id
+    assert not event.is_terminal and create_activity_event(0, "run", "cancelled").is_terminal
+
+
+def test_gap_is_an_event_of_the_same_model() -> None:
+    known, unknown = ActivityEntry.gap(7), ActivityEntry.gap(None)
+    assert (known.action, known.phase, known.worker_id, known.missed) == ("gap", "run", 0, 7)
+    assert known.id.startswith("gap-") and known.id != unknown.id
+    assert "missed" not in json.loads(unknown.to_json())
 
 
 async def test_each_task_processed_exactly_once_with_random_latency_and_failures() -> None:

@@ -107,6 +107,22 @@ async def caller_by_token_hash(conn: Conn, *, token_hash: bytes) -> dict[str, An
     ).fetchone()
 
 
+async def caller_by_membership(conn: Conn, *, membership_id: UUID) -> dict[str, Any] | None:
+    return await (
+        await conn.execute(
+            """
+            SELECT NULL::uuid AS token_id, m.id AS membership_id, m.org_id, o.name AS org_name,
+                   m.user_id, u.email, m.permission_keys
+            FROM memberships m
+            JOIN users u ON u.id = m.user_id
+            JOIN orgs o ON o.id = m.org_id
+            WHERE m.id = %(id)s
+            """,
+            {"id": membership_id},
+        )
+    ).fetchone()
+
+
 async def touch_api_token(conn: Conn, *, token_id: UUID) -> None:
     """Record use, at most once a minute per token, so busy clients do not serialise on one row."""
     await conn.execute(

@@ -197,6 +197,14 @@ async def claim_lease(conn: Conn, *, run_id: UUID, owner: str, ttl_seconds: floa
     ).fetchone()
 
 
+async def release_leases(conn: Conn, *, owner: str) -> None:
+    """Hand back every lease `owner` holds (its runs stay `running`, for another executor to adopt)."""
+    await conn.execute(
+        "UPDATE collection_runs SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = %(owner)s",
+        {"owner": owner},
+    )
+
+
 async def renew_leases(conn: Conn, *, owner: str, run_ids: list[UUID], ttl_seconds: float) -> set[UUID]:
     """Extend our leases; runs missing from the result are no longer ours to execute."""
     if not run_ids:

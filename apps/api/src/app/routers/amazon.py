@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from app.auth import Caller, authenticate
+from app.deps import CallerDep
 from app.models import CatalogueResponse
 from app.services.catalogue import catalogue_document
 
@@ -10,6 +10,6 @@ router = APIRouter(prefix="/amazon", tags=["amazon"])
 
 
 @router.get("/categories", response_model=CatalogueResponse)
-async def categories(_caller: Caller = Depends(authenticate)) -> CatalogueResponse:
+async def categories(_caller: CallerDep) -> CatalogueResponse:
     """The Amazon Best Sellers catalogue: departments, their leaf categories and browse-node ids."""
     return CatalogueResponse.model_validate(catalogue_document())

@@ -1,20 +1,18 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
-from app.auth import SESSION_COOKIE, Caller, authenticate, bearer_token, caller_from_token
-from app.config import Settings
-from app.db import Pool
-from app.deps import get_pool, get_settings
+from app.deps import CallerDep, PoolDep, SettingsDep, bearer_token
 from app.errors import NotAuthenticated
 from app.models import MeResponse, SessionResponse
+from app.security import SESSION_COOKIE, caller_from_token
 from app.services import accounts
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.get("/me", response_model=MeResponse)
-async def me(caller: Caller = Depends(authenticate)) -> MeResponse:
+async def me(caller: CallerDep) -> MeResponse:
     """Who the credentials belong to."""
     return MeResponse(
         user_id=caller.user_id,
@@ -26,12 +24,7 @@ async def me(caller: Caller = Depends(authenticate)) -> MeResponse:
 
 
 @router.post("/session", response_model=SessionResponse)
-async def create_session(
-    request: Request,
-    response: Response,
-    pool: Pool = Depends(get_pool),
-    settings: Settings = Depends(get_settings),
-) -> SessionResponse:
+async def create_session(request: Request, response: Response, pool: PoolDep, settings: SettingsDep) -> SessionResponse:
     """Exchange a Bearer token for an HttpOnly, SameSite=Strict session cookie."""
     token = bearer_token(request)
     if token is None:
@@ -52,9 +45,7 @@ async def create_session(
 
 
 @router.delete("/session", status_code=204)
-async def delete_session(
-    response: Response, caller: Caller = Depends(authenticate), pool: Pool = Depends(get_pool)
-) -> Response:
+async def delete_session(response: Response, caller: CallerDep, pool: PoolDep) -> Response:
     """End the cookie session (needs the CSRF header like any state change)."""
     if caller.session_id is not None:
         async with pool.connection() as conn:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from sse_starlette import EventSourceResponse
+from fastapi import APIRouter, Header, Query, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from app.auth import Caller, authenticate, caller_from_stream_token, check_permission, require_permission_key
-from app.config import Settings
-from app.db import Pool
-from app.deps import get_pool, get_settings
+from app.deps import (
+    ActivityReaderDep,
+    AutomationDep,
+    ExecutorDep,
+    LifecycleDep,
+    PoolDep,
+    SettingsDep,
+    StreamDep,
+)
 from app.errors import InvalidInput
 from app.models import (
     RunCreate,
@@ -23,26 +29,14 @@ from app.models import (
     StreamTokenResponse,
 )
 from app.services import activity_feed, collection
-from app.services.activity_stream import ActivityStreamManager, get_activity_stream
-from app.services.run_executor import RunExecutor
+from app.services.activity_stream import ActivityBackend
+from app.services.collection import LifecycleAction, RunLifecycle
 
 router = APIRouter(prefix="/collection", tags=["collection"])
 
-AUTOMATION = "admin.automation"
-
-
-def get_executor(request: Request) -> RunExecutor:
-    executor: RunExecutor = request.app.state.executor
-    return executor
-
 
 @router.post("/runs", response_model=RunResponse, status_code=201)
-async def create_run(
-    body: RunCreate,
-    caller: Caller = Depends(require_permission_key(AUTOMATION)),
-    pool: Pool = Depends(get_pool),
-    settings: Settings = Depends(get_settings),
-) -> RunResponse:
+async def create_run(body: RunCreate, caller: AutomationDep, pool: PoolDep, settings: SettingsDep) -> RunResponse:
     """Create a pending run over the given leaf categories (422 names unknown ids; 429 over the open-run limit)."""
     run = await collection.create_run(pool, settings, caller=caller, name=body.name, category_ids=body.category_ids)
     return RunResponse.model_validate(run)
@@ -50,8 +44,8 @@ async def create_run(
 
 @router.get("/runs", response_model=RunList)
 async def list_runs(
-    caller: Caller = Depends(require_permission_key(AUTOMATION)),
-    pool: Pool = Depends(get_pool),
+    caller: AutomationDep,
+    pool: PoolDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> RunList:
@@ -62,8 +56,8 @@ async def list_runs(
 
 @router.get("/runs/history", response_model=RunHistoryList)
 async def run_history(
-    caller: Caller = Depends(require_permission_key(AUTOMATION)),
-    pool: Pool = Depends(get_pool),
+    caller: AutomationDep,
+    pool: PoolDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> RunHistoryList:
@@ -73,96 +67,38 @@ async def run_history(
 
 
 @router.get("/runs/{run_id}", response_model=RunResponse)
-async def get_run(
-    run_id: UUID, caller: Caller = Depends(require_permission_key(AUTOMATION)), pool: Pool = Depends(get_pool)
-) -> RunResponse:
+async def get_run(run_id: UUID, caller: AutomationDep, pool: PoolDep) -> RunResponse:
     return RunResponse.model_validate(await collection.get_run(pool, caller=caller, run_id=run_id))
 
 
 @router.get("/runs/{run_id}/progress", response_model=RunProgress)
-async def get_progress(
-    run_id: UUID,
-    caller: Caller = Depends(require_permission_key(AUTOMATION)),
-    pool: Pool = Depends(get_pool),
-    executor: RunExecutor = Depends(get_executor),
-) -> RunProgress:
+async def get_progress(run_id: UUID, caller: AutomationDep, pool: PoolDep, executor: ExecutorDep) -> RunProgress:
     """Phase, counters, item tallies, each worker's current step and any rate-limit wait."""
     return RunProgress.model_validate(await collection.progress(pool, executor, caller=caller, run_id=run_id))
 
 
-async def _lifecycle(
-    action: str, run_id: UUID, caller: Caller, pool: Pool, executor: RunExecutor, stream: ActivityStreamManager
-) -> RunResponse:
-    handlers = {
-        "start": collection.start_run,
-        "pause": collection.pause_run,
-        "resume": collection.resume_run,
-        "cancel": collection.cancel_run,
-    }
-    run = await handlers[action](pool, executor, stream, caller=caller, run_id=run_id)
-    return RunResponse.model_validate(run)
+def _lifecycle_endpoint(act: LifecycleAction, doc: str) -> Callable[..., Awaitable[RunResponse]]:
+    async def endpoint(run_id: UUID, caller: AutomationDep, lifecycle: LifecycleDep) -> RunResponse:
+        return RunResponse.model_validate(await act(lifecycle, caller=caller, run_id=run_id))
+
+    endpoint.__doc__ = doc
+    return endpoint
 
 
-@router.post("/runs/{run_id}/start", response_model=RunResponse)
-async def start_run(
-    run_id: UUID,
-    caller: Caller = Depends(require_permission_key(AUTOMATION)),
-    pool: Pool = Depends(get_pool),
-    executor: RunExecutor = Depends(get_executor),
-    stream: ActivityStreamManager = Depends(get_activity_stream),
-) -> RunResponse:
-    """Start a pending run (idempotent for a running one)."""
-    return await _lifecycle("start", run_id, caller, pool, executor, stream)
-
-
-@router.post("/runs/{run_id}/pause", response_model=RunResponse)
-async def pause_run(
-    run_id: UUID,
-    caller: Caller = Depends(require_permission_key(AUTOMATION)),
-    pool: Pool = Depends(get_pool),
-    executor: RunExecutor = Depends(get_executor),
-    stream: ActivityStreamManager = Depends(get_activity_stream),
-) -> RunResponse:
-    """Pause a running run; finished items stay finished."""
-    return await _lifecycle("pause", run_id, caller, pool, executor, stream)
-
-
-@router.post("/runs/{run_id}/resume", response_model=RunResponse)
-async def resume_run(
-    run_id: UUID,
-    caller: Caller = Depends(require_permission_key(AUTOMATION)),
-    pool: Pool = Depends(get_pool),
-    executor: RunExecutor = Depends(get_executor),
-    stream: ActivityStreamManager = Depends(get_activity_stream),
-) -> RunResponse:
-    """Resume a paused run with its unfinished items only (idempotent for a running one)."""
-    return await _lifecycle("resume", run_id, caller, pool, executor, stream)
-
-
-@router.post("/runs/{run_id}/cancel", response_model=RunResponse)
-async def cancel_run(
-    run_id: UUID,
-    caller: Caller = Depends(require_permission_key(AUTOMATION)),
-    pool: Pool = Depends(get_pool),
-    executor: RunExecutor = Depends(get_executor),
-    stream: ActivityStreamManager = Depends(get_activity_stream),
-) -> RunResponse:
-    """Cancel an open run; in-flight work is stopped."""
-    return await _lifecycle("cancel", run_id, caller, pool, executor, stream)
-
-
-async def activity_caller(
-    request: Request,
-    run_id: UUID,
-    stream_token: Annotated[str | None, Query(description="Short-lived token from POST .../activity/token")] = None,
-    pool: Pool = Depends(get_pool),
-) -> Caller:
-    """Bearer header, session cookie, or a stream token issued for this very run."""
-    if stream_token:
-        caller = await caller_from_stream_token(pool, stream_token, run_id)
-    else:
-        caller = await authenticate(request, pool)
-    return check_permission(caller, AUTOMATION)
+# POST /runs/{run_id}/start, /pause, /resume, /cancel: one route each, straight to its RunLifecycle method.
+for _verb, _act, _doc in (
+    ("start", RunLifecycle.start, "Start a pending run (idempotent for a running one)."),
+    ("pause", RunLifecycle.pause, "Pause a running run; finished items stay finished."),
+    (
+        "resume",
+        RunLifecycle.resume,
+        "Resume a paused run with its unfinished items only (idempotent for a running one).",
+    ),
+    ("cancel", RunLifecycle.cancel, "Cancel an open run; in-flight work is stopped."),
+):
+    router.post(f"/runs/{{run_id}}/{_verb}", response_model=RunResponse, name=f"{_verb}_run")(
+        _lifecycle_endpoint(_act, _doc)
+    )
 
 
 def _last_event_id(header: str | None, query: int | None) -> int | None:
@@ -174,12 +110,23 @@ def _last_event_id(header: str | None, query: int | None) -> int | None:
     return int(header)
 
 
+async def _sse_frames(
+    stream: ActivityBackend, *, run_id: UUID, last_event_id: int | None, retry_ms: int
+) -> AsyncIterator[ServerSentEvent | bytes]:
+    """Replay, then live events, until the terminal event; unsubscribes the moment the client goes."""
+    subscription = stream.subscribe(run_id, last_event_id)
+    try:
+        # The first frame flushes the headers at once and tells the browser how soon to reconnect.
+        yield ServerSentEvent(comment="connected", retry=retry_ms)
+        async for event in subscription:
+            yield event.frame
+    finally:
+        subscription.close()
+
+
 @router.post("/runs/{run_id}/activity/token", response_model=StreamTokenResponse)
 async def create_activity_token(
-    run_id: UUID,
-    caller: Caller = Depends(require_permission_key(AUTOMATION)),
-    pool: Pool = Depends(get_pool),
-    settings: Settings = Depends(get_settings),
+    run_id: UUID, caller: AutomationDep, pool: PoolDep, settings: SettingsDep
 ) -> StreamTokenResponse:
     """A token that opens this run's activity stream for about a minute (for cross-origin EventSource)."""
     await collection.get_run(pool, caller=caller, run_id=run_id)
@@ -200,22 +147,20 @@ async def create_activity_token(
 )
 async def stream_activity(
     run_id: UUID,
-    caller: Caller = Depends(activity_caller),
+    caller: ActivityReaderDep,
+    pool: PoolDep,
+    settings: SettingsDep,
+    stream: StreamDep,
     last_event_id: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    pool: Pool = Depends(get_pool),
-    settings: Settings = Depends(get_settings),
-    manager: ActivityStreamManager = Depends(get_activity_stream),
 ) -> Response:
     """Stream the run's activity events: `id: <seq>` and `data: <ActivityEntry JSON>`, until the run ends."""
     run = await collection.get_run(pool, caller=caller, run_id=run_id)
     resume_after = _last_event_id(last_event_id_header, last_event_id)
-    if activity_feed.nothing_more_to_send(manager, run, resume_after):
+    if await activity_feed.nothing_more_to_send(stream, run, resume_after):
         return Response(status_code=204)
     return EventSourceResponse(
-        activity_feed.sse_frames(
-            manager, run_id=run_id, last_event_id=resume_after, retry_ms=settings.activity_retry_ms
-        ),
+        _sse_frames(stream, run_id=run_id, last_event_id=resume_after, retry_ms=settings.activity_retry_ms),
         ping=settings.activity_keepalive_seconds,
         # sse-starlette arms a timer per send; it is worth its cost only when asked for.
         send_timeout=settings.activity_send_timeout_seconds or None,

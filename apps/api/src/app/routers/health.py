@@ -1,18 +1,17 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app import __version__
-from app.db import Database
-from app.deps import get_database
+from app.deps import DatabaseDep
 from app.models import HealthResponse
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=HealthResponse)
-async def health(database: Database = Depends(get_database)) -> JSONResponse:
+async def health(database: DatabaseDep) -> JSONResponse:
     """Liveness plus whether the database answers (503 when it does not)."""
     ok = await database.ping()
     body = HealthResponse(ok=ok, database="ok" if ok else "unavailable", version=__version__)

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from app.auth import Caller, require_sellers_read
-from app.db import Pool
-from app.deps import get_pool
+from app.deps import PoolDep, SellersReadDep
 from app.models import SellersAtPoint, Timeline, TimelineEntry
 from app.services import sellers
 
@@ -18,8 +16,8 @@ router = APIRouter(prefix="/history", tags=["history"])
 
 @router.get("", response_model=Timeline)
 async def timeline(
-    caller: Caller = Depends(require_sellers_read),
-    pool: Pool = Depends(get_pool),
+    caller: SellersReadDep,
+    pool: PoolDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Timeline:
@@ -29,8 +27,6 @@ async def timeline(
 
 
 @router.get("/{entry_id}/sellers", response_model=SellersAtPoint)
-async def sellers_at_entry(
-    entry_id: UUID, caller: Caller = Depends(require_sellers_read), pool: Pool = Depends(get_pool)
-) -> SellersAtPoint:
+async def sellers_at_entry(entry_id: UUID, caller: SellersReadDep, pool: PoolDep) -> SellersAtPoint:
     """The exact seller list right after this entry, with what the entry added and removed."""
     return SellersAtPoint.model_validate(await sellers.sellers_at_entry(pool, caller=caller, entry_id=entry_id))

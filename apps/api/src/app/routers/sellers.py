@@ -6,12 +6,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
-from app.auth import Caller, require_sellers_read, require_sellers_write
-from app.db import Pool
-from app.deps import get_pool
+from app.deps import PoolDep, SellersReadDep, SellersWriteDep
 from app.errors import InvalidInput
 from app.models import (
     AuditEntry,
@@ -31,15 +29,13 @@ from app.services import export, sellers
 
 router = APIRouter(prefix="/sellers", tags=["sellers"])
 
-READ = require_sellers_read
-WRITE = require_sellers_write
 AUDIT_ACTIONS = {"add", "edit", "remove", "flag", "export"}
 
 
 @router.get("", response_model=SellerList)
 async def list_sellers(
-    caller: Caller = Depends(READ),
-    pool: Pool = Depends(get_pool),
+    caller: SellersReadDep,
+    pool: PoolDep,
     search: Annotated[CleanStr | None, Query(max_length=200, description="Names starting with this")] = None,
     flagged: bool | None = None,
     sort: Literal["newest", "oldest", "name"] = "newest",
@@ -54,28 +50,24 @@ async def list_sellers(
 
 
 @router.post("", response_model=SellerOut, status_code=201)
-async def add_seller(body: SellerName, caller: Caller = Depends(WRITE), pool: Pool = Depends(get_pool)) -> SellerOut:
+async def add_seller(body: SellerName, caller: SellersWriteDep, pool: PoolDep) -> SellerOut:
     """Add one seller by name (409 if the normalized name is already in the list)."""
     return SellerOut.model_validate(await sellers.add_seller(pool, caller=caller, name=body.name))
 
 
 @router.post("/bulk", response_model=BulkAddResult)
-async def add_sellers(
-    body: SellerNames, caller: Caller = Depends(WRITE), pool: Pool = Depends(get_pool)
-) -> BulkAddResult:
+async def add_sellers(body: SellerNames, caller: SellersWriteDep, pool: PoolDep) -> BulkAddResult:
     """Add many names; duplicates within the request or the list are skipped and reported."""
     return BulkAddResult.model_validate(await sellers.add_sellers(pool, caller=caller, names=body.names))
 
 
 @router.post("/bulk-delete", response_model=BulkDeleteResult)
-async def delete_sellers(
-    body: SellerIds, caller: Caller = Depends(WRITE), pool: Pool = Depends(get_pool)
-) -> BulkDeleteResult:
+async def delete_sellers(body: SellerIds, caller: SellersWriteDep, pool: PoolDep) -> BulkDeleteResult:
     return BulkDeleteResult.model_validate(await sellers.delete_sellers(pool, caller=caller, seller_ids=body.ids))
 
 
 @router.post("/flag", response_model=FlagResult)
-async def flag_sellers(body: SellerFlag, caller: Caller = Depends(WRITE), pool: Pool = Depends(get_pool)) -> FlagResult:
+async def flag_sellers(body: SellerFlag, caller: SellersWriteDep, pool: PoolDep) -> FlagResult:
     return FlagResult.model_validate(
         await sellers.flag_sellers(pool, caller=caller, seller_ids=body.ids, flagged=body.flagged)
     )
@@ -83,8 +75,8 @@ async def flag_sellers(body: SellerFlag, caller: Caller = Depends(WRITE), pool: 
 
 @router.get("/export", response_class=StreamingResponse)
 async def export_sellers(
-    caller: Caller = Depends(READ),
-    pool: Pool = Depends(get_pool),
+    caller: SellersReadDep,
+    pool: PoolDep,
     format: Literal["csv", "json", "text"] = "csv",
     run_id: UUID | None = None,
     flagged: bool | None = None,
@@ -103,8 +95,8 @@ async def export_sellers(
 
 @router.get("/audit-log", response_model=AuditList)
 async def audit_log(
-    caller: Caller = Depends(READ),
-    pool: Pool = Depends(get_pool),
+    caller: SellersReadDep,
+    pool: PoolDep,
     action: Annotated[list[str] | None, Query(description="Repeatable: add, edit, remove, flag, export")] = None,
     source: Literal["manual", "collection_run"] | None = None,
     date_from: datetime | None = None,
@@ -126,14 +118,12 @@ async def audit_log(
 
 
 @router.get("/{seller_id}", response_model=SellerOut)
-async def get_seller(seller_id: UUID, caller: Caller = Depends(READ), pool: Pool = Depends(get_pool)) -> SellerOut:
+async def get_seller(seller_id: UUID, caller: SellersReadDep, pool: PoolDep) -> SellerOut:
     return SellerOut.model_validate(await sellers.get_seller(pool, caller=caller, seller_id=seller_id))
 
 
 @router.patch("/{seller_id}", response_model=SellerOut)
-async def rename_seller(
-    seller_id: UUID, body: SellerName, caller: Caller = Depends(WRITE), pool: Pool = Depends(get_pool)
-) -> SellerOut:
+async def rename_seller(seller_id: UUID, body: SellerName, caller: SellersWriteDep, pool: PoolDep) -> SellerOut:
     """Rename a seller (409 if another seller already has that normalized name)."""
     return SellerOut.model_validate(
         await sellers.rename_seller(pool, caller=caller, seller_id=seller_id, name=body.name)
@@ -141,6 +131,6 @@ async def rename_seller(
 
 
 @router.delete("/{seller_id}", status_code=204)
-async def delete_seller(seller_id: UUID, caller: Caller = Depends(WRITE), pool: Pool = Depends(get_pool)) -> Response:
+async def delete_seller(seller_id: UUID, caller: SellersWriteDep, pool: PoolDep) -> Response:
     await sellers.delete_seller(pool, caller=caller, seller_id=seller_id)
     return Response(status_code=204)

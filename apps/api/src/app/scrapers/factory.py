@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from app.config import Settings
@@ -21,3 +23,12 @@ def build_marketplace(settings: Settings, *, transport: httpx.AsyncBaseTransport
             )
         return OxylabsMarketplace(settings, transport=transport)
     return DemoMarketplace(settings)
+
+
+def marketplace_factory(settings: Settings) -> Callable[[str], Marketplace]:
+    """Builds the provider a run names (runs keep the provider they were created with)."""
+
+    def build(provider: str) -> Marketplace:
+        return build_marketplace(settings.model_copy(update={"provider": provider}))
+
+    return build

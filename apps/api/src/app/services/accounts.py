@@ -8,17 +8,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from app.auth import TOKEN_PREFIX, Caller, hash_secret, new_secret, token_display_prefix
 from app.db import Conn
-from app.errors import InvalidInput
+from app.errors import InvalidInput, NotAuthenticated
 from app.models import reject_control_characters
-
-__all__ = ["InvalidInput", "IssuedToken", "OpenedSession", "issue_token", "revoke_token"]
 from app.repositories import auth as repo
+from app.security import TOKEN_PREFIX, Caller, hash_secret, new_secret, token_display_prefix
+
+__all__ = ["InvalidInput", "IssuedToken", "Member", "OpenedSession", "ensure_member", "issue_token", "revoke_token"]
 
 logger = logging.getLogger(__name__)
 
 KNOWN_PERMISSIONS = frozenset({"admin.automation", "sellers.read", "sellers.write"})
+
+
+@dataclass(frozen=True)
+class Member:
+    org_id: UUID
+    user_id: UUID
+    membership_id: UUID
 
 
 @dataclass(frozen=True)
@@ -29,8 +36,8 @@ class IssuedToken:
     membership_id: UUID
 
 
-async def issue_token(conn: Conn, *, org_name: str, email: str, permissions: list[str]) -> IssuedToken:
-    """Create the org, user and membership when missing, grant `permissions`, and mint a new token."""
+async def ensure_member(conn: Conn, *, org_name: str, email: str, permissions: list[str]) -> Member:
+    """Create the org, user and membership when missing, and grant `permissions` (never removes any)."""
     org_name, email = org_name.strip(), email.strip()
     if not org_name:
         raise InvalidInput("Org name must not be empty")
@@ -50,12 +57,19 @@ async def issue_token(conn: Conn, *, org_name: str, email: str, permissions: lis
         membership_id = await repo.upsert_membership(
             conn, org_id=org_id, user_id=user_id, permission_keys=sorted(set(permissions))
         )
+    return Member(org_id=org_id, user_id=user_id, membership_id=membership_id)
+
+
+async def issue_token(conn: Conn, *, org_name: str, email: str, permissions: list[str]) -> IssuedToken:
+    """Ensure the membership (see `ensure_member`) and mint a new token for it."""
+    async with conn.transaction():
+        member = await ensure_member(conn, org_name=org_name, email=email, permissions=permissions)
         token = new_secret(TOKEN_PREFIX)
         await repo.insert_api_token(
-            conn, membership_id=membership_id, token_hash=hash_secret(token), prefix=token_display_prefix(token)
+            conn, membership_id=member.membership_id, token_hash=hash_secret(token), prefix=token_display_prefix(token)
         )
-    logger.info("issued token %s… for %s in org %s", token_display_prefix(token), email, org_name)
-    return IssuedToken(token=token, org_id=org_id, user_id=user_id, membership_id=membership_id)
+    logger.info("issued token %s… for %s in org %s", token_display_prefix(token), email.strip(), org_name.strip())
+    return IssuedToken(token=token, org_id=member.org_id, user_id=member.user_id, membership_id=member.membership_id)
 
 
 async def revoke_token(conn: Conn, *, token_or_prefix: str) -> int:
@@ -71,6 +85,8 @@ class OpenedSession:
 
 
 async def open_session(conn: Conn, *, caller: Caller, ttl_hours: int) -> OpenedSession:
+    if caller.token_id is None:
+        raise NotAuthenticated("A session is opened with an API token")
     secret = new_secret()
     csrf = secrets.token_urlsafe(24)
     expires_at = await repo.insert_session(

@@ -1,33 +1,33 @@
 """Per-run activity streams: sequence numbers, a replay buffer, and fan-out to independent subscribers.
 
-Each run's stream numbers its events 1, 2, 3, ... (`seq`, used as the SSE `id`) and keeps the last
-`ACTIVITY_BUFFER_SIZE` for replay. Every subscriber has its own bounded queue: a slow one loses its
-own oldest events and is told so with a `gap` event, and never slows the publisher or other readers.
-A terminal event (run completed, failed or cancelled) ends every subscription once delivered; the
-finished stream lingers for a grace period for late reconnects, then is dropped. Streams nobody
-writes to or reads are dropped too, so memory stays flat however many runs come and go.
+`ActivityBackend` is what the rest of the app publishes to and reads from:
+- `push(run_id, event)` numbers an event 1, 2, 3, ... per run (`seq`, the SSE `id`), keeps it for
+  replay and offers it to every subscriber; it never blocks the publisher. An event whose
+  `is_terminal` holds (the run completed, failed or was cancelled) ends the stream;
+- `subscribe(run_id, last_event_id)` replays what came after `last_event_id` (a `gap` event first
+  when that is no longer kept), then live events, and ends after the terminal event;
+- `last_seq(run_id)` is the last number handed out, or None when nothing is kept for the run.
 
-`ActivityBackend` is the seam for a multi-process backend (Redis Streams: XADD ids as `seq`).
+`ActivityStreamManager` is the in-memory backend for one process. It keeps the last
+`ACTIVITY_BUFFER_SIZE` events of each run. Every subscriber has its own bounded queue: a slow one
+loses its own oldest events and is told so with a `gap` event, and never slows the publisher or
+other readers. A finished stream lingers for a grace period for late reconnects, then is dropped;
+streams nobody writes to or reads are dropped too, so memory stays flat however many runs come
+and go.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol, cast
-from uuid import uuid4
-
-from sse_starlette import ServerSentEvent
-from starlette.requests import HTTPConnection
+from typing import Protocol
+from uuid import UUID
 
 from app.models import ActivityEntry
-from app.services.parallel_runner import ActivityEvent
 
 logger = logging.getLogger(__name__)
 
@@ -36,53 +36,77 @@ DEFAULT_SUBSCRIBER_QUEUE_SIZE = 1000
 _SWEEP_INTERVAL_SECONDS = 30.0
 
 
+def sse_frame(seq: int | None, data: str) -> bytes:
+    """One Server-Sent Events frame (`id:` line only for numbered events), CRLF-separated.
+
+    `data` is compact JSON, which never contains a line break, so it fits on one `data:` line.
+    """
+    head = "" if seq is None else f"id: {seq}\r\n"
+    return f"{head}data: {data}\r\n\r\n".encode()
+
+
 @dataclass(frozen=True)
 class StreamEvent:
-    """An event as delivered: its sequence number (None for gap notices), JSON text and SSE frame.
+    """An event as delivered: the typed entry, its sequence number (None for gap notices), JSON and SSE frame.
 
-    The frame is encoded once per event, not once per subscriber: with hundreds of readers that
-    is most of the per-event cost.
+    The JSON and the frame are encoded once per event, not once per subscriber: with hundreds of
+    readers that is most of the per-event cost.
     """
 
-    seq: int | None
+    entry: ActivityEntry
     data: str
     frame: bytes
-    terminal: bool = False
+
+    @property
+    def seq(self) -> int | None:
+        return self.entry.seq
+
+    @property
+    def terminal(self) -> bool:
+        return self.entry.is_terminal
 
     @classmethod
-    def build(cls, seq: int | None, data: str, *, terminal: bool = False) -> StreamEvent:
-        frame = ServerSentEvent(data=data, id=None if seq is None else str(seq)).encode()
-        return cls(seq=seq, data=data, frame=frame, terminal=terminal)
+    def of(cls, entry: ActivityEntry) -> StreamEvent:
+        data = entry.to_json()
+        return cls(entry=entry, data=data, frame=sse_frame(entry.seq, data))
 
 
-def _gap_event(missed: int | None) -> StreamEvent:
-    entry: dict[str, Any] = {
-        "id": f"gap-{uuid4()}",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "worker_id": 0,
-        "phase": "run",
-        "action": "gap",
-    }
-    if missed is not None:
-        entry["missed"] = missed
-    return StreamEvent.build(None, json.dumps(entry))
+class ActivitySubscription(Protocol):
+    """One reader's view of a run's stream: `StreamEvent`s until the terminal one, or `close()`."""
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]: ...
+
+    async def __anext__(self) -> StreamEvent: ...
+
+    def close(self) -> None: ...
+
+
+class ActivityBackend(Protocol):
+    """Where runs publish their events and readers find them (in memory here; Redis Streams may follow)."""
+
+    def push(self, run_id: UUID, event: ActivityEntry) -> int: ...
+
+    def subscribe(self, run_id: UUID, last_event_id: int | None = None) -> ActivitySubscription: ...
+
+    async def last_seq(self, run_id: UUID) -> int | None: ...
 
 
 class Subscription:
-    """One reader's view of a run stream: an async iterator of `StreamEvent`s."""
+    """An in-memory subscription: a bounded queue the stream offers events to."""
 
-    def __init__(self, manager: ActivityStreamManager, run_id: str, queue_size: int) -> None:
-        self._manager = manager
+    def __init__(self, run_id: UUID, queue_size: int, on_close: Callable[[Subscription], None]) -> None:
         self.run_id = run_id
+        self._on_close = on_close
         self._queue: deque[StreamEvent] = deque()
         self._queue_size = queue_size
         self._missed = 0
         self._missed_unknown = False
         self._wakeup = asyncio.Event()
-        self._finished = False  # the terminal event has been handed out
+        self._finished = False  # nothing more will be handed out
         self._closed = False
 
-    def _offer(self, event: StreamEvent) -> None:
+    def offer(self, event: StreamEvent) -> None:
+        """Queue `event`; when full, drop the oldest queued event and count it as missed."""
         if self._closed:
             return
         if len(self._queue) >= self._queue_size:
@@ -91,11 +115,18 @@ class Subscription:
         self._queue.append(event)
         self._wakeup.set()
 
-    def _note_gap(self, missed: int | None) -> None:
+    def note_gap(self, missed: int | None) -> None:
+        """Events before the queued ones are lost (`None`: how many is unknown); a gap event comes first."""
         if missed is None:
             self._missed_unknown = True
         else:
             self._missed += missed
+
+    def finish(self) -> None:
+        """End the iteration at once, without the close callback (the stream is gone or has nothing left)."""
+        self._finished = True
+        self._queue.clear()
+        self._wakeup.set()
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self
@@ -105,13 +136,12 @@ class Subscription:
             if self._finished or self._closed:
                 raise StopAsyncIteration
             if self._missed or self._missed_unknown:
-                gap = _gap_event(None if self._missed_unknown else self._missed)
+                gap = StreamEvent.of(ActivityEntry.gap(None if self._missed_unknown else self._missed))
                 self._missed, self._missed_unknown = 0, False
                 return gap
             if self._queue:
                 event = self._queue.popleft()
                 if event.terminal:
-                    self._finished = True
                     self.close()
                 return event
             self._wakeup.clear()
@@ -123,7 +153,7 @@ class Subscription:
             self._closed = True
             self._queue.clear()
             self._wakeup.set()
-            self._manager._unsubscribe(self)
+            self._on_close(self)
 
 
 class _RunStream:
@@ -138,16 +168,8 @@ class _RunStream:
         self.drop_handle: asyncio.TimerHandle | None = None
 
 
-class ActivityBackend(Protocol):
-    def push(self, run_id: str, event: ActivityEvent | Mapping[str, Any], *, terminal: bool = False) -> int: ...
-
-    def subscribe(self, run_id: str, last_event_id: int | None = None) -> Subscription: ...
-
-    def has_stream(self, run_id: str) -> bool: ...
-
-
 class ActivityStreamManager:
-    """In-memory `ActivityBackend` for one process. Create one per app (the lifespan does)."""
+    """The in-memory `ActivityBackend` for one process. Create one per app (the runtime does)."""
 
     def __init__(
         self,
@@ -157,85 +179,79 @@ class ActivityStreamManager:
         idle_ttl_seconds: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._streams: dict[str, _RunStream] = {}
+        self._streams: dict[UUID, _RunStream] = {}
         self._subscriber_queue_size = subscriber_queue_size
         self._finished_grace_seconds = finished_grace_seconds
         self._idle_ttl_seconds = idle_ttl_seconds
         self._clock = clock
         self._next_sweep = clock() + _SWEEP_INTERVAL_SECONDS
-        self._count_waiters: list[tuple[str, int, asyncio.Future[None]]] = []
+        self._count_waiters: list[tuple[UUID, int, asyncio.Future[None]]] = []
 
     # --- publishing ------------------------------------------------------------------------------
 
-    def push(self, run_id: str, event: ActivityEvent | Mapping[str, Any], *, terminal: bool = False) -> int:
+    def push(self, run_id: UUID, event: ActivityEntry) -> int:
         """Number `event`, buffer it and offer it to every subscriber; returns its `seq`. Never blocks."""
-        run_id = str(run_id)
         stream = self._touch(run_id)
         if stream.terminal:
             logger.warning("event for finished run %s ignored", run_id)
             return stream.seq
-        payload = dict(event.to_dict() if isinstance(event, ActivityEvent) else event)
         stream.seq += 1
-        payload["seq"] = stream.seq
-        data = ActivityEntry.model_validate(payload).model_dump_json(exclude_none=True)
-        item = StreamEvent.build(stream.seq, data, terminal=terminal)
+        item = StreamEvent.of(event.model_copy(update={"seq": stream.seq}))
         stream.buffer.append(item)
         for subscriber in stream.subscribers:
-            subscriber._offer(item)
-        if terminal:
+            subscriber.offer(item)
+        if item.terminal:
             stream.terminal = True
             stream.drop_handle = asyncio.get_running_loop().call_later(self._finished_grace_seconds, self._drop, run_id)
         return stream.seq
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def subscribe(self, run_id: str, last_event_id: int | None = None) -> Subscription:
+    def subscribe(self, run_id: UUID, last_event_id: int | None = None) -> Subscription:
         """Buffered events after `last_event_id` (all buffered when None), then live ones.
 
         If the buffer no longer reaches back to `last_event_id`, a gap event comes first.
         """
-        run_id = str(run_id)
         stream = self._touch(run_id)
-        subscription = Subscription(self, run_id, self._subscriber_queue_size)
+        subscription = Subscription(run_id, self._subscriber_queue_size, self._unsubscribe)
         replay: list[StreamEvent] = list(stream.buffer)
         if last_event_id is not None:
             oldest = replay[0].seq if replay else stream.seq + 1
             assert oldest is not None
             if last_event_id > stream.seq:
                 # An id from before a restart (sequence numbers began again): we cannot tell what was missed.
-                subscription._note_gap(None)
-            elif last_event_id + 1 < oldest:
-                subscription._note_gap(oldest - last_event_id - 1)
-                replay = [e for e in replay if e.seq is not None and e.seq > last_event_id]
+                subscription.note_gap(None)
             else:
+                if last_event_id + 1 < oldest:
+                    subscription.note_gap(oldest - last_event_id - 1)
                 replay = [e for e in replay if e.seq is not None and e.seq > last_event_id]
         for item in replay:
-            subscription._offer(item)
-        if not (stream.terminal and not replay):
+            subscription.offer(item)
+        if stream.terminal and not replay:
+            # Nothing left to say on a finished stream: end at once.
+            subscription.finish()
+        else:
             stream.subscribers.add(subscription)
             self._notify_subscribers_changed()
-        else:
-            # Nothing left to say on a finished stream: end at once.
-            subscription._finished = True
         return subscription
 
-    def has_stream(self, run_id: str) -> bool:
-        return str(run_id) in self._streams
+    async def last_seq(self, run_id: UUID) -> int | None:
+        stream = self._streams.get(run_id)
+        return stream.seq if stream else None
 
-    def last_seq(self, run_id: str) -> int:
-        stream = self._streams.get(str(run_id))
-        return stream.seq if stream else 0
+    def has_stream(self, run_id: UUID) -> bool:
+        return run_id in self._streams
 
-    def subscriber_count(self, run_id: str) -> int:
-        stream = self._streams.get(str(run_id))
+    def subscriber_count(self, run_id: UUID) -> int:
+        stream = self._streams.get(run_id)
         return len(stream.subscribers) if stream else 0
 
-    async def wait_for_subscribers(self, run_id: str, count: int) -> None:
+    async def wait_for_subscribers(self, run_id: UUID, count: int) -> None:
         """Wait until `run_id` has exactly `count` subscribers (for tests, readiness checks, benchmarks)."""
         if self.subscriber_count(run_id) == count:
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._count_waiters.append((str(run_id), count, waiter))
+        self._count_waiters.append((run_id, count, waiter))
         await waiter
 
     def _notify_subscribers_changed(self) -> None:
@@ -257,7 +273,7 @@ class ActivityStreamManager:
 
     # --- housekeeping ----------------------------------------------------------------------------
 
-    def _touch(self, run_id: str) -> _RunStream:
+    def _touch(self, run_id: UUID) -> _RunStream:
         """The run's stream (created on first use), marked as just used."""
         self._maybe_sweep()
         stream = self._streams.get(run_id)
@@ -266,9 +282,9 @@ class ActivityStreamManager:
         stream.last_touched = self._clock()
         return stream
 
-    def cleanup(self, run_id: str) -> None:
+    def cleanup(self, run_id: UUID) -> None:
         """Drop a run's stream now, ending its subscriptions."""
-        self._drop(str(run_id))
+        self._drop(run_id)
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         stream = self._streams.get(subscription.run_id)
@@ -281,16 +297,14 @@ class ActivityStreamManager:
             # Opened by a reader, never written to: keep nothing.
             self._drop(subscription.run_id)
 
-    def _drop(self, run_id: str) -> None:
+    def _drop(self, run_id: UUID) -> None:
         stream = self._streams.pop(run_id, None)
         if stream is None:
             return
         if stream.drop_handle is not None:
             stream.drop_handle.cancel()
-        for subscriber in list(stream.subscribers):
-            subscriber._closed = True
-            subscriber._queue.clear()
-            subscriber._wakeup.set()
+        for subscriber in stream.subscribers:
+            subscriber.finish()
         stream.subscribers.clear()
         self._notify_subscribers_changed()
 
@@ -309,6 +323,11 @@ class ActivityStreamManager:
             self._drop(run_id)
 
 
-def get_activity_stream(conn: HTTPConnection) -> ActivityStreamManager:
-    """The app's stream manager (a FastAPI dependency; the lifespan creates one per app)."""
-    return cast(ActivityStreamManager, conn.app.state.activity_stream)
+class HasActivityStream(Protocol):
+    @property
+    def activity_stream(self) -> ActivityBackend: ...
+
+
+def get_activity_stream(runtime: HasActivityStream) -> ActivityBackend:
+    """The process's stream manager, from whatever holds the runtime's resources (`app.deps.StreamDep` uses it)."""
+    return runtime.activity_stream

@@ -10,17 +10,20 @@ Start and resume are idempotent and never start a second executor (the lease see
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
-from app.auth import Caller
 from app.config import Settings
 from app.db import Pool
 from app.errors import Conflict, NotFound, TooManyOpenRuns
+from app.models import ActivityAction
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
-from app.services.activity_stream import ActivityStreamManager
+from app.security import Caller
+from app.services.activity_stream import ActivityBackend
 from app.services.catalogue import resolve_categories
 from app.services.parallel_runner import create_activity_event
 from app.services.run_executor import RunExecutor
@@ -80,74 +83,74 @@ async def create_run(
     return run
 
 
-async def _transition(
-    pool: Pool, *, caller: Caller, run_id: UUID, allowed: set[str], done: set[str], to: str, verb: str
-) -> tuple[dict[str, Any], bool]:
-    """Move the run to `to` if its status is in `allowed`; a status in `done` is a no-op success."""
-    async with pool.connection() as conn, conn.transaction():
-        run = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id, for_update=True)
-        if run is None:
-            raise NotFound("Run not found")
-        if run["status"] in done:
-            return run, False
-        if run["status"] not in allowed:
-            raise Conflict(f"Cannot {verb} a run that is {run['status']}")
-        return await runs_repo.set_status(conn, run_id=run_id, status=to), True
+@dataclass(frozen=True)
+class _Transition:
+    """One lifecycle action: from which statuses, to which, and what the executor and the feed are told."""
+
+    verb: str
+    allowed: frozenset[str]
+    to: str
+    action: ActivityAction
+    message: str | None = None
+
+    @property
+    def runs(self) -> bool:
+        return self.to == "running"
 
 
-async def start_run(
-    pool: Pool, executor: RunExecutor, stream: ActivityStreamManager, *, caller: Caller, run_id: UUID
-) -> dict[str, Any]:
-    run, changed = await _transition(
-        pool, caller=caller, run_id=run_id, allowed={"pending"}, done={"running"}, to="running", verb="start"
-    )
-    if changed:
-        stream.push(str(run_id), create_activity_event(0, "run", "started"))
-    await executor.ensure_running(run_id)
-    return run
+_START = _Transition("start", frozenset({"pending"}), "running", "started")
+_RESUME = _Transition("resume", frozenset({"paused"}), "running", "resumed")
+_PAUSE = _Transition("pause", frozenset({"running"}), "paused", "paused", "Paused by a user")
+_CANCEL = _Transition("cancel", frozenset({"pending", "running", "paused"}), "cancelled", "cancelled")
 
 
-async def resume_run(
-    pool: Pool, executor: RunExecutor, stream: ActivityStreamManager, *, caller: Caller, run_id: UUID
-) -> dict[str, Any]:
-    run, changed = await _transition(
-        pool, caller=caller, run_id=run_id, allowed={"paused"}, done={"running"}, to="running", verb="resume"
-    )
-    if changed:
-        stream.push(str(run_id), create_activity_event(0, "run", "resumed"))
-    await executor.ensure_running(run_id)
-    return run
+class LifecycleAction(Protocol):
+    """A `RunLifecycle` method, unbound: `RunLifecycle.start` and the like."""
+
+    def __call__(self, lifecycle: RunLifecycle, /, *, caller: Caller, run_id: UUID) -> Awaitable[dict[str, Any]]: ...
 
 
-async def pause_run(
-    pool: Pool, executor: RunExecutor, stream: ActivityStreamManager, *, caller: Caller, run_id: UUID
-) -> dict[str, Any]:
-    run, changed = await _transition(
-        pool, caller=caller, run_id=run_id, allowed={"running"}, done={"paused"}, to="paused", verb="pause"
-    )
-    if changed:
-        # Stop local workers first, so their last events come before "paused".
-        await executor.stop(run_id)
-        stream.push(str(run_id), create_activity_event(0, "run", "paused", error_message="Paused by a user"))
-    return run
+@dataclass(frozen=True)
+class RunLifecycle:
+    """Start, pause, resume and cancel a run of the caller's org, telling the executor and the feed."""
 
+    pool: Pool
+    executor: RunExecutor
+    stream: ActivityBackend
 
-async def cancel_run(
-    pool: Pool, executor: RunExecutor, stream: ActivityStreamManager, *, caller: Caller, run_id: UUID
-) -> dict[str, Any]:
-    run, changed = await _transition(
-        pool,
-        caller=caller,
-        run_id=run_id,
-        allowed={"pending", "running", "paused"},
-        done={"cancelled"},
-        to="cancelled",
-        verb="cancel",
-    )
-    if changed:
-        await executor.stop(run_id)
-        stream.push(str(run_id), create_activity_event(0, "run", "cancelled"), terminal=True)
-    return run
+    async def start(self, *, caller: Caller, run_id: UUID) -> dict[str, Any]:
+        return await self._apply(_START, caller, run_id)
+
+    async def resume(self, *, caller: Caller, run_id: UUID) -> dict[str, Any]:
+        return await self._apply(_RESUME, caller, run_id)
+
+    async def pause(self, *, caller: Caller, run_id: UUID) -> dict[str, Any]:
+        return await self._apply(_PAUSE, caller, run_id)
+
+    async def cancel(self, *, caller: Caller, run_id: UUID) -> dict[str, Any]:
+        return await self._apply(_CANCEL, caller, run_id)
+
+    async def _apply(self, transition: _Transition, caller: Caller, run_id: UUID) -> dict[str, Any]:
+        async with self.pool.connection() as conn, conn.transaction():
+            run = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id, for_update=True)
+            if run is None:
+                raise NotFound("Run not found")
+            changed = run["status"] != transition.to
+            if changed:
+                if run["status"] not in transition.allowed:
+                    raise Conflict(f"Cannot {transition.verb} a run that is {run['status']}")
+                run = await runs_repo.set_status(conn, run_id=run_id, status=transition.to)
+        event = create_activity_event(0, "run", transition.action, error_message=transition.message)
+        if transition.runs:
+            if changed:
+                self.stream.push(run_id, event)
+            # Also for a run already running: it may have lost its executor (idempotent; the lease decides).
+            await self.executor.ensure_running(run_id)
+        elif changed:
+            # Stop local workers first, so their last events come before this one.
+            await self.executor.stop(run_id)
+            self.stream.push(run_id, event)
+        return run
 
 
 async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id: UUID) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from app.auth import Caller
 from app.db import Pool
 from app.repositories import audit as audit_repo
+from app.security import Caller
 from app.services import collection
 
 ExportFormat = Literal["csv", "json", "text"]

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
+
+from app.models import ActivityAction, ActivityEntry
 
 logger = logging.getLogger(__name__)
 
@@ -34,45 +34,13 @@ MAX_CONSECUTIVE_FAILURES = 5
 StopReason = Literal["failures", "cancelled"]
 
 
-@dataclass
-class ActivityEvent:
-    """One step of a run for the activity feed (see `app.models.ActivityEntry` for the wire shape)."""
-
-    id: str
-    timestamp: str
-    worker_id: int  # 1..max_workers; 0 is the pipeline itself
-    phase: str  # "amazon", "ebay" or "run"
-    action: str  # fetching, found, error, rate_limited, complete, uploading, deduped, inserted, updated, ...
-    category: str | None = None
-    product_name: str | None = None
-    seller_found: str | None = None
-    new_sellers_count: int | None = None
-    error_message: str | None = None
-    url: str | None = None
-    api_params: dict[str, Any] | None = None
-    duration_ms: int | None = None
-    attempt: int | None = None
-    error_type: str | None = None
-    items_count: int | None = None
-    source_worker_id: int | None = None
-    operation_type: str | None = None
-    retry_after_seconds: float | None = None
-    seq: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+# The runner's name for the one event model (fields, wire form and the `gap` constructor live there).
+ActivityEvent = ActivityEntry
 
 
-def create_activity_event(worker_id: int, phase: str, action: str, **kwargs: Any) -> ActivityEvent:
+def create_activity_event(worker_id: int, phase: str, action: ActivityAction, **fields: Any) -> ActivityEvent:
     """An `ActivityEvent` with a fresh id and the current UTC time."""
-    return ActivityEvent(
-        id=str(uuid.uuid4()),
-        timestamp=datetime.now(UTC).isoformat(),
-        worker_id=worker_id,
-        phase=phase,
-        action=action,
-        **kwargs,
-    )
+    return ActivityEvent.create(worker_id, phase, action, **fields)
 
 
 @dataclass(frozen=True)
@@ -141,7 +109,6 @@ class ParallelCollectionRunner:
         self.consecutive_failures = 0
         self.failure_lock = asyncio.Lock()
         self.failures: list[TaskFailure[Any]] = []
-        self.in_flight: dict[int, Any] = {}
         self._cancelled = False
         self._state = _RunState()
 
@@ -203,7 +170,6 @@ class ParallelCollectionRunner:
             try:
                 if isinstance(task, _Stop):
                     break
-                self.in_flight[worker_id] = task
                 try:
                     result = await process_task(task, worker_id)
                 except asyncio.CancelledError:
@@ -228,8 +194,6 @@ class ParallelCollectionRunner:
                     results.append(result)
                     state.results.append(result)
                     await self.reset_failures()
-                finally:
-                    self.in_flight.pop(worker_id, None)
             finally:
                 self.work_queue.task_done()
         return results
@@ -246,7 +210,6 @@ class ParallelCollectionRunner:
         """
         self.consecutive_failures = 0
         self.failures = []
-        self.in_flight = {}
         self._state = state = _RunState()
         if self._cancelled:
             raise CollectionPausedException("Cancelled", reason="cancelled", unprocessed=tasks)

@@ -30,7 +30,7 @@ from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
 from app.scrapers.base import EbaySeller, Marketplace, PriceWindow
 from app.scrapers.prices import parse_price, to_cents
-from app.services.activity_stream import ActivityStreamManager
+from app.services.activity_stream import ActivityBackend
 from app.services.normalize import normalize_name
 from app.services.parallel_runner import ActivityEvent, ParallelCollectionRunner, create_activity_event
 
@@ -81,12 +81,22 @@ class RunContext:
     pool: Pool
     settings: Settings
     marketplace: Marketplace
-    stream: ActivityStreamManager
+    stream: ActivityBackend
     gate: RateGate = field(default_factory=RateGate)
     workers: dict[int, WorkerState] = field(default_factory=dict)
+    runner: ParallelCollectionRunner = field(init=False)
 
-    def emit(self, event: ActivityEvent, *, terminal: bool = False) -> None:
-        """Publish an event (synchronously, so order is kept) and track each worker's state."""
+    def __post_init__(self) -> None:
+        # One runner serves both phases (each `run` starts afresh); every event of the run goes
+        # through it, so its callback is the single place events are published.
+        self.runner = ParallelCollectionRunner(max_workers=self.settings.workers, on_activity=self._publish)
+
+    async def emit(self, event: ActivityEvent) -> None:
+        """Publish `event` through the runner: now, in order, and never breaking the caller."""
+        await self.runner.emit_activity(event)
+
+    def _publish(self, event: ActivityEvent) -> None:
+        """The runner's `on_activity`: track each worker's latest step, then publish to the run's stream."""
         if event.worker_id > 0:
             self.workers[event.worker_id] = WorkerState(
                 worker_id=event.worker_id,
@@ -95,7 +105,7 @@ class RunContext:
                 label=event.product_name or event.category,
                 since=event.timestamp,
             )
-        self.stream.push(str(self.run_id), event, terminal=terminal)
+        self.stream.push(self.run_id, event)
 
 
 def _usable_price(value: object) -> Decimal | None:
@@ -136,14 +146,14 @@ async def call_upstream(
     ):
         with attempt:
             await ctx.gate.wait()
-            ctx.emit(create_activity_event(worker_id, phase, "fetching", attempt=attempt.num, **fields))
+            await ctx.emit(create_activity_event(worker_id, phase, "fetching", attempt=attempt.num, **fields))
             started = time.perf_counter()
             try:
                 return await call()
             except RateLimited as exc:
                 wait = exc.retry_after if exc.retry_after is not None else settings.rate_limit_backoff_seconds
                 ctx.gate.hold(wait)
-                ctx.emit(
+                await ctx.emit(
                     create_activity_event(
                         worker_id, phase, "rate_limited", attempt=attempt.num, error_type="rate_limit",
                         retry_after_seconds=wait, duration_ms=_ms_since(started), **fields,
@@ -151,7 +161,7 @@ async def call_upstream(
                 )  # fmt: skip
                 raise
             except UpstreamError as exc:
-                ctx.emit(
+                await ctx.emit(
                     create_activity_event(
                         worker_id, phase, "error", attempt=attempt.num, error_type=exc.error_type,
                         error_message=exc.detail, duration_ms=_ms_since(started), **fields,
@@ -231,13 +241,13 @@ async def process_category(ctx: RunContext, item: dict[str, Any], worker_id: int
         if p.asin
     ]
     inserted = await _commit(_store_category, ctx, item, rows)
-    ctx.emit(
+    await ctx.emit(
         create_activity_event(
             worker_id, "amazon", "found", items_count=len(rows), new_sellers_count=len(rows),
             duration_ms=_ms_since(started), **fields,
         )
     )  # fmt: skip
-    ctx.emit(
+    await ctx.emit(
         create_activity_event(
             0, "amazon", "uploading", items_count=inserted, operation_type="product_batch",
             source_worker_id=worker_id, category=category["display_name"],
@@ -309,21 +319,21 @@ async def process_product(ctx: RunContext, item: dict[str, Any], worker_id: int)
         for key, s in found.items()
     ]
     new, known = await _commit(_store_sellers, ctx, item, upserts)
-    ctx.emit(
+    await ctx.emit(
         create_activity_event(
             worker_id, "ebay", "found", product_name=short_title, category=category,
             items_count=len(upserts), new_sellers_count=len(new), duration_ms=_ms_since(started),
         )
     )  # fmt: skip
     if known:
-        ctx.emit(
+        await ctx.emit(
             create_activity_event(
                 0, "ebay", "deduped", items_count=len(known), operation_type="seller_dedupe",
                 source_worker_id=worker_id,
             )
         )  # fmt: skip
     if new:
-        ctx.emit(
+        await ctx.emit(
             create_activity_event(
                 0, "ebay", "inserted", items_count=len(new), operation_type="seller_insert",
                 source_worker_id=worker_id,
@@ -364,20 +374,16 @@ async def _search_pages(
     return found
 
 
-def _runner(ctx: RunContext) -> ParallelCollectionRunner:
-    return ParallelCollectionRunner(max_workers=ctx.settings.workers, on_activity=ctx.emit)
-
-
 async def run_amazon_phase(ctx: RunContext) -> None:
     async with ctx.pool.connection() as conn:
         pending = await items_repo.unfinished_items(conn, run_id=ctx.run_id, kind="category")
     if pending:
-        await _runner(ctx).run(pending, lambda item, wid: process_category(ctx, item, wid), phase="amazon")
+        await ctx.runner.run(pending, lambda item, wid: process_category(ctx, item, wid), phase="amazon")
     async with ctx.pool.connection() as conn:
         await runs_repo.set_phase(conn, run_id=ctx.run_id, phase="ebay")
         counts = await items_repo.count_by_status(conn, run_id=ctx.run_id)
     products = sum(n for (kind, _), n in counts.items() if kind == "product")
-    ctx.emit(create_activity_event(0, "amazon", "complete", items_count=products))
+    await ctx.emit(create_activity_event(0, "amazon", "complete", items_count=products))
 
 
 async def run_ebay_phase(ctx: RunContext) -> None:
@@ -389,4 +395,4 @@ async def run_ebay_phase(ctx: RunContext) -> None:
         detail = f" ({failed} categories failed)" if failed else ""
         raise RunFailed(f"No products were found in the chosen categories{detail}; nothing to search on eBay")
     if pending:
-        await _runner(ctx).run(pending, lambda item, wid: process_product(ctx, item, wid), phase="ebay")
+        await ctx.runner.run(pending, lambda item, wid: process_product(ctx, item, wid), phase="ebay")

@@ -25,7 +25,7 @@ from app.errors import AppError
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
 from app.scrapers.base import Marketplace
-from app.services.activity_stream import ActivityStreamManager
+from app.services.activity_stream import ActivityBackend
 from app.services.parallel_runner import CollectionPausedException, create_activity_event
 from app.services.pipeline import RunContext, RunFailed, run_amazon_phase, run_ebay_phase
 
@@ -46,7 +46,7 @@ class RunExecutor:
         *,
         pool: Pool,
         settings: Settings,
-        stream: ActivityStreamManager,
+        stream: ActivityBackend,
         marketplace_factory: MarketplaceFactory,
         adopt_orphans: bool = True,
     ) -> None:
@@ -78,10 +78,7 @@ class RunExecutor:
         for run_id in list(self._executions):
             await self.stop(run_id)
         async with self.pool.connection() as conn:
-            await conn.execute(
-                "UPDATE collection_runs SET lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = %(o)s",
-                {"o": self.owner},
-            )
+            await runs_repo.release_leases(conn, owner=self.owner)
         for marketplace in self._marketplaces.values():
             await marketplace.aclose()
         self._marketplaces.clear()
@@ -193,11 +190,10 @@ class RunExecutor:
             async with self.pool.connection() as conn:
                 done = await runs_repo.complete_run(conn, run_id=run_id, owner=self.owner)
             if done is not None:
-                ctx.emit(
+                await ctx.emit(
                     create_activity_event(
                         0, "run", "complete", new_sellers_count=done["sellers_new"], items_count=done["sellers_found"]
-                    ),
-                    terminal=True,
+                    )
                 )
                 logger.info("run %s completed: %s new sellers", run_id, done["sellers_new"])
         except CollectionPausedException as exc:
@@ -209,7 +205,7 @@ class RunExecutor:
                         conn, run_id=run_id, owner=self.owner, status="paused", reason=reason
                     )
                 if paused:
-                    ctx.emit(create_activity_event(0, "run", "paused", error_message=reason))
+                    await ctx.emit(create_activity_event(0, "run", "paused", error_message=reason))
                     logger.warning("run %s paused: %s", run_id, reason)
         except RunFailed as exc:
             await self._fail(run_id, reason=exc.detail, ctx=ctx)
@@ -235,6 +231,6 @@ class RunExecutor:
             logger.warning("run %s failed: %s", run_id, reason)
             event = create_activity_event(0, "run", "failed", error_message=reason)
             if ctx is not None:
-                ctx.emit(event, terminal=True)
+                await ctx.emit(event)
             else:
-                self.stream.push(str(run_id), event, terminal=True)
+                self.stream.push(run_id, event)

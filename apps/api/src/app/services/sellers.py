@@ -17,12 +17,12 @@ from uuid import UUID
 
 from psycopg import errors as pg_errors
 
-from app.auth import Caller
 from app.db import Pool
 from app.errors import Conflict, InvalidInput, NotFound
 from app.repositories import audit as audit_repo
 from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
+from app.security import Caller
 from app.services.normalize import normalize_name
 
 logger = logging.getLogger(__name__)
