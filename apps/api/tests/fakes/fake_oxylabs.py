@@ -11,7 +11,10 @@
 
 `sellers_by_query[query]` lists the result pages of that search, one list of sellers per page; a
 next-page link is rendered while more pages follow. eBay pages use the current card layout unless
-`layout="list"` asks for the older one.
+`layout` asks for another: "list" (s-item with s-item__seller-info-text), "etrs" (s-item with the
+seller in s-item__etrs-text), or "unknown" (listings whose seller line no parser knows). Like eBay,
+the fake shows gallery view (no seller lines) to a URL that does not ask for list view (`_dmd=1`)
+when `default_view="gallery"`.
 
 `requests` counts authorised, well-formed requests per item key (faulted ones included), `payloads`
 keeps their bodies in arrival order, and `unauthorized` counts the 401s.
@@ -27,7 +30,7 @@ import json
 import socket
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -47,7 +50,8 @@ ItemKey: TypeAlias = tuple[str, str] | tuple[str, str, int]
 FaultKind = Literal[
     "rate_limited", "server_error", "slow", "invalid_json", "missing_results", "empty_results", "not_search_page"
 ]
-Layout = Literal["card", "list"]
+Layout = Literal["card", "list", "etrs", "unknown"]
+View = Literal["list", "gallery"]
 
 BLOCK_PAGE = (
     "<html><head><title>Pardon Our Interruption</title></head><body><h1>Pardon Our Interruption</h1></body></html>"
@@ -173,6 +177,7 @@ class FakeOxylabs:
         catalogue: Mapping[str, Sequence[Mapping[str, object]]] | None = None,
         sellers_by_query: Mapping[str, Sequence[Sequence[FakeSeller]]] | None = None,
         layout: Layout = "card",
+        default_view: View = "list",
     ) -> None:
         self.username = username
         self.password = password
@@ -181,6 +186,7 @@ class FakeOxylabs:
             query: [list(page) for page in pages] for query, pages in (sellers_by_query or {}).items()
         }
         self.layout: Layout = layout
+        self.default_view: View = default_view
         self.requests: Counter[ItemKey] = Counter()
         self.payloads: list[dict[str, Any]] = []
         self.unauthorized = 0
@@ -285,6 +291,9 @@ class FakeOxylabs:
             next_params = {name: values[0] for name, values in params.items()} | {"_pgn": str(page + 1)}
             next_url = f"{EBAY_SEARCH_PREFIX}?{urlencode(next_params)}"
         price = _listing_price(params)
+        view = {"1": "list", "2": "gallery"}.get(params.get("_dmd", [""])[0], self.default_view)
+        if view == "gallery":
+            return render_search_page(query, sellers, next_url=next_url, price=price, gallery=True)
         return render_search_page(query, sellers, next_url=next_url, price=price, layout=self.layout)
 
 
@@ -347,10 +356,17 @@ def render_search_page(
     next_url: str | None = None,
     price: Decimal = Decimal("49.99"),
     layout: Layout = "card",
+    gallery: bool = False,
 ) -> str:
-    """An eBay search-results page shaped like the real one (only the parts a parser could rely on)."""
-    render = _card if layout == "card" else _list_item
-    items = [_placeholder(layout)] + [render(query, seller, index, price) for index, seller in enumerate(sellers)]
+    """An eBay search-results page shaped like the real one (only the parts a parser could rely on).
+
+    `gallery` renders gallery view: cards in `ul.srp-results.srp-grid` without any seller line.
+    """
+    render = _RENDERERS["gallery" if gallery else layout]
+    items = [_placeholder("card" if gallery else layout)] + [
+        render(query, seller, index, price) for index, seller in enumerate(sellers)
+    ]
+    results_class = "srp-results srp-grid clearfix" if gallery else "srp-results srp-list clearfix"
     heading = (
         f'<h1 class="srp-controls__count-heading"><span class="BOLD">{len(sellers)}</span> results for '
         f'<span class="BOLD">{html.escape(query)}</span></h1>'
@@ -360,7 +376,7 @@ def render_search_page(
         f"<!DOCTYPE html><html><head><title>{html.escape(query)} | eBay</title></head><body>"
         f'<div class="srp-controls">{heading}</div>{null_search}'
         f'<div id="srp-river-results" class="srp-river-results clearfix">'
-        f'<ul class="srp-results srp-list clearfix">{"".join(items)}</ul></div>'
+        f'<ul class="{results_class}">{"".join(items)}</ul></div>'
         f"{_pagination(next_url)}</body></html>"
     )
 
@@ -422,9 +438,26 @@ def _card(query: str, seller: FakeSeller, index: int, price: Decimal) -> str:
     )
 
 
-def _list_item(query: str, seller: FakeSeller, index: int, price: Decimal) -> str:
+def _gallery_card(query: str, seller: FakeSeller, index: int, price: Decimal) -> str:
+    # Gallery cards end with the sold count or a Top Rated badge; the seller is not on the page.
+    card = _card(query, seller, index, price)
+    start = card.index('<div class="su-card-container__attributes__secondary">')
+    badge = (
+        '<div class="su-card-container__attributes__secondary"><div class="s-card__attribute-row">'
+        '<div class="s-card__program-badge-container s-card__program-badge-container--topRatedSeller"></div>'
+        "</div></div>"
+    )
+    return card[:start] + badge + "</div></div></div></li>"
+
+
+def _list_item(query: str, seller: FakeSeller, index: int, price: Decimal, *, seller_html: str | None = None) -> str:
     item_id = _item_id(seller, index)
     info = f"{html.escape(seller.username)} ({seller.feedback_count:,}) {seller.feedback_percent}%"
+    if seller_html is None:
+        seller_html = (
+            '<span class="s-item__detail s-item__detail--secondary"><span class="s-item__seller-info">'
+            f'<span class="s-item__seller-info-text">{info}</span></span></span>'
+        )
     return (
         f'<li class="s-item s-item__pl-on-bottom" id="item{index:x}"><div class="s-item__wrapper clearfix">'
         '<div class="s-item__info clearfix">'
@@ -434,10 +467,48 @@ def _list_item(query: str, seller: FakeSeller, index: int, price: Decimal) -> st
         '<div class="s-item__details clearfix"><div class="s-item__detail s-item__detail--primary">'
         f'<span class="s-item__price">${price}</span></div>'
         '<div class="s-item__detail s-item__detail--primary"><span class="s-item__shipping s-item__logisticsCost">'
-        "Free shipping</span></div>"
-        '<span class="s-item__detail s-item__detail--secondary"><span class="s-item__seller-info">'
-        f'<span class="s-item__seller-info-text">{info}</span></span></span></div></div></div></li>'
+        f"Free shipping</span></div>{seller_html}</div></div></div></li>"
     )
+
+
+def _etrs_item(query: str, seller: FakeSeller, index: int, price: Decimal) -> str:
+    """Mid-2025: the seller in the trust line, as two PRIMARY spans (Top Rated sellers get a badge first)."""
+    feedback = f"{seller.feedback_percent}% positive ({card_feedback_count(seller.feedback_count)})"
+    badge = '<span class="s-item__etrs-badge clipped">Top Rated Seller</span>' if seller.top_rated else ""
+    return _list_item(
+        query,
+        seller,
+        index,
+        price,
+        seller_html=(
+            '<div class="s-item__detail s-item__detail--secondary"><span class="s-item__etrs">'
+            f'{badge}<span class="s-item__etrs-text"><span class="PRIMARY">{html.escape(seller.username)} </span>'
+            f'<span class="PRIMARY">{feedback}</span></span></span></div>'
+        ),
+    )
+
+
+def _unknown_item(query: str, seller: FakeSeller, index: int, price: Decimal) -> str:
+    """A layout no parser has seen: the seller is there for a person, in markup nobody knows."""
+    return _list_item(
+        query,
+        seller,
+        index,
+        price,
+        seller_html=(
+            f'<div class="s-item__vendor"><b>{html.escape(seller.username)}</b> '
+            f"<i>{seller.feedback_percent}</i> <i>{seller.feedback_count}</i></div>"
+        ),
+    )
+
+
+_RENDERERS: dict[str, Callable[[str, FakeSeller, int, Decimal], str]] = {
+    "card": _card,
+    "list": _list_item,
+    "etrs": _etrs_item,
+    "unknown": _unknown_item,
+    "gallery": _gallery_card,
+}
 
 
 def _pagination(next_url: str | None) -> str:

@@ -104,12 +104,44 @@ async def test_bestsellers_are_parsed_exactly() -> None:
     assert fake.requests == {amazon_key(NODE): 1}
 
 
-async def test_an_unknown_node_has_no_products() -> None:
+async def test_an_empty_best_seller_answer_is_a_layout_error_not_zero_products() -> None:
     async with running(default_fake()) as marketplace:
-        assert await marketplace.bestsellers("1") == []
+        with pytest.raises(UpstreamError) as caught:
+            await marketplace.bestsellers("1")
+    assert caught.value.error_type == "layout"
+    assert "layout was not understood" in caught.value.detail
 
 
-@pytest.mark.parametrize("layout", ["card", "list"])
+async def test_list_view_is_asked_for_so_a_gallery_by_default_upstream_still_yields_sellers() -> None:
+    fake = default_fake(default_view="gallery")
+    async with running(fake) as marketplace:
+        page = await marketplace.search_sellers(QUERY, WINDOW, 1)
+    assert [s.username for s in page.sellers] == ["whisk_world", "kitchen-outlet"]
+
+
+async def test_an_unreadable_layout_is_a_layout_error_and_the_forced_retry_bypasses_caches() -> None:
+    fake = default_fake(layout="unknown")
+    async with running(fake) as marketplace:
+        with pytest.raises(UpstreamError) as caught:
+            await marketplace.search_sellers(QUERY, WINDOW, 1)
+        with pytest.raises(UpstreamError):
+            await marketplace.search_sellers(QUERY, WINDOW, 1, list_view_forced=True)
+    assert caught.value.error_type == "layout"
+    assert "no seller line" in caught.value.detail
+    first, forced = (urlsplit(p["url"]).query for p in fake.payloads)
+    assert "_dmd=1" in first and "rt=nc" not in first
+    assert forced == first + "&rt=nc"
+
+
+async def test_pages_report_listings_inside_the_price_window() -> None:
+    fake = default_fake()
+    async with running(fake) as marketplace:
+        page = await marketplace.search_sellers(QUERY, WINDOW, 1)
+    # The fake prices every listing in the middle of the window it was asked for.
+    assert (page.listings_in_window, page.exact_matches_ended) == (3, False)
+
+
+@pytest.mark.parametrize("layout", ["card", "list", "etrs"])
 async def test_sellers_are_parsed_from_the_search_page(layout: Any) -> None:
     fake = default_fake(layout=layout)
     async with running(fake) as marketplace:
@@ -154,6 +186,7 @@ async def test_ebay_request_payload_and_url_filters() -> None:
         "_udhi": ["22.00"],
         "_ipg": ["60"],
         "_pgn": ["2"],
+        "_dmd": ["1"],
     }
 
 
@@ -245,7 +278,7 @@ async def test_a_slow_answer_is_a_timeout_and_the_client_survives_it() -> None:
         (
             Fault.not_search_page,
             "results[0].content is not an object",
-            "the HTML is not an eBay search results page",
+            "the HTML is an eBay block or captcha page",
         ),
     ],
 )
@@ -302,7 +335,7 @@ def test_ebay_search_url() -> None:
     url = ebay_search_url("Café & Crème 2-pack", PriceWindow(Decimal("9"), Decimal("1234.5")), 3)
     assert url == (
         "https://www.ebay.com/sch/i.html?_nkw=Caf%C3%A9+%26+Cr%C3%A8me+2-pack&LH_ItemCondition=1000&LH_Free=1"
-        "&LH_PrefLoc=1&_udlo=9.00&_udhi=1234.50&_ipg=60&_pgn=3"
+        "&LH_PrefLoc=1&_udlo=9.00&_udhi=1234.50&_ipg=60&_pgn=3&_dmd=1"
     )
     with pytest.raises(ValueError):
         ebay_search_url("x", WINDOW, 0)

@@ -191,7 +191,7 @@ def test_block_pages_and_empty_searches_are_told_apart() -> None:
     assert parse_search_html("").is_search_page is False
 
 
-@pytest.mark.parametrize("layout", ["card", "list"])
+@pytest.mark.parametrize("layout", ["card", "list", "etrs"])
 def test_reads_the_fake_servers_pages(layout: Layout) -> None:
     sellers = [
         FakeSeller("alpha_store", 460, "99.1"),
@@ -222,3 +222,49 @@ def test_clean_username() -> None:
     assert clean_username("two words") is None
     assert clean_username("SignIn") is None
     assert clean_username("12345") is None
+
+
+@pytest.mark.parametrize(("gallery", "layout", "kind"), [(True, "card", "gallery"), (False, "unknown", "list")])
+def test_pages_without_readable_seller_lines_are_not_understood(gallery: bool, layout: Layout, kind: str) -> None:
+    sellers = [FakeSeller("alpha_store"), FakeSeller("beta")]
+    html = render_search_page("usb cable", sellers, layout=layout, gallery=gallery)
+    parsed = parse_search_html(html)
+    assert (parsed.kind, parsed.sellers, parsed.listings, parsed.layout_understood) == (kind, [], 2, False)
+
+
+def test_an_empty_search_is_understood() -> None:
+    parsed = parse_search_html(render_search_page("nothing here", [], gallery=True))
+    assert (parsed.kind, parsed.listings, parsed.layout_understood) == ("gallery", 0, True)
+
+
+ETRS_ITEM = """
+<li class="s-item"><a class="s-item__link" href="https://www.ebay.com/itm/1234567890?x=1">
+  <div class="s-item__title"><span>Brake pads</span></div></a><span class="s-item__price">$25.00 to $31.50</span>
+  <span class="s-item__etrs"><span class="s-item__etrs-text">{etrs}</span></span>
+</li>
+"""
+
+
+def test_etrs_trust_line_with_name_and_feedback_or_only_a_badge() -> None:
+    spans = '<span class="PRIMARY">missing.parts </span><span class="PRIMARY">100% positive (9.6K)</span>'
+    named = ETRS_ITEM.format(etrs=spans)
+    badge_only = ETRS_ITEM.format(etrs="Top Rated Seller").replace("1234567890", "1234567891")
+    parsed = parse_search_html(page(named, badge_only))
+    assert parsed.sellers == [EbaySeller("missing.parts", 9600, Decimal("100"), "https://www.ebay.com/itm/1234567890")]
+    assert (parsed.listings, parsed.prices) == (2, (Decimal("25.00"), Decimal("25.00")))
+
+
+def test_a_coupon_with_a_percent_is_not_a_seller() -> None:
+    coupon = (
+        card("someone")
+        .replace('<span class="su-styled-text primary large">someone </span>', "")
+        .replace("99.5% positive (1.2K)", "Extra 20% off (max $5)")
+    )
+    assert parse_search_html(page(coupon)).sellers == []
+
+
+def test_localised_feedback_words_are_read() -> None:
+    sellers, _ = parse_search_page(page(card("collectorschoicemusic", "99.7% ポジティブ (3.5M)")))
+    assert [(s.username, s.feedback_count, s.feedback_percent) for s in sellers] == [
+        ("collectorschoicemusic", 3_500_000, Decimal("99.7"))
+    ]

@@ -36,6 +36,10 @@ class EbaySearchPage:
     sellers: list[EbaySeller]
     has_more: bool
     url: str  # the eBay search URL this page came from (shown in the activity feed)
+    # Listings on the page inside the price window; None when the provider cannot tell.
+    listings_in_window: int | None = None
+    # "Results matching fewer words" followed: later pages hold no exact matches.
+    exact_matches_ended: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,15 @@ class AmazonBestsellers(Protocol):
 
 
 class EbaySearch(Protocol):
-    async def search_sellers(self, query: str, window: PriceWindow, page: int) -> EbaySearchPage:
-        """Sellers on one page of an eBay search: Brand New, free shipping, US, within `window`."""
+    async def search_sellers(
+        self, query: str, window: PriceWindow, page: int, *, list_view_forced: bool = False
+    ) -> EbaySearchPage:
+        """Sellers on one page of an eBay search: Brand New, free shipping, US, within `window`.
+
+        Raises `UpstreamError(error_type="layout")` when the page had listings but no readable
+        seller line (gallery view, an unknown layout); `list_view_forced` asks once more, as hard
+        as the provider can, for the list view.
+        """
         ...
 
 

@@ -170,7 +170,9 @@ class DemoMarketplace:
             products = self._products[node_id] = _bestsellers(self._world, node_id)
         return list(products)
 
-    async def search_sellers(self, query: str, window: PriceWindow, page: int) -> EbaySearchPage:
+    async def search_sellers(
+        self, query: str, window: PriceWindow, page: int, *, list_view_forced: bool = False
+    ) -> EbaySearchPage:
         url = ebay_search_url(query, window, page)
         if not 0 <= window.low < window.high:
             return EbaySearchPage(sellers=[], has_more=False, url=url)

@@ -41,12 +41,15 @@ class OxylabsTimeouts:
 
 
 def ebay_search_url(query: str, window: PriceWindow, page: int) -> str:
-    """The eBay search for resellers: Brand New, free shipping, US located, priced within `window`."""
+    """The eBay search for resellers: Brand New, free shipping, US located, priced within `window`.
+
+    `_dmd=1` asks for list view: gallery view, which eBay picks for many queries, shows no sellers.
+    """
     if page < 1:
         raise ValueError(f"eBay pages start at 1, not {page}")
     return (
         f"{EBAY_SEARCH_URL}?_nkw={quote_plus(query)}&LH_ItemCondition=1000&LH_Free=1&LH_PrefLoc=1"
-        f"&_udlo={window.low:.2f}&_udhi={window.high:.2f}&_ipg={EBAY_ITEMS_PER_PAGE}&_pgn={page}"
+        f"&_udlo={window.low:.2f}&_udhi={window.high:.2f}&_ipg={EBAY_ITEMS_PER_PAGE}&_pgn={page}&_dmd=1"
     )
 
 
@@ -115,16 +118,27 @@ class OxylabsMarketplace:
         items = content.get("results")
         if not isinstance(items, list):
             raise _malformed("results[0].content.results is not a list")
-        return _products(items)
+        products = _products(items)
+        if not products:
+            # A best-seller list is never empty; an empty answer means the page was not understood.
+            raise UpstreamError(
+                f"Amazon best-seller answer for node {node_id} held no products (the page layout was not understood)",
+                error_type="layout",
+            )
+        return products
 
-    async def search_sellers(self, query: str, window: PriceWindow, page: int) -> EbaySearchPage:
+    async def search_sellers(
+        self, query: str, window: PriceWindow, page: int, *, list_view_forced: bool = False
+    ) -> EbaySearchPage:
         url = ebay_search_url(query, window, page)
         if window.low >= window.high:
             # eBay cannot match an empty range, so a paid request would only confirm that.
-            return EbaySearchPage(sellers=[], has_more=False, url=url)
+            return EbaySearchPage(sellers=[], has_more=False, url=url, listings_in_window=0)
+        # `rt=nc` asks eBay not to serve a cached rendering, which can keep an earlier gallery view.
+        requested = url + "&rt=nc" if list_view_forced else url
         payload = {
             "source": "universal_ecommerce",
-            "url": url,
+            "url": requested,
             "geo_location": "United States",
             "user_agent_type": "desktop",
             "render": "html",
@@ -135,8 +149,18 @@ class OxylabsMarketplace:
             raise _malformed("results[0].content is not an HTML string")
         parsed = parse_search_html(content)
         if not parsed.is_search_page:
-            raise _malformed("the HTML is not an eBay search results page")
-        return EbaySearchPage(sellers=parsed.sellers, has_more=parsed.has_more, url=url)
+            raise _malformed(f"the HTML is {parsed.describe()}")
+        if not parsed.layout_understood:
+            raise UpstreamError(f"eBay page layout not understood: {parsed.describe()}", error_type="layout")
+        in_window = sum(1 for price in parsed.prices if window.low <= price <= window.high)
+        return EbaySearchPage(
+            sellers=parsed.sellers,
+            has_more=parsed.has_more,
+            url=url,
+            # Without a readable price on any listing, the window check cannot speak.
+            listings_in_window=in_window if parsed.prices else None,
+            exact_matches_ended=parsed.exact_matches_ended,
+        )
 
     @staticmethod
     def _timeout(seconds: float) -> httpx.Timeout:
