@@ -258,7 +258,7 @@ class _Session:
         """The run to execute: a new one, or the one to resume (checked before anything changes)."""
         try:
             if self.options.resume is None:
-                await _check_provider(self.settings, self.settings.resolved_provider)
+                await _check_provider(self.settings, self.settings.run_provider)
                 return await collection.create_run(
                     self.pool,
                     self.settings,
@@ -273,7 +273,7 @@ class _Session:
             raise CollectError(_with_org(exc.detail, self.options)) from exc
         if run["status"] in _FINISHED:
             raise CollectError(f"Run {run['id']} is {run['status']}; only a pending, paused or running run resumes")
-        if self.options.provider is not None and self.options.provider != run["provider"]:
+        if self.options.provider is not None and self.settings.run_provider != run["provider"]:
             raise CollectError(
                 f"Run {run['id']} uses the {run['provider']} provider and keeps it; drop --provider to resume it"
             )

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     oxylabs_base_url: str = Field(
         default="https://realtime.oxylabs.io/v1/queries", validation_alias=AliasChoices("OXYLABS_BASE_URL")
     )
+    ebay_provider: Literal["oxylabs", "ebay_api", "demo"] | None = Field(
+        default=None, description="Provider of the eBay phase; unset: the same as `provider`."
+    )
+    ebay_client_id: str | None = Field(default=None, validation_alias=AliasChoices("EBAY_CLIENT_ID"))
+    ebay_client_secret: SecretStr | None = Field(default=None, validation_alias=AliasChoices("EBAY_CLIENT_SECRET"))
+    ebay_base_url: str = Field(default="https://api.ebay.com", validation_alias=AliasChoices("EBAY_BASE_URL"))
+    ebay_api_page_size: int = Field(default=200, ge=1, le=200, description="Listings per Browse API request.")
     price_min_multiplier: float = Field(default=1.8, gt=0, description="eBay price window low end, x Amazon price.")
     price_max_multiplier: float = Field(default=2.2, gt=0, description="eBay price window high end, x Amazon price.")
     ebay_pages_per_product: int = Field(default=3, ge=1, le=10)
@@ -95,6 +102,24 @@ class Settings(BaseSettings):
 
     @property
     def resolved_provider(self) -> Literal["demo", "oxylabs"]:
+        """The provider of the Amazon phase (and of the eBay phase unless `ebay_provider` says otherwise)."""
         if self.provider == "auto":
             return "oxylabs" if self.oxylabs_configured else "demo"
+        if self.provider not in ("demo", "oxylabs"):
+            # A run's stored "amazon+ebay" provider, copied in unvalidated by `model_copy`.
+            amazon = str(self.provider).partition("+")[0]
+            return "oxylabs" if amazon == "oxylabs" else "demo"
         return self.provider
+
+    @property
+    def resolved_ebay_provider(self) -> Literal["demo", "oxylabs", "ebay_api"]:
+        _, plus, ebay = str(self.provider).partition("+")
+        if plus and ebay in ("demo", "oxylabs", "ebay_api"):
+            return ebay  # type: ignore[return-value]
+        return self.ebay_provider or self.resolved_provider
+
+    @property
+    def run_provider(self) -> str:
+        """What a run records as its provider: "oxylabs", or "oxylabs+ebay_api" when the phases differ."""
+        amazon, ebay = self.resolved_provider, self.resolved_ebay_provider
+        return amazon if amazon == ebay else f"{amazon}+{ebay}"

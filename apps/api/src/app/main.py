@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Opening the runtime resumes runs whose executor is gone.
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
-            logger.info("SellerCollection %s ready (provider: %s)", __version__, settings.resolved_provider)
+            logger.info("SellerCollection %s ready (provider: %s)", __version__, settings.run_provider)
             yield
 
     app = FastAPI(title="SellerCollection", version=__version__, lifespan=lifespan)

@@ -528,7 +528,15 @@ def _pagination(next_url: str | None) -> str:
 
 @asynccontextmanager
 async def serve_fake_oxylabs(fake: FakeOxylabs) -> AsyncIterator[str]:
-    """Serve `fake` over real HTTP on a loopback port in this event loop; yields the base URL.
+    """Serve `fake` over real HTTP on a loopback port in this event loop; yields the base URL."""
+    # Stalled handlers would otherwise hold the graceful shutdown until its timeout.
+    async with serve_on_loopback(fake.app, before_exit=fake.release_all) as base_url:
+        yield base_url
+
+
+@asynccontextmanager
+async def serve_on_loopback(app: Starlette, *, before_exit: Callable[[], None] | None = None) -> AsyncIterator[str]:
+    """Serve an ASGI app over real HTTP on a loopback port in this event loop; yields the base URL.
 
     The socket is listening before uvicorn starts, so clients can connect at once.
     """
@@ -536,13 +544,13 @@ async def serve_fake_oxylabs(fake: FakeOxylabs) -> AsyncIterator[str]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(fake.app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        # Stalled handlers would otherwise hold the graceful shutdown until its timeout.
-        fake.release_all()
+        if before_exit is not None:
+            before_exit()
         server.should_exit = True
         await task
         sock.close()

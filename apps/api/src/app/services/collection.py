@@ -69,7 +69,7 @@ async def create_run(
             name=name,
             category_ids=[c.id for c in categories],
             created_by=caller.user_id,
-            provider=settings.resolved_provider,
+            provider=settings.run_provider,
             categories_total=len(categories),
         )
         await items_repo.insert_category_items(
