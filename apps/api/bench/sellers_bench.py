@@ -495,12 +495,12 @@ async def copy_baseline(url: str, org_id: uuid.UUID) -> tuple[int, float]:
     import psycopg
     from psycopg import sql
 
-    from app.repositories import audit as audit_repo
+    from app.repositories import exports as exports_repo
 
     query = sql.SQL(
         "COPY (SELECT {} FROM sellers WHERE org_id = {} ORDER BY created_at, id) "
         "TO STDOUT (FORMAT csv, HEADER true, FORCE_QUOTE *)"
-    ).format(sql.SQL(", ").join(map(sql.Identifier, audit_repo.EXPORT_COLUMNS)), sql.Literal(org_id))
+    ).format(sql.SQL(", ").join(map(sql.Identifier, exports_repo.EXPORT_COLUMNS)), sql.Literal(org_id))
     newlines = 0
     async with await psycopg.AsyncConnection.connect(url) as conn:
         start = time.perf_counter()

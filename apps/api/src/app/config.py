@@ -56,6 +56,23 @@ class Settings(BaseSettings):
     )
     stream_token_ttl_seconds: int = Field(default=60, ge=5, description="Validity of a one-run SSE stream token.")
 
+    # Limits on what one request, caller or address may ask of the service
+    max_request_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above it)."
+    )
+    max_bulk_items: int = Field(
+        default=100_000, ge=1, description="Most names or ids one bulk request may carry (422 above it)."
+    )
+    export_spool_memory_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=0, description="An export's snapshot is kept in memory up to this, then on disk."
+    )
+    export_send_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="An export download whose client takes no data for this long is ended."
+    )
+    max_concurrent_exports_per_org: int = Field(
+        default=4, ge=1, description="Exports one org may have in flight at once (429 above it)."
+    )
+
     # Collection runs
     max_open_runs_per_org: int = Field(default=3, ge=1, description="Open (pending, running, paused) runs per org.")
     provider: Literal["auto", "demo", "oxylabs"] = Field(

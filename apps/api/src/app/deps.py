@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Annotated, cast
 from uuid import UUID
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from app.config import Settings
@@ -31,9 +32,18 @@ from app.security import (
 )
 from app.services.activity_stream import ActivityBackend, get_activity_stream
 from app.services.collection import RunLifecycle
+from app.services.export_slots import ExportSlots
 from app.services.run_executor import RunExecutor
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Declared for the OpenAPI document (and /docs' Authorize button); the credentials are read below.
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearerAuth", description="An API token: `sc_...`")
+session_scheme = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, scheme_name="sessionCookie", description="From POST /auth/session"
+)
+BearerDeclared = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
+SessionDeclared = Annotated[str | None, Security(session_scheme)]
 
 
 def get_runtime(conn: HTTPConnection) -> Runtime:
@@ -89,7 +99,9 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-async def authenticate(request: Request, pool: PoolDep) -> Caller:
+async def authenticate(
+    request: Request, pool: PoolDep, _bearer: BearerDeclared = None, _session: SessionDeclared = None
+) -> Caller:
     """The caller, from a Bearer token or else a session cookie; 401 when neither is valid."""
     token = bearer_token(request)
     if token is not None:
@@ -122,6 +134,8 @@ async def _activity_caller(
     run_id: UUID,
     pool: PoolDep,
     stream_token: Annotated[str | None, Query(description="Short-lived token from POST .../activity/token")] = None,
+    _bearer: BearerDeclared = None,
+    _session: SessionDeclared = None,
 ) -> Caller:
     """Bearer header, session cookie, or a stream token issued for this very run."""
     if stream_token:
@@ -136,3 +150,10 @@ AutomationDep = Annotated[Caller, Depends(_automation)]
 SellersReadDep = Annotated[Caller, Depends(_sellers_read)]
 SellersWriteDep = Annotated[Caller, Depends(_sellers_write)]
 ActivityReaderDep = Annotated[Caller, Depends(_activity_caller)]
+
+
+def get_export_slots(conn: HTTPConnection) -> ExportSlots:
+    return cast(ExportSlots, conn.app.state.export_slots)
+
+
+ExportSlotsDep = Annotated[ExportSlots, Depends(get_export_slots)]

@@ -5,13 +5,27 @@ AppError (500)
 ├── PermissionDenied (403)      authenticated, but lacking a permission key (or CSRF proof)
 ├── NotFound (404)              absent, or belonging to another org (indistinguishable on purpose)
 ├── Conflict (409)              the request contradicts current state (duplicate, bad transition)
+├── PayloadTooLarge (413)       a request body over the configured limit
 ├── InvalidInput (422)          well-formed but meaningless input (unknown category ids, ...)
-├── TooManyOpenRuns (429)       per-org limit on open runs
+├── TooManyRequests (429)       a per-org, per-token or per-address limit; may carry Retry-After
+│   └── TooManyOpenRuns (429)   per-org limit on open runs
 └── UpstreamError (502)         the marketplace provider failed
     └── RateLimited (502)       the provider answered 429; carries Retry-After
 """
 
 from __future__ import annotations
+
+# Bad values are quoted in error messages only this far, so an error never echoes a huge input.
+QUOTE_LIMIT = 40
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """A bad value as an error message may show it: repr-quoted, cut to a short prefix, always encodable."""
+    text = value if isinstance(value, str) else repr(value)
+    cut = text[:limit]
+    # A lone surrogate cannot be encoded as UTF-8; show its escape instead.
+    shown = repr(cut.encode("utf-8", "backslashreplace").decode("utf-8"))
+    return shown + (f"... ({len(text)} characters)" if len(text) > limit else "")
 
 
 class AppError(Exception):
@@ -54,10 +68,24 @@ class InvalidInput(AppError):
     status_code = 422
 
 
-class TooManyOpenRuns(AppError):
-    """Too many open runs."""
+class PayloadTooLarge(AppError):
+    """Request body too large."""
+
+    status_code = 413
+
+
+class TooManyRequests(AppError):
+    """Too many requests."""
 
     status_code = 429
+
+    def __init__(self, detail: str | None = None, *, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class TooManyOpenRuns(TooManyRequests):
+    """Too many open runs."""
 
 
 class UpstreamError(AppError):

@@ -6,22 +6,18 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from app import __version__
+from app.body_limit import BodyLimitMiddleware
 from app.config import Settings
-from app.errors import AppError
+from app.http_errors import register_error_handlers
+from app.openapi import install_openapi
 from app.routers import amazon, auth, collection, health, history, sellers
 from app.runtime import open_runtime
+from app.services.export_slots import ExportSlots
 
 logger = logging.getLogger(__name__)
-
-
-async def _handle_app_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,16 +28,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Opening the runtime resumes runs whose executor is gone.
         async with open_runtime(settings) as runtime:
             app.state.runtime = runtime
+            app.state.export_slots = ExportSlots(
+                settings.max_concurrent_exports_per_org, concurrent_snapshots=max(1, settings.db_pool_max_size // 4)
+            )
             logger.info("SellerCollection %s ready (provider: %s)", __version__, settings.run_provider)
             yield
 
     app = FastAPI(title="SellerCollection", version=__version__, lifespan=lifespan)
-    # The one place the error hierarchy meets HTTP: every AppError becomes {"detail": ...} with its status.
-    app.add_exception_handler(AppError, _handle_app_error)
-    app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(amazon.router)
-    app.include_router(collection.router)
-    app.include_router(sellers.router)
-    app.include_router(history.router)
+    routers = [health.router, auth.router, amazon.router, collection.router, sellers.router, history.router]
+    for router in routers:
+        app.include_router(router)
+    # The one place the error hierarchy meets HTTP: every error becomes {"detail": ...} with its status.
+    register_error_handlers(app, routers)
+    install_openapi(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     return app

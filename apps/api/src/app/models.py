@@ -7,17 +7,34 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def reject_control_characters(value: str) -> str:
-    """Names are typed by people: control characters (NUL above all, which PostgreSQL refuses) are errors."""
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise ValueError("must not contain control characters")
+    """Names are typed by people: control characters (NUL above all, which PostgreSQL refuses) are errors.
+
+    So are lone surrogates (JSON's "\\ud800"): they are not characters and cannot be stored as UTF-8.
+    """
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            raise ValueError("must not contain control characters")
+        if category == "Cs":
+            raise ValueError("must not contain lone surrogates (invalid Unicode)")
     return value
 
 
-# Text a person typed: no control characters.
+def iso_datetime_only(value: object) -> object:
+    """Pydantic also reads a bare number as a Unix time; the API documents ISO 8601 date-times only."""
+    if isinstance(value, str) and value.strip().replace(".", "", 1).lstrip("+-").isdigit():
+        raise ValueError("must be an ISO 8601 date-time such as 2026-01-31T12:00:00Z")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(iso_datetime_only)]
+
+
+# Text a person typed: no control characters, valid Unicode. Every string a request body carries is one.
 CleanStr = Annotated[str, AfterValidator(reject_control_characters)]
 
 
@@ -138,7 +155,9 @@ class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: CleanStr | None = Field(default=None, max_length=200)
-    category_ids: list[str] = Field(min_length=1, max_length=200, description="Leaf ids from GET /amazon/categories")
+    category_ids: list[Annotated[CleanStr, Field(max_length=100)]] = Field(
+        min_length=1, max_length=200, description="Leaf ids from GET /amazon/categories"
+    )
 
 
 class RunResponse(BaseModel):
@@ -247,17 +266,19 @@ class SellerName(BaseModel):
 class SellerNames(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    names: list[Annotated[CleanStr, Field(max_length=200)]] = Field(min_length=1, max_length=100_000)
+    names: list[Annotated[CleanStr, Field(max_length=200)]] = Field(
+        min_length=1, description="At most SELLERCOLLECTION_MAX_BULK_ITEMS names (422 above)."
+    )
 
 
 class SellerIds(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[UUID] = Field(min_length=1, max_length=10_000)
+    ids: list[UUID] = Field(min_length=1, description="At most SELLERCOLLECTION_MAX_BULK_ITEMS ids (422 above).")
 
 
 class SellerFlag(SellerIds):
-    flagged: bool
+    flagged: bool = Field(strict=True, description="true or false (not 0/1 or a string)")
 
 
 class SkippedName(BaseModel):
@@ -331,7 +352,22 @@ class SellersAtPoint(BaseModel):
     entry_id: UUID
     kind: Literal["run", "audit"]
     seller_count_snapshot: int | None
-    count: int
-    sellers: list[str]
-    added: list[str]
-    removed: list[str]
+    count: int = Field(description="Sellers in the list right after this entry.")
+    sellers: list[str] = Field(description="One page of them, by name; follow `next_cursor` for the next.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    added_count: int
+    removed_count: int
+    added: list[str] = Field(description="The first names this entry added (all of them: GET /history/{id}/changes).")
+    removed: list[str] = Field(description="The first names this entry removed.")
+
+
+class JournalChange(BaseModel):
+    op: Literal["add", "remove", "rename"]
+    display_name: str
+    old_display_name: str | None
+
+
+class ChangeList(BaseModel):
+    entry_id: UUID
+    changes: list[JournalChange]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")

@@ -41,6 +41,23 @@ async def all_names(client: httpx.AsyncClient) -> list[str]:
             return sorted(names, key=lambda n: (n.lower(), n))
 
 
+async def all_pages(client: httpx.AsyncClient, path: str, key: str, limit: int) -> tuple[dict[str, Any], list[Any]]:
+    """(first page, every item under `key` across pages) of a cursor-paginated endpoint."""
+    items: list[Any] = []
+    first: dict[str, Any] | None = None
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        response = await client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        first = first or page
+        items += page[key]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return first, items
+
+
 async def run_collection(live: LiveServer, client: httpx.AsyncClient, categories: list[str]) -> dict[str, Any]:
     run = (await client.post("/collection/runs", json={"category_ids": categories})).json()
     feed = Feed(live, run["id"])
@@ -110,7 +127,7 @@ async def test_bulk_add_reports_what_was_added_and_skipped(live: LiveServer, mak
     assert empty_list.status_code == 422
     bulk = log[0]
     assert bulk["seller_name"] == "a1 (+2 more)" and bulk["affected_count"] == 3
-    assert bulk["new_value"] == {"names": ["a1", "b2", "c3"]} and bulk["seller_count_snapshot"] == 4
+    assert bulk["new_value"] == {"names": ["a1", "b2", "c3"], "count": 3} and bulk["seller_count_snapshot"] == 4
     assert len(log) == 2  # the no-op bulk wrote nothing
     assert bad_action.status_code == 422
 
@@ -135,7 +152,7 @@ async def test_bulk_delete_and_flag(live: LiveServer, make_identity: TokenFactor
     remove, flag = log[0], log[1]
     assert remove["action"] == "remove" and remove["affected_count"] == 2 and remove["seller_count_snapshot"] == 1
     assert sorted(remove["old_value"]["names"]) == ["x", "z"]
-    assert flag["action"] == "flag" and flag["new_value"] == {"flagged": True, "sellers": ["x", "y"]}
+    assert flag["action"] == "flag" and flag["new_value"] == {"flagged": True, "sellers": ["x", "y"], "count": 2}
     async with live.client(stranger.token) as client:
         assert (await client.get(f"/sellers/{theirs['id']}")).json()["flagged"] is False  # untouched
 
@@ -196,11 +213,16 @@ async def test_sellers_at_this_point_matches_every_entry_of_a_scripted_history(
         assert [e["id"] for e in reversed(timeline)] == list(states)
         previous: list[str] = []
         for entry_id, expected in states.items():
-            point = (await client.get(f"/history/{entry_id}/sellers")).json()
-            assert point["sellers"] == expected
+            point, listed = await all_pages(client, f"/history/{entry_id}/sellers", "sellers", limit=7)
+            assert listed == expected
             assert point["count"] == point["seller_count_snapshot"] == len(expected)
-            assert sorted(point["added"]) == sorted(set(expected) - set(previous))
-            assert sorted(point["removed"]) == sorted(set(previous) - set(expected))
+            _, changes = await all_pages(client, f"/history/{entry_id}/changes", "changes", limit=5)
+            added = [c["display_name"] for c in changes if c["op"] != "remove"]
+            removed = [c["old_display_name"] or c["display_name"] for c in changes if c["op"] != "add"]
+            assert sorted(added) == sorted(set(expected) - set(previous))
+            assert sorted(removed) == sorted(set(previous) - set(expected))
+            assert (point["added_count"], point["removed_count"]) == (len(added), len(removed))
+            assert set(point["added"]) <= set(added) and set(point["removed"]) <= set(removed)
             previous = expected
         assert run["seller_count_snapshot"] == len(states[run["id"]])
         runs = (await client.get("/collection/runs/history")).json()

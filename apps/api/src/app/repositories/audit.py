@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -120,88 +119,79 @@ async def timeline(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> list
     return await cur.fetchall()
 
 
-async def sellers_at(conn: Conn, *, org_id: UUID, journal_seq: int) -> list[str]:
-    """The org's seller names right after journal position `journal_seq`, by name."""
-    cur = await conn.execute(
-        """
-        SELECT display_name FROM (
-            SELECT DISTINCT ON (seller_id) op, display_name
-            FROM seller_journal
-            WHERE org_id = %(org_id)s AND id <= %(seq)s
-            ORDER BY seller_id, id DESC
-        ) AS latest
-        WHERE op <> 'remove'
-        ORDER BY lower(display_name), display_name
-        """,
-        {"org_id": org_id, "seq": journal_seq},
-    )
-    return [row["display_name"] for row in await cur.fetchall()]
+_LATEST = """
+    SELECT seller_id, display_name FROM (
+        SELECT DISTINCT ON (seller_id) seller_id, op, display_name
+        FROM seller_journal
+        WHERE org_id = %(org_id)s AND id <= %(seq)s
+        ORDER BY seller_id, id DESC
+    ) AS latest
+    WHERE op <> 'remove'
+"""
 
 
-async def journal_of_transaction(conn: Conn, *, org_id: UUID, xact_id: Any) -> list[dict[str, Any]]:
-    cur = await conn.execute(
-        "SELECT op, display_name, old_display_name FROM seller_journal "
-        "WHERE org_id = %(org_id)s AND xact_id = %(xact)s ORDER BY id",
-        {"org_id": org_id, "xact": xact_id},
-    )
-    return await cur.fetchall()
-
-
-async def journal_of_run(conn: Conn, *, org_id: UUID, run_id: UUID, up_to: int) -> list[dict[str, Any]]:
-    cur = await conn.execute(
-        "SELECT op, display_name, old_display_name FROM seller_journal "
-        "WHERE org_id = %(org_id)s AND run_id = %(run_id)s AND id <= %(seq)s ORDER BY id",
-        {"org_id": org_id, "run_id": run_id, "seq": up_to},
-    )
-    return await cur.fetchall()
-
-
-EXPORT_COLUMNS = (
-    "display_name",
-    "platform",
-    "platform_id",
-    "feedback_score",
-    "feedback_percent",
-    "times_seen",
-    "flagged",
-    "first_seen_run_id",
-    "created_at",
-)
-
-
-def _export_filter(run_id: UUID | None, flagged: bool | None) -> tuple[str, dict[str, Any]]:
-    where = ["org_id = %(org_id)s"]
-    params: dict[str, Any] = {}
-    if run_id is not None:
-        where.append("first_seen_run_id = %(run_id)s")
-        params["run_id"] = run_id
-    if flagged is not None:
-        where.append("flagged = %(flagged)s")
-        params["flagged"] = flagged
-    return " AND ".join(where), params
-
-
-async def count_for_export(conn: Conn, *, org_id: UUID, run_id: UUID | None, flagged: bool | None) -> int:
-    where, params = _export_filter(run_id, flagged)
-    cur = await conn.execute(f"SELECT count(*) AS n FROM sellers WHERE {where}", {"org_id": org_id, **params})
+async def count_sellers_at(conn: Conn, *, org_id: UUID, journal_seq: int) -> int:
+    """How many sellers the org had right after journal position `journal_seq`."""
+    cur = await conn.execute(f"SELECT count(*) AS n FROM ({_LATEST}) AS s", {"org_id": org_id, "seq": journal_seq})
     row = await cur.fetchone()
     assert row is not None
     return int(row["n"])
 
 
-async def stream_for_export(
-    conn: Conn, *, org_id: UUID, run_id: UUID | None, flagged: bool | None, batch: int = 2000
-) -> AsyncIterator[list[dict[str, Any]]]:
-    """Rows in batches from a server-side cursor, so memory stays flat however many there are.
+async def sellers_at(
+    conn: Conn, *, org_id: UUID, journal_seq: int, limit: int, after: tuple[str, UUID] | None
+) -> list[dict[str, Any]]:
+    """A page of the org's sellers right after journal position `journal_seq`, by name (keyset after `after`)."""
+    keyset = ""
+    params: dict[str, Any] = {"org_id": org_id, "seq": journal_seq, "limit": limit}
+    if after is not None:
+        keyset = """
+            AND (lower(display_name), display_name, seller_id) > (lower(%(after)s::text), %(after)s::text, %(after_id)s)
+        """
+        params |= {"after": after[0], "after_id": after[1]}
+    cur = await conn.execute(
+        f"{_LATEST} {keyset} ORDER BY lower(display_name), display_name, seller_id LIMIT %(limit)s", params
+    )
+    return await cur.fetchall()
 
-    Must run inside a transaction (server-side cursors live in one).
-    """
-    where, params = _export_filter(run_id, flagged)
-    async with conn.cursor(name="seller_export") as cur:
-        cur.itersize = batch
-        await cur.execute(
-            f"SELECT {', '.join(EXPORT_COLUMNS)} FROM sellers WHERE {where} ORDER BY created_at, id",
-            {"org_id": org_id, **params},
-        )
-        while rows := await cur.fetchmany(batch):
-            yield rows
+
+def _journal_filter(xact_id: Any, run_id: UUID | None, up_to: int | None) -> tuple[str, dict[str, Any]]:
+    """The journal rows of one history entry: one audited transaction, or one run up to its journal_seq."""
+    if run_id is not None:
+        return "run_id = %(run_id)s AND id <= %(seq)s", {"run_id": run_id, "seq": up_to}
+    return "xact_id = %(xact)s", {"xact": xact_id}
+
+
+async def journal_counts(
+    conn: Conn, *, org_id: UUID, xact_id: Any = None, run_id: UUID | None = None, up_to: int | None = None
+) -> tuple[int, int]:
+    """(added, removed) by one history entry; a rename counts as one of each."""
+    where, params = _journal_filter(xact_id, run_id, up_to)
+    cur = await conn.execute(
+        "SELECT count(*) FILTER (WHERE op <> 'remove') AS added, count(*) FILTER (WHERE op <> 'add') AS removed "
+        f"FROM seller_journal WHERE org_id = %(org_id)s AND {where}",
+        {"org_id": org_id, **params},
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return int(row["added"]), int(row["removed"])
+
+
+async def journal_page(
+    conn: Conn,
+    *,
+    org_id: UUID,
+    limit: int,
+    after: int | None = None,
+    xact_id: Any = None,
+    run_id: UUID | None = None,
+    up_to: int | None = None,
+) -> list[dict[str, Any]]:
+    """Journal rows of one history entry in order, a page at a time (keyset on the journal id)."""
+    where, params = _journal_filter(xact_id, run_id, up_to)
+    cur = await conn.execute(
+        "SELECT id, op, display_name, old_display_name FROM seller_journal "
+        f"WHERE org_id = %(org_id)s AND {where} AND id > %(after)s ORDER BY id LIMIT %(limit)s",
+        {"org_id": org_id, "after": after or 0, "limit": limit, **params},
+    )
+    return await cur.fetchall()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.deps import CallerDep, PoolDep, SettingsDep, bearer_token
+from app.deps import BearerDeclared, CallerDep, PoolDep, SettingsDep, bearer_token
 from app.errors import NotAuthenticated
 from app.models import MeResponse, SessionResponse
 from app.security import SESSION_COOKIE, caller_from_token
@@ -24,7 +24,9 @@ async def me(caller: CallerDep) -> MeResponse:
 
 
 @router.post("/session", response_model=SessionResponse)
-async def create_session(request: Request, response: Response, pool: PoolDep, settings: SettingsDep) -> SessionResponse:
+async def create_session(
+    request: Request, response: Response, pool: PoolDep, settings: SettingsDep, _bearer: BearerDeclared = None
+) -> SessionResponse:
     """Exchange a Bearer token for an HttpOnly, SameSite=Strict session cookie."""
     token = bearer_token(request)
     if token is None:

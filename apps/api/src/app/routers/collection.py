@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response
@@ -18,7 +18,7 @@ from app.deps import (
     SettingsDep,
     StreamDep,
 )
-from app.errors import InvalidInput
+from app.errors import InvalidInput, quote
 from app.models import (
     RunCreate,
     RunHistoryEntry,
@@ -33,6 +33,10 @@ from app.services.activity_stream import ActivityBackend
 from app.services.collection import LifecycleAction, RunLifecycle
 
 router = APIRouter(prefix="/collection", tags=["collection"])
+
+TRANSITION_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Not allowed from the run's current status"}
+}
 
 
 @router.post("/runs", response_model=RunResponse, status_code=201)
@@ -66,12 +70,12 @@ async def run_history(
     return RunHistoryList(runs=[RunHistoryEntry.model_validate(r) for r in runs], total=total)
 
 
-@router.get("/runs/{run_id}", response_model=RunResponse)
+@router.get("/runs/{run_id:uuid}", response_model=RunResponse)
 async def get_run(run_id: UUID, caller: AutomationDep, pool: PoolDep) -> RunResponse:
     return RunResponse.model_validate(await collection.get_run(pool, caller=caller, run_id=run_id))
 
 
-@router.get("/runs/{run_id}/progress", response_model=RunProgress)
+@router.get("/runs/{run_id:uuid}/progress", response_model=RunProgress)
 async def get_progress(run_id: UUID, caller: AutomationDep, pool: PoolDep, executor: ExecutorDep) -> RunProgress:
     """Phase, counters, item tallies, each worker's current step and any rate-limit wait."""
     return RunProgress.model_validate(await collection.progress(pool, executor, caller=caller, run_id=run_id))
@@ -96,17 +100,18 @@ for _verb, _act, _doc in (
     ),
     ("cancel", RunLifecycle.cancel, "Cancel an open run; in-flight work is stopped."),
 ):
-    router.post(f"/runs/{{run_id}}/{_verb}", response_model=RunResponse, name=f"{_verb}_run")(
-        _lifecycle_endpoint(_act, _doc)
-    )
+    router.post(
+        f"/runs/{{run_id:uuid}}/{_verb}", response_model=RunResponse, name=f"{_verb}_run", responses=TRANSITION_CONFLICT
+    )(_lifecycle_endpoint(_act, _doc))
 
 
 def _last_event_id(header: str | None, query: int | None) -> int | None:
     # The header (set by the browser on reconnect) wins over the query parameter (a fresh EventSource).
     if header is None or header == "":
         return query
-    if not header.isdigit():
-        raise InvalidInput("Last-Event-ID must be a non-negative integer")
+    # ASCII digits only (str.isdigit() also takes "²"), and few enough for a 64-bit sequence number.
+    if not (header.isascii() and header.isdigit() and len(header) <= 18):
+        raise InvalidInput(f"Last-Event-ID must be a non-negative integer below 10^18, got {quote(header)}")
     return int(header)
 
 
@@ -124,7 +129,7 @@ async def _sse_frames(
         subscription.close()
 
 
-@router.post("/runs/{run_id}/activity/token", response_model=StreamTokenResponse)
+@router.post("/runs/{run_id:uuid}/activity/token", response_model=StreamTokenResponse)
 async def create_activity_token(
     run_id: UUID, caller: AutomationDep, pool: PoolDep, settings: SettingsDep
 ) -> StreamTokenResponse:
@@ -141,7 +146,7 @@ async def create_activity_token(
 
 
 @router.get(
-    "/runs/{run_id}/activity",
+    "/runs/{run_id:uuid}/activity",
     response_class=EventSourceResponse,
     responses={204: {"description": "The run is over and there is nothing more to send; stop reconnecting."}},
 )
@@ -151,7 +156,7 @@ async def stream_activity(
     pool: PoolDep,
     settings: SettingsDep,
     stream: StreamDep,
-    last_event_id: Annotated[int | None, Query(ge=0, description="Resume after this event id")] = None,
+    last_event_id: Annotated[int | None, Query(ge=0, lt=10**18, description="Resume after this event id")] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
     """Stream the run's activity events: `id: <seq>` and `data: <ActivityEntry JSON>`, until the run ends."""

@@ -10,7 +10,11 @@ from app.models import HealthResponse
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=HealthResponse)
+@router.get(
+    "/health",
+    response_model=HealthResponse,
+    responses={503: {"model": HealthResponse, "description": "The database does not answer"}},
+)
 async def health(database: DatabaseDep) -> JSONResponse:
     """Liveness plus whether the database answers (503 when it does not)."""
     ok = await database.ping()

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from app.deps import PoolDep, SellersReadDep
-from app.models import SellersAtPoint, Timeline, TimelineEntry
+from app.models import ChangeList, JournalChange, SellersAtPoint, Timeline, TimelineEntry
 from app.services import sellers
 
 router = APIRouter(prefix="/history", tags=["history"])
@@ -26,7 +26,32 @@ async def timeline(
     return Timeline(entries=[TimelineEntry.model_validate(r) for r in rows], limit=limit, offset=offset)
 
 
-@router.get("/{entry_id}/sellers", response_model=SellersAtPoint)
-async def sellers_at_entry(entry_id: UUID, caller: SellersReadDep, pool: PoolDep) -> SellersAtPoint:
-    """The exact seller list right after this entry, with what the entry added and removed."""
-    return SellersAtPoint.model_validate(await sellers.sellers_at_entry(pool, caller=caller, entry_id=entry_id))
+@router.get("/{entry_id:uuid}/sellers", response_model=SellersAtPoint)
+async def sellers_at_entry(
+    entry_id: UUID,
+    caller: SellersReadDep,
+    pool: PoolDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> SellersAtPoint:
+    """The exact seller list right after this entry, a page at a time, with what the entry added and removed."""
+    return SellersAtPoint.model_validate(
+        await sellers.sellers_at_entry(pool, caller=caller, entry_id=entry_id, limit=limit, cursor=cursor)
+    )
+
+
+@router.get("/{entry_id:uuid}/changes", response_model=ChangeList)
+async def changes_of_entry(
+    entry_id: UUID,
+    caller: SellersReadDep,
+    pool: PoolDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> ChangeList:
+    """Every seller this entry added, removed or renamed, in order, a page at a time (from the seller journal)."""
+    rows, next_cursor = await sellers.changes_of_entry(
+        pool, caller=caller, entry_id=entry_id, limit=limit, cursor=cursor
+    )
+    return ChangeList(
+        entry_id=entry_id, changes=[JournalChange.model_validate(r) for r in rows], next_cursor=next_cursor
+    )

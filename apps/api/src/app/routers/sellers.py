@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
-from app.deps import PoolDep, SellersReadDep, SellersWriteDep
-from app.errors import InvalidInput
+from app.config import Settings
+from app.deps import ExportSlotsDep, PoolDep, SellersReadDep, SellersWriteDep, SettingsDep
+from app.download import Download
+from app.errors import InvalidInput, quote
 from app.models import (
     AuditEntry,
     AuditList,
@@ -18,6 +20,7 @@ from app.models import (
     BulkDeleteResult,
     CleanStr,
     FlagResult,
+    IsoDatetime,
     SellerFlag,
     SellerIds,
     SellerList,
@@ -28,6 +31,20 @@ from app.models import (
 from app.services import export, sellers
 
 router = APIRouter(prefix="/sellers", tags=["sellers"])
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A datetime without a zone is taken as UTC, so naive and aware ones compare."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def check_bulk_size(count: int, settings: Settings, what: str) -> None:
+    if count > settings.max_bulk_items:
+        raise InvalidInput(
+            f"Too many {what}: at most {settings.max_bulk_items} per request "
+            f"(SELLERCOLLECTION_MAX_BULK_ITEMS), got {count}"
+        )
+
 
 AUDIT_ACTIONS = {"add", "edit", "remove", "flag", "export"}
 
@@ -49,42 +66,84 @@ async def list_sellers(
     return SellerList(sellers=[SellerOut.model_validate(r) for r in rows], next_cursor=next_cursor, total_in_org=total)
 
 
-@router.post("", response_model=SellerOut, status_code=201)
+@router.post("", response_model=SellerOut, status_code=201, responses={409: {"description": "Already in the list"}})
 async def add_seller(body: SellerName, caller: SellersWriteDep, pool: PoolDep) -> SellerOut:
     """Add one seller by name (409 if the normalized name is already in the list)."""
     return SellerOut.model_validate(await sellers.add_seller(pool, caller=caller, name=body.name))
 
 
 @router.post("/bulk", response_model=BulkAddResult)
-async def add_sellers(body: SellerNames, caller: SellersWriteDep, pool: PoolDep) -> BulkAddResult:
+async def add_sellers(
+    body: SellerNames,
+    caller: SellersWriteDep,
+    pool: PoolDep,
+    settings: SettingsDep,
+) -> BulkAddResult:
     """Add many names; duplicates within the request or the list are skipped and reported."""
+    check_bulk_size(len(body.names), settings, "names")
     return BulkAddResult.model_validate(await sellers.add_sellers(pool, caller=caller, names=body.names))
 
 
 @router.post("/bulk-delete", response_model=BulkDeleteResult)
-async def delete_sellers(body: SellerIds, caller: SellersWriteDep, pool: PoolDep) -> BulkDeleteResult:
+async def delete_sellers(
+    body: SellerIds,
+    caller: SellersWriteDep,
+    pool: PoolDep,
+    settings: SettingsDep,
+) -> BulkDeleteResult:
+    check_bulk_size(len(body.ids), settings, "ids")
     return BulkDeleteResult.model_validate(await sellers.delete_sellers(pool, caller=caller, seller_ids=body.ids))
 
 
 @router.post("/flag", response_model=FlagResult)
-async def flag_sellers(body: SellerFlag, caller: SellersWriteDep, pool: PoolDep) -> FlagResult:
+async def flag_sellers(
+    body: SellerFlag,
+    caller: SellersWriteDep,
+    pool: PoolDep,
+    settings: SettingsDep,
+) -> FlagResult:
+    check_bulk_size(len(body.ids), settings, "ids")
     return FlagResult.model_validate(
         await sellers.flag_sellers(pool, caller=caller, seller_ids=body.ids, flagged=body.flagged)
     )
 
 
-@router.get("/export", response_class=StreamingResponse)
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}, "application/json": {}, "text/plain": {}}},
+        404: {"description": "No such run in this org"},
+    },
+)
 async def export_sellers(
     caller: SellersReadDep,
     pool: PoolDep,
+    settings: SettingsDep,
+    slots: ExportSlotsDep,
     format: Literal["csv", "json", "text"] = "csv",
     run_id: UUID | None = None,
     flagged: bool | None = None,
-) -> StreamingResponse:
-    """Stream the list (or one run's finds, or the flagged ones) as CSV, JSON or text; recorded in the audit log."""
-    result = await export.export_sellers(pool, caller=caller, fmt=format, run_id=run_id, flagged=flagged)
-    return StreamingResponse(
-        result.body,
+) -> Response:
+    """The list (or one run's finds, or the flagged ones) as CSV, JSON or text; recorded in the audit log once sent.
+
+    429 when the org already has `SELLERCOLLECTION_MAX_CONCURRENT_EXPORTS_PER_ORG` exports in flight.
+    """
+    slots.acquire(caller.org_id)
+    try:
+        async with slots.snapshot_turn():
+            result = await export.export_sellers(
+                pool, caller=caller, fmt=format, run_id=run_id, flagged=flagged,
+                spool_memory_bytes=settings.export_spool_memory_bytes,
+            )  # fmt: skip
+    except BaseException:
+        slots.release(caller.org_id)
+        raise
+    return Download(
+        result.chunks(),
+        send_timeout=settings.export_send_timeout_seconds,
+        on_complete=lambda: export.record_export(pool, caller=caller, export=result),
+        on_close=lambda: slots.release(caller.org_id),
         media_type=result.media_type,
         headers={
             "Content-Disposition": f'attachment; filename="{result.filename}"',
@@ -99,15 +158,17 @@ async def audit_log(
     pool: PoolDep,
     action: Annotated[list[str] | None, Query(description="Repeatable: add, edit, remove, flag, export")] = None,
     source: Literal["manual", "collection_run"] | None = None,
-    date_from: datetime | None = None,
-    date_to: datetime | None = None,
+    date_from: IsoDatetime | None = None,
+    date_to: IsoDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> AuditList:
     """Manual changes and exports, newest first."""
     unknown = sorted(set(action or []) - AUDIT_ACTIONS)
     if unknown:
-        raise InvalidInput(f"Unknown action(s): {', '.join(unknown)}; known: {', '.join(sorted(AUDIT_ACTIONS))}")
+        shown = ", ".join(quote(a) for a in unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+        raise InvalidInput(f"Unknown action(s): {shown}; known: {', '.join(sorted(AUDIT_ACTIONS))}")
+    date_from, date_to = as_utc(date_from), as_utc(date_to)
     if date_from and date_to and date_from > date_to:
         raise InvalidInput("date_from must not be after date_to")
     rows, next_cursor = await sellers.audit_log(
@@ -117,12 +178,14 @@ async def audit_log(
     return AuditList(entries=[AuditEntry.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{seller_id}", response_model=SellerOut)
+@router.get("/{seller_id:uuid}", response_model=SellerOut)
 async def get_seller(seller_id: UUID, caller: SellersReadDep, pool: PoolDep) -> SellerOut:
     return SellerOut.model_validate(await sellers.get_seller(pool, caller=caller, seller_id=seller_id))
 
 
-@router.patch("/{seller_id}", response_model=SellerOut)
+@router.patch(
+    "/{seller_id:uuid}", response_model=SellerOut, responses={409: {"description": "Another seller has that name"}}
+)
 async def rename_seller(seller_id: UUID, body: SellerName, caller: SellersWriteDep, pool: PoolDep) -> SellerOut:
     """Rename a seller (409 if another seller already has that normalized name)."""
     return SellerOut.model_validate(
@@ -130,7 +193,7 @@ async def rename_seller(seller_id: UUID, body: SellerName, caller: SellersWriteD
     )
 
 
-@router.delete("/{seller_id}", status_code=204)
+@router.delete("/{seller_id:uuid}", status_code=204)
 async def delete_seller(seller_id: UUID, caller: SellersWriteDep, pool: PoolDep) -> Response:
     await sellers.delete_seller(pool, caller=caller, seller_id=seller_id)
     return Response(status_code=204)

@@ -8,7 +8,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from app.errors import InvalidInput
+from app.errors import InvalidInput, quote
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,9 @@ def resolve_categories(category_ids: list[str]) -> list[Category]:
     unique = list(dict.fromkeys(cid.strip() for cid in category_ids))
     unknown = [cid for cid in unique if cid not in known]
     if unknown:
-        raise InvalidInput(f"Unknown category id(s): {', '.join(unknown)}. See GET /amazon/categories.")
+        shown = ", ".join(unknown[:5]) if all(len(u) <= 40 for u in unknown[:5]) else ", ".join(map(quote, unknown[:5]))
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise InvalidInput(f"Unknown category id(s): {shown}{more}. See GET /amazon/categories.")
     if not unique:
         raise InvalidInput("category_ids must name at least one category")
     return [known[cid] for cid in unique]

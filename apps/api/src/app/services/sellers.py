@@ -11,14 +11,15 @@ import base64
 import binascii
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import errors as pg_errors
 
-from app.db import Pool
+from app.db import Conn, Pool
 from app.errors import Conflict, InvalidInput, NotFound
+from app.models import reject_control_characters
 from app.repositories import audit as audit_repo
 from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
@@ -26,6 +27,16 @@ from app.security import Caller
 from app.services.normalize import normalize_name
 
 logger = logging.getLogger(__name__)
+
+
+# Bulk changes keep their audit rows small: a count and the first names (the journal has them all).
+AUDIT_SAMPLE = 10
+# Names a history entry's answer lists inline as added or removed (GET /history/{id}/changes has them all).
+CHANGES_SAMPLE = 100
+
+
+def _sample(names: list[str]) -> list[str]:
+    return names[:AUDIT_SAMPLE]
 
 
 def _summary(names: list[str]) -> str:
@@ -46,17 +57,46 @@ def _clean(name: str) -> tuple[str, str]:
 # --- cursors -------------------------------------------------------------------------------------
 
 
+_BAD_CURSOR = "Invalid cursor: pass back next_cursor exactly as received"
+
+
 def encode_cursor(value: Any, row_id: UUID) -> str:
     raw = json.dumps([value.isoformat() if isinstance(value, datetime) else value, str(row_id)])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, *, as_datetime: bool) -> tuple[Any, UUID]:
+    """A cursor's (value, id), or 422: whatever a client sends, only the shape `encode_cursor` makes passes."""
     try:
-        value, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return (datetime.fromisoformat(value) if as_datetime else str(value)), UUID(row_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
-        raise InvalidInput("Invalid cursor: pass back next_cursor exactly as received") from exc
+        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidInput(_BAD_CURSOR) from exc
+    if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(part, str) for part in decoded)):
+        raise InvalidInput(_BAD_CURSOR)
+    value, row_id = decoded
+    try:
+        reject_control_characters(value)
+        parsed_id = UUID(row_id)
+        if not as_datetime:
+            return value, parsed_id
+        at = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(_BAD_CURSOR) from exc
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)), parsed_id
+
+
+def encode_position(position: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([position]).encode()).decode().rstrip("=")
+
+
+def decode_position(cursor: str) -> int:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidInput(_BAD_CURSOR) from exc
+    if not (isinstance(decoded, list) and len(decoded) == 1 and type(decoded[0]) is int and 0 <= decoded[0] < 2**63):
+        raise InvalidInput(_BAD_CURSOR)
+    return int(decoded[0])
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -135,7 +175,8 @@ async def add_sellers(pool: Pool, *, caller: Caller, names: list[str]) -> dict[s
         if added_names:
             await audit_repo.insert_audit(
                 conn, org_id=caller.org_id, action="add", seller_name=_summary(added_names),
-                new_value={"names": added_names}, affected_count=len(added_names), user_id=caller.user_id,
+                new_value={"names": _sample(added_names), "count": len(added_names)},
+                affected_count=len(added_names), user_id=caller.user_id,
             )  # fmt: skip
     return {"added": added_names, "skipped": skipped}
 
@@ -172,7 +213,9 @@ async def delete_sellers(pool: Pool, *, caller: Caller, seller_ids: list[UUID]) 
             single = len(deleted) == 1
             await audit_repo.insert_audit(
                 conn, org_id=caller.org_id, action="remove", seller_name=_summary(names),
-                old_value={"display_name": names[0], "id": str(deleted[0]["id"])} if single else {"names": names},
+                old_value={"display_name": names[0], "id": str(deleted[0]["id"])}
+                if single
+                else {"names": _sample(names), "count": len(names)},
                 affected_count=len(deleted), user_id=caller.user_id,
             )  # fmt: skip
     gone = {row["id"] for row in deleted}
@@ -193,7 +236,8 @@ async def flag_sellers(pool: Pool, *, caller: Caller, seller_ids: list[UUID], fl
         if updated:
             await audit_repo.insert_audit(
                 conn, org_id=caller.org_id, action="flag", seller_name=_summary(names),
-                new_value={"flagged": flagged, "sellers": names}, affected_count=len(updated),
+                new_value={"flagged": flagged, "sellers": _sample(names), "count": len(names)},
+                affected_count=len(updated),
                 user_id=caller.user_id,
             )  # fmt: skip
     hit = {row["id"] for row in updated}
@@ -246,29 +290,58 @@ def _diff(journal: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     return added, removed
 
 
-async def sellers_at_entry(pool: Pool, *, caller: Caller, entry_id: UUID) -> dict[str, Any]:
-    """The exact seller list right after a history entry, with what that entry added and removed."""
+async def _entry(conn: Conn, *, caller: Caller, entry_id: UUID) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(kind, entry row, journal filter) of a history entry; 404 when the org has no such entry."""
+    entry = await audit_repo.get_audit(conn, org_id=caller.org_id, entry_id=entry_id)
+    if entry is not None:
+        return "audit", entry, {"xact_id": entry["xact_id"]}
+    run = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=entry_id)
+    if run is None or run["journal_seq"] is None:
+        raise NotFound("History entry not found")
+    return "run", run, {"run_id": entry_id, "up_to": run["journal_seq"]}
+
+
+async def sellers_at_entry(
+    pool: Pool, *, caller: Caller, entry_id: UUID, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """A page of the exact seller list right after a history entry, with what that entry added and removed."""
+    after = decode_cursor(cursor, as_datetime=False) if cursor else None
     async with pool.connection() as conn:
-        entry = await audit_repo.get_audit(conn, org_id=caller.org_id, entry_id=entry_id)
-        if entry is not None:
-            journal = await audit_repo.journal_of_transaction(conn, org_id=caller.org_id, xact_id=entry["xact_id"])
-            kind = "audit"
-        else:
-            entry = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=entry_id)
-            if entry is None or entry["journal_seq"] is None:
-                raise NotFound("History entry not found")
-            journal = await audit_repo.journal_of_run(
-                conn, org_id=caller.org_id, run_id=entry_id, up_to=entry["journal_seq"]
-            )
-            kind = "run"
-        names = await audit_repo.sellers_at(conn, org_id=caller.org_id, journal_seq=entry["journal_seq"] or 0)
-    added, removed = _diff(journal)
+        kind, entry, journal = await _entry(conn, caller=caller, entry_id=entry_id)
+        seq = entry["journal_seq"] or 0
+        rows = await audit_repo.sellers_at(conn, org_id=caller.org_id, journal_seq=seq, limit=limit + 1, after=after)
+        count = await audit_repo.count_sellers_at(conn, org_id=caller.org_id, journal_seq=seq)
+        added_count, removed_count = await audit_repo.journal_counts(conn, org_id=caller.org_id, **journal)
+        first = await audit_repo.journal_page(conn, org_id=caller.org_id, limit=CHANGES_SAMPLE, **journal)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1]["display_name"], rows[-1]["seller_id"])
+    added, removed = _diff(first)
     return {
         "entry_id": entry_id,
         "kind": kind,
         "seller_count_snapshot": entry["seller_count_snapshot"],
-        "count": len(names),
-        "sellers": names,
-        "added": added,
-        "removed": removed,
+        "count": count,
+        "sellers": [r["display_name"] for r in rows],
+        "next_cursor": next_cursor,
+        "added_count": added_count,
+        "removed_count": removed_count,
+        "added": added[:CHANGES_SAMPLE],
+        "removed": removed[:CHANGES_SAMPLE],
     }
+
+
+async def changes_of_entry(
+    pool: Pool, *, caller: Caller, entry_id: UUID, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Every seller-list change a history entry made, in order, a page at a time."""
+    after = decode_position(cursor) if cursor else None
+    async with pool.connection() as conn:
+        _, _, journal = await _entry(conn, caller=caller, entry_id=entry_id)
+        rows = await audit_repo.journal_page(conn, org_id=caller.org_id, limit=limit + 1, after=after, **journal)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_position(rows[-1]["id"])
+    return rows, next_cursor

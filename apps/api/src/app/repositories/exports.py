@@ -1,0 +1,103 @@
+"""SQL of the seller export: a consistent snapshot read with COPY, the fastest way out of PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+from psycopg import sql
+
+from app.db import Conn
+
+EXPORT_COLUMNS = (
+    "display_name",
+    "platform",
+    "platform_id",
+    "feedback_score",
+    "feedback_percent",
+    "times_seen",
+    "flagged",
+    "first_seen_run_id",
+    "created_at",
+)
+
+# Spreadsheets run cells that start with these as formulas (CSV injection); a leading ' defuses them.
+_NEUTRALISED = "CASE WHEN left({c}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') THEN '''' || {c} ELSE {c} END"
+_TEXT_COLUMNS = ("display_name", "platform", "platform_id")
+# The same values the JSON export holds: ISO 8601 timestamps, true/false, numbers as text.
+_CSV_VALUES = {
+    **{c: _NEUTRALISED.format(c=c) for c in _TEXT_COLUMNS},
+    "flagged": "flagged::text",
+    "created_at": "btrim(to_json(created_at)::text, '\"')",
+}
+
+
+def _where(org_id: UUID, run_id: UUID | None, flagged: bool | None) -> tuple[str, dict[str, Any]]:
+    """A filter in `sql.SQL.format` placeholders: COPY takes no bind parameters, so values are bound client-side."""
+    where = ["org_id = {org_id}"]
+    params: dict[str, Any] = {"org_id": org_id}
+    if run_id is not None:
+        where.append("first_seen_run_id = {run_id}")
+        params["run_id"] = run_id
+    if flagged is not None:
+        where.append("flagged = {flagged}")
+        params["flagged"] = flagged
+    return " AND ".join(where), params
+
+
+def _bind(statement: str, params: dict[str, Any]) -> sql.Composed:
+    return sql.SQL(statement).format(**{k: sql.Literal(v) for k, v in params.items()})
+
+
+CSV_HEADER = ",".join(f'"{c}"' for c in EXPORT_COLUMNS).encode() + b"\n"
+
+
+class Snapshot:
+    """Reads of one REPEATABLE READ transaction, so the count and the rows describe the same list."""
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+
+    async def count(self, *, org_id: UUID, run_id: UUID | None, flagged: bool | None) -> int:
+        where, params = _where(org_id, run_id, flagged)
+        cur = await self._conn.execute(_bind(f"SELECT count(*) AS n FROM sellers WHERE {where}", params))
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row["n"])
+
+    async def _copy(self, select: str, where: str, params: dict[str, Any], options: str) -> AsyncIterator[bytes]:
+        statement = _bind(
+            f"COPY ({select} FROM sellers WHERE {where} ORDER BY created_at, id) TO STDOUT {options}", params
+        )
+        async with self._conn.cursor().copy(statement) as copy:
+            async for data in copy:
+                yield bytes(data)
+
+    def copy_csv(self, *, org_id: UUID, run_id: UUID | None, flagged: bool | None) -> AsyncIterator[bytes]:
+        where, params = _where(org_id, run_id, flagged)
+        columns = ", ".join(f"{_CSV_VALUES.get(c, c)} AS {c}" for c in EXPORT_COLUMNS)
+        return self._copy(f"SELECT {columns}", where, params, "(FORMAT csv, FORCE_QUOTE *)")
+
+    def copy_json_rows(self, *, org_id: UUID, run_id: UUID | None, flagged: bool | None) -> AsyncIterator[bytes]:
+        """One JSON object per row, in COPY's text format (backslashes doubled)."""
+        where, params = _where(org_id, run_id, flagged)
+        pairs = ", ".join(
+            f"'{c}', {c}::text" if c in ("feedback_percent", "first_seen_run_id") else f"'{c}', {c}"
+            for c in EXPORT_COLUMNS
+        )
+        return self._copy(f"SELECT json_build_object({pairs})", where, params, "")
+
+    def copy_names(self, *, org_id: UUID, run_id: UUID | None, flagged: bool | None) -> AsyncIterator[bytes]:
+        """One display name per row, in COPY's text format (backslashes doubled)."""
+        where, params = _where(org_id, run_id, flagged)
+        return self._copy("SELECT display_name", where, params, "")
+
+
+@asynccontextmanager
+async def snapshot(conn: Conn) -> AsyncIterator[Snapshot]:
+    async with conn.transaction():
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        await conn.execute("SET LOCAL TimeZone = 'UTC'")
+        yield Snapshot(conn)

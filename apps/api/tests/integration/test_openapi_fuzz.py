@@ -1,0 +1,27 @@
+"""Property-based test of the live API against its own OpenAPI document (schemathesis, every check)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from tests.conftest import LiveServer, TokenFactory
+
+CONFIG = Path(__file__).resolve().parents[1] / "schemathesis" / "schemathesis.toml"
+PERMISSIONS = ("admin.automation", "sellers.read", "sellers.write")
+
+
+async def test_the_api_matches_its_openapi_document(live: LiveServer, make_identity: TokenFactory) -> None:
+    me = await make_identity(PERMISSIONS)
+    command = [
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", f"{live.base_url}/openapi.json",
+        "--checks", "all", "--max-examples", "8", "--seed", "9", "--phases", "examples,coverage,fuzzing",
+        "--request-timeout", "20", "--workers", "1", "--no-color", "--header", f"Authorization: Bearer {me.token}",
+    ]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(proc.communicate(), timeout=600)
+    report = output.decode(errors="replace")
+    assert proc.returncode == 0, report[-8000:]
