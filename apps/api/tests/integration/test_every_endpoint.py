@@ -59,5 +59,6 @@ async def test_control_characters_are_422_naming_the_field(live: LiveServer, mak
         for method, path, kwargs, loc in cases:
             response = await client.request(method, path, **kwargs)
             assert response.status_code == 422, (method, path, response.text)
-            assert response.json()["detail"][0]["loc"] == loc
+            # The one error body: a message that names the field first.
+            assert response.json()["detail"].startswith(".".join(map(str, loc)) + ": "), response.text
         assert (await client.get("/sellers")).json()["sellers"] == []  # nothing half-written

@@ -70,12 +70,12 @@ async def run_history(
     return RunHistoryList(runs=[RunHistoryEntry.model_validate(r) for r in runs], total=total)
 
 
-@router.get("/runs/{run_id:uuid}", response_model=RunResponse)
+@router.get("/runs/{run_id}", response_model=RunResponse)
 async def get_run(run_id: UUID, caller: AutomationDep, pool: PoolDep) -> RunResponse:
     return RunResponse.model_validate(await collection.get_run(pool, caller=caller, run_id=run_id))
 
 
-@router.get("/runs/{run_id:uuid}/progress", response_model=RunProgress)
+@router.get("/runs/{run_id}/progress", response_model=RunProgress)
 async def get_progress(run_id: UUID, caller: AutomationDep, pool: PoolDep, executor: ExecutorDep) -> RunProgress:
     """Phase, counters, item tallies, each worker's current step and any rate-limit wait."""
     return RunProgress.model_validate(await collection.progress(pool, executor, caller=caller, run_id=run_id))
@@ -101,7 +101,7 @@ for _verb, _act, _doc in (
     ("cancel", RunLifecycle.cancel, "Cancel an open run; in-flight work is stopped."),
 ):
     router.post(
-        f"/runs/{{run_id:uuid}}/{_verb}", response_model=RunResponse, name=f"{_verb}_run", responses=TRANSITION_CONFLICT
+        f"/runs/{{run_id}}/{_verb}", response_model=RunResponse, name=f"{_verb}_run", responses=TRANSITION_CONFLICT
     )(_lifecycle_endpoint(_act, _doc))
 
 
@@ -129,7 +129,7 @@ async def _sse_frames(
         subscription.close()
 
 
-@router.post("/runs/{run_id:uuid}/activity/token", response_model=StreamTokenResponse)
+@router.post("/runs/{run_id}/activity/token", response_model=StreamTokenResponse)
 async def create_activity_token(
     run_id: UUID, caller: AutomationDep, pool: PoolDep, settings: SettingsDep
 ) -> StreamTokenResponse:
@@ -146,7 +146,7 @@ async def create_activity_token(
 
 
 @router.get(
-    "/runs/{run_id:uuid}/activity",
+    "/runs/{run_id}/activity",
     response_class=EventSourceResponse,
     responses={204: {"description": "The run is over and there is nothing more to send; stop reconnecting."}},
 )

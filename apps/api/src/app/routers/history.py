@@ -26,7 +26,7 @@ async def timeline(
     return Timeline(entries=[TimelineEntry.model_validate(r) for r in rows], limit=limit, offset=offset)
 
 
-@router.get("/{entry_id:uuid}/sellers", response_model=SellersAtPoint)
+@router.get("/{entry_id}/sellers", response_model=SellersAtPoint)
 async def sellers_at_entry(
     entry_id: UUID,
     caller: SellersReadDep,
@@ -40,7 +40,7 @@ async def sellers_at_entry(
     )
 
 
-@router.get("/{entry_id:uuid}/changes", response_model=ChangeList)
+@router.get("/{entry_id}/changes", response_model=ChangeList)
 async def changes_of_entry(
     entry_id: UUID,
     caller: SellersReadDep,
