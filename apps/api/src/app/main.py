@@ -13,7 +13,7 @@ from app.body_limit import BodyLimitMiddleware
 from app.config import Settings
 from app.http_errors import register_error_handlers
 from app.openapi import install_openapi
-from app.routers import amazon, auth, collection, health, history, sellers
+from app.routers import amazon, auth, collection, docs, health, history, sellers, web
 from app.runtime import open_runtime
 from app.services.export_slots import ExportSlots
 
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logger.info("SellerCollection %s ready (provider: %s)", __version__, settings.run_provider)
             yield
 
-    app = FastAPI(title="SellerCollection", version=__version__, lifespan=lifespan)
+    app = FastAPI(title="SellerCollection", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     routers = [health.router, auth.router, amazon.router, collection.router, sellers.router, history.router]
     for router in routers:
         app.include_router(router)
@@ -42,4 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_error_handlers(app, routers)
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    docs.install(app)
+    web.install(app)  # last: the page routes answer only what the API does not
     return app

@@ -22,6 +22,9 @@ from app.repositories import auth as repo
 TOKEN_PREFIX = "sc_"
 SESSION_COOKIE = "sc_session"
 CSRF_HEADER = "X-CSRF-Token"
+# A readable copy of the session's CSRF token for the web page (it must survive a reload); the server
+# still checks the header against the stored token, so the cookie alone proves nothing.
+CSRF_COOKIE = "sc_csrf"
 
 # Permission keys. Automation admins may also read and change the seller list.
 AUTOMATION = "admin.automation"

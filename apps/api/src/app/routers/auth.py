@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, Response
 from app.deps import BearerDeclared, CallerDep, PoolDep, SettingsDep, bearer_token
 from app.errors import NotAuthenticated
 from app.models import MeResponse, SessionResponse
-from app.security import SESSION_COOKIE, caller_from_token
+from app.security import CSRF_COOKIE, SESSION_COOKIE, caller_from_token
 from app.services import accounts
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -43,6 +43,15 @@ async def create_session(
         secure=settings.cookie_secure,
         path="/",
     )
+    response.set_cookie(
+        CSRF_COOKIE,
+        opened.csrf_token,
+        max_age=settings.session_ttl_hours * 3600,
+        httponly=False,
+        samesite="strict",
+        secure=settings.cookie_secure,
+        path="/",
+    )
     return SessionResponse(csrf_token=opened.csrf_token, expires_at=opened.expires_at)
 
 
@@ -54,4 +63,5 @@ async def delete_session(response: Response, caller: CallerDep, pool: PoolDep) -
             await accounts.close_session(conn, session_id=caller.session_id)
     response.status_code = 204
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(CSRF_COOKIE, path="/", samesite="strict")
     return response

@@ -1,0 +1,368 @@
+// Run detail: header and controls, progress strip, five worker lanes, the live feed, totals,
+// throughput and problems. One EventSource on the session cookie feeds one store; the DOM is
+// written at most once per frame (feed, lanes, pipeline strip) and once a second (chart, ages).
+
+import { api, ApiError } from "./api.js";
+import { h, num, duration, statusBadge, errorBox, ago, OPEN_STATUSES, runDurationMs } from "./format.js";
+import { controls, bar, percent } from "./progress.js";
+import { RunStore, FeedView, isTerminal } from "./feed.js";
+
+const PROGRESS_POLL_MS = 2000;
+const STATUS_SUMMARY_MS = 10000;
+const STATE_WORD = { idle: "idle", fetching: "fetching", found: "found", error: "error", "rate-limited": "rate-limited", paused: "paused", done: "done" };
+
+// Test and benchmark hooks: counters only, no behaviour depends on them.
+const metrics = (window.__scMetrics = window.__scMetrics || {});
+
+function favicon(status, pct) {
+  const colour = { running: "#0072B2", paused: "#E69F00", completed: "#009E73", failed: "#D55E00", cancelled: "#888" }[status] || "#888";
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="none" stroke="${colour}" stroke-width="2" opacity=".35"/><path d="M8 1a7 7 0 ${pct > 50 ? 1 : 0} 1 ${(8 + 7 * Math.sin((2 * Math.PI * pct) / 100)).toFixed(2)} ${(8 - 7 * Math.cos((2 * Math.PI * pct) / 100)).toFixed(2)}" fill="none" stroke="${colour}" stroke-width="2"/></svg>`;
+  document.getElementById("favicon").href = `data:image/svg+xml,${encodeURIComponent(svg)}`;
+}
+
+function laneView(id) {
+  const state = h("span", { class: "lane-state" });
+  const label = h("span", { class: "lane-label" });
+  const last = h("span", { class: "lane-last num" });
+  const age = h("span", { class: "lane-age num" });
+  const counters = h("span", { class: "lane-counters num" });
+  const errors = h("span", { class: "lane-errors num" });
+  const el = h("li", { class: "lane", dataset: { worker: id, state: "idle" } },
+    h("span", { class: "lane-head" }, h("span", { class: `wbadge w${id}`, text: `W${id}` }), state), label,
+    h("span", { class: "lane-meta" }, last, age), counters, errors);
+  const shown = {};
+  const set = (node, key, text) => { if (shown[key] !== text) { shown[key] = text; node.textContent = text; } };
+  return {
+    el,
+    render(lane) {
+      if (el.dataset.state !== lane.state) el.dataset.state = lane.state;
+      set(state, "state", STATE_WORD[lane.state] || lane.state);
+      set(label, "label", lane.label || "–");
+      if (label.title !== lane.label) label.title = lane.label || "";
+      set(last, "last", lane.lastDuration === null ? "" : `last ${duration(lane.lastDuration)}`);
+      set(counters, "counters", `${num(lane.requests)} req · ${num(lane.successes)} ok · ${num(lane.retries)} retries · avg ${lane.durN ? duration(lane.durSum / lane.durN) : "–"}`);
+      const errs = Object.entries(lane.errors).map(([k, v]) => `${k.replace("_", " ")} ${num(v)}`).join(" · ");
+      set(errors, "errors", errs ? `errors: ${errs}` : "no errors");
+    },
+    tick(lane, now) { set(age, "age", lane.lastAt ? ago(lane.lastAt, now) : ""); },
+  };
+}
+
+function sparkline(values) {
+  const w = 240, hgt = 48, max = Math.max(1, ...values);
+  const pts = values.map((v, i) => `${((i / Math.max(1, values.length - 1)) * w).toFixed(1)},${(hgt - (v / max) * (hgt - 4) - 2).toFixed(1)}`).join(" ");
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${w} ${hgt}`);
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `Requests per second over the last minute, peak ${max}`);
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute("points", pts);
+  svg.append(line);
+  return svg;
+}
+
+export function mount(view, [runId], app) {
+  const store = new RunStore(5);
+  const err = errorBox();
+  let run = null;
+  let stopped = false;
+  let ended = false;
+  let es = null;
+  let attempts = 0;
+  let reconnectTimer = null;
+  let progressTimer = null;
+  let frame = 0;
+  let rateLimitUntil = null;
+  let pipelineDirty = false;
+  Object.assign(metrics, { received: 0, rendered: 0, frames: 0, maxCards: 0, connects: 0, lastControl: null });
+
+  // --- static layout (built once; only text inside it changes) ---------------------------------
+  const title = h("h1", { class: "run-name", text: "Run" });
+  const badge = h("span", { class: "badge-slot" });
+  const phase = h("span", { class: "muted" });
+  const elapsed = h("span", { class: "muted num" });
+  const ctl = controls(runId, (r) => { setRun(r); pollProgress(); });
+  ctl.el.addEventListener("click", (e) => {
+    const b = e.target.closest("button");
+    if (b) metrics.lastControl = { action: b.dataset.action, inputDelayMs: performance.now() - e.timeStamp, handledAt: performance.now() };
+  }, true);
+  const bars = h("div", { class: "bars" });
+  const sellersLine = h("p", { class: "num sellers-line" });
+  const waitLine = h("p", { class: "wait", hidden: true });
+  const extra = h("dl", { class: "extra" });
+  const laneList = h("ol", { class: "lanes", "aria-label": "Workers" });
+  const lanes = new Map();
+  const pipelineStrip = h("p", { class: "pipeline-strip", "aria-label": "Pipeline" });
+  const gapNotice = h("p", { class: "gap-notice", role: "alert", hidden: true });
+  const list = h("ol", { class: "feed", id: "feed", "aria-label": "Activity feed, newest first" });
+  const newPill = h("button", { type: "button", class: "new-pill", hidden: true });
+  const followBtn = h("button", { type: "button", class: "ghost", "aria-pressed": "true", text: "Following" });
+  const feedInfo = h("span", { class: "muted num" });
+  const scroller = h("div", { class: "feed-scroll" }, list);
+  const totals = h("dl", { class: "totals" });
+  const chartSlot = h("div", { class: "chart" });
+  const problems = h("ol", { class: "problems", "aria-label": "Errors, rate limits and gaps" });
+  const feed = new FeedView(list, { onNewWhileFrozen: (n) => { newPill.hidden = false; newPill.textContent = `${num(n)} new events`; } });
+
+  const layout = h("div", { class: "run-detail" },
+    h("header", { class: "run-head" },
+      h("div", { class: "run-title-row" }, title, badge),
+      h("div", { class: "run-sub" }, phase, elapsed),
+      ctl.el),
+    err.el,
+    h("section", { class: "panel progress-strip", "aria-label": "Progress" }, bars, sellersLine, waitLine, extra),
+    h("section", { "aria-label": "Workers" }, laneList),
+    h("div", { class: "run-body" },
+      h("section", { class: "panel feed-panel", "aria-labelledby": "feed-title" },
+        h("div", { class: "row spread" }, h("h2", { id: "feed-title", text: "Live feed" }), h("span", { class: "row" }, feedInfo, followBtn)),
+        pipelineStrip, gapNotice, newPill, scroller),
+      h("aside", { class: "side" },
+        h("section", { class: "panel", "aria-labelledby": "totals-title" }, h("h2", { id: "totals-title", text: "Totals" }), totals),
+        h("section", { class: "panel", "aria-labelledby": "chart-title" }, h("h2", { id: "chart-title", text: "Requests per second" }), chartSlot),
+        h("section", { class: "panel", "aria-labelledby": "problems-title" }, h("h2", { id: "problems-title", text: "Errors and rate limits" }), problems))));
+  view.append(layout);
+  document.title = "Run · SellerCollection";
+
+  function ensureLane(id) {
+    let lv = lanes.get(id);
+    if (!lv) {
+      lv = laneView(id);
+      lanes.set(id, lv);
+      const after = [...lanes.keys()].sort((a, b) => a - b);
+      laneList.replaceChildren(...after.map((k) => lanes.get(k).el));
+    }
+    return lv;
+  }
+  for (const id of store.lanes.keys()) ensureLane(id);
+
+  // --- follow mode ------------------------------------------------------------------------------
+  function setFollow(on) {
+    feed.follow(on);
+    followBtn.setAttribute("aria-pressed", String(on));
+    followBtn.textContent = on ? "Following" : "Paused feed";
+    if (on) { newPill.hidden = true; scroller.scrollTop = 0; schedule(); }
+  }
+  followBtn.addEventListener("click", () => setFollow(!feed.following));
+  newPill.addEventListener("click", () => setFollow(true));
+  scroller.addEventListener("scroll", () => {
+    const away = scroller.scrollTop > 60;
+    if (away && feed.following) setFollow(false);
+    else if (scroller.scrollTop === 0 && !feed.following && followBtn.dataset.manual !== "1") setFollow(true);
+  }, { passive: true });
+
+  // --- rendering --------------------------------------------------------------------------------
+  function schedule() {
+    if (frame || stopped || document.hidden) return;
+    frame = requestAnimationFrame(renderFrame);
+  }
+
+  function renderFrame() {
+    frame = 0;
+    const t0 = performance.now();
+    let written = feed.flush();
+    for (const lane of store.lanes.values()) {
+      if (!lane.dirty) continue;
+      lane.dirty = false;
+      ensureLane(lane.id).render(lane);
+    }
+    if (pipelineDirty) {
+      pipelineDirty = false;
+      const p = store.pipeline;
+      pipelineStrip.textContent = `Pipeline: ${num(p.uploading)} uploaded · ${num(p.deduped)} deduped · ${num(p.inserted)} inserted · ${num(p.updated)} updated`;
+      written += metrics.pendingPipeline || 0;
+      metrics.pendingPipeline = 0;
+    }
+    if (store.problemsDirty) {
+      store.problemsDirty = false;
+      problems.replaceChildren(...store.problems.slice(0, 20).map((p) => h("li", { class: `problem a-${p.ev.action}` },
+        p.ev.worker_id ? h("span", { class: `wbadge w${p.ev.worker_id}`, text: `W${p.ev.worker_id}` }) : null,
+        h("span", { text: p.text }))));
+    }
+    feedInfo.textContent = `showing ${num(list.childElementCount)} of ${num(store.totals.events)}`;
+    metrics.rendered += written;
+    metrics.frames += 1;
+    metrics.maxCards = Math.max(metrics.maxCards, list.childElementCount);
+    metrics.renderMs = (metrics.renderMs || 0) + (performance.now() - t0);
+    if (feed.pending.length && feed.following) schedule();
+  }
+
+  function onEvent(ev) {
+    metrics.received += 1;
+    const kind = store.apply(ev);
+    if (kind === null) return;
+    if (kind === "restart") feed.reset();
+    if (kind === "gap" || kind === "restart") {
+      gapNotice.hidden = false;
+      gapNotice.textContent = kind === "gap"
+        ? `${num(ev.missed)} events were missed because the connection fell behind. Totals and progress above stay exact.`
+        : "The server restarted. The feed continues with the events it sends now; the progress above stays exact.";
+    }
+    if (kind === "pipeline") { pipelineDirty = true; metrics.pendingPipeline = (metrics.pendingPipeline || 0) + 1; }
+    else feed.push(ev, kind, ev.worker_id ? store.lane(ev.worker_id).params : null);
+    if (ev.phase === "run" && run) {
+      const status = { paused: "paused", resumed: "running", started: "running", complete: "completed", failed: "failed", cancelled: "cancelled" }[ev.action];
+      if (status && status !== run.status) setRun({ ...run, status });
+    }
+    if (ev.action === "rate_limited" && ev.retry_after_seconds) rateLimitUntil = Date.now() + ev.retry_after_seconds * 1000;
+    if (isTerminal(ev)) finish();
+    schedule();
+  }
+
+  // --- run state and progress -------------------------------------------------------------------
+  function setRun(next) {
+    run = next;
+    title.textContent = run.name;
+    if (badge.dataset.status !== run.status) { badge.replaceChildren(statusBadge(run.status)); badge.dataset.status = run.status; }
+    layout.dataset.status = run.status;
+    phase.textContent = `Phase: ${run.phase}`;
+    if (!ctl.el.dataset.pending) ctl.update(run.status);
+    const pct = percent(run);
+    document.title = `${pct}% · ${run.name}`;
+    favicon(run.status, pct);
+  }
+
+  function renderProgress(p) {
+    setRun(p.run);
+    const r = p.run;
+    bars.replaceChildren(bar("Categories", r.categories_completed, r.categories_total), bar("Products", r.products_searched, r.products_total));
+    sellersLine.textContent = `${num(r.sellers_found)} sellers found · ${num(r.sellers_new)} new${r.failed_items ? ` · ${num(r.failed_items)} failed items` : ""}${r.seller_count_snapshot !== null ? ` · ${num(r.seller_count_snapshot)} sellers in the list at the end` : ""}`;
+    rateLimitUntil = p.rate_limited_for_seconds ? Date.now() + p.rate_limited_for_seconds * 1000 : rateLimitUntil && rateLimitUntil > Date.now() ? rateLimitUntil : null;
+    // Fields other issues may add to progress (request counts, limits): shown as they come.
+    const known = new Set(["run", "items", "workers", "executing_here", "rate_limited_for_seconds"]);
+    const extras = Object.entries(p).filter(([k, v]) => !known.has(k) && (typeof v === "number" || typeof v === "string"));
+    extra.replaceChildren(...extras.flatMap(([k, v]) => [h("dt", { text: k.replaceAll("_", " ") }), h("dd", { class: "num", text: typeof v === "number" ? num(v) : v })]));
+    if (r.status_reason) { err.el.hidden = false; err.el.classList.add("notice"); err.el.textContent = r.status_reason; }
+    for (const w of p.workers || []) {
+      const lane = store.lane(w.worker_id);
+      if (lane.lastAt === null && w.state) { lane.state = w.state.replace("_", "-"); lane.label = w.label || ""; lane.dirty = true; }
+    }
+    schedule();
+  }
+
+  async function pollProgress() {
+    if (progressTimer) { clearTimeout(progressTimer); progressTimer = null; }
+    try {
+      const p = await api(`/collection/runs/${runId}/progress`);
+      if (stopped) return;
+      renderProgress(p);
+      if (OPEN_STATUSES.has(p.run.status) && !document.hidden) progressTimer = setTimeout(pollProgress, PROGRESS_POLL_MS);
+    } catch (e) {
+      if (stopped) return;
+      if (e instanceof ApiError && (e.status === 404 || e.status === 422)) return notFound();
+      err.show(e);
+      progressTimer = setTimeout(pollProgress, PROGRESS_POLL_MS * 2);
+    }
+  }
+
+  function notFound() {
+    stop();
+    document.title = "Run not found · SellerCollection";
+    view.replaceChildren(h("section", { class: "panel not-found" }, h("h1", { text: "Run not found" }),
+      h("p", { text: "There is no run with this id in your organisation." }), h("a", { href: "/", "data-nav": true, text: "Back to runs" })));
+  }
+
+  // --- the stream ---------------------------------------------------------------------------------
+  function connect() {
+    if (stopped || ended) return;
+    reconnectTimer = null;
+    metrics.connects += 1;
+    // A fresh EventSource sends no Last-Event-ID; the query parameter carries where we are.
+    const url = `/collection/runs/${encodeURIComponent(runId)}/activity${store.lastSeq ? `?last_event_id=${store.lastSeq}` : ""}`;
+    es = new EventSource(url);
+    es.onopen = () => { attempts = 0; app.setChip("live", "Live"); };
+    es.onmessage = (m) => {
+      let ev;
+      try { ev = JSON.parse(m.data); } catch { return; }
+      onEvent(ev);
+    };
+    es.onerror = async () => {
+      if (!es || ended) return;
+      if (es.readyState === EventSource.CONNECTING) {
+        attempts += 1;
+        app.setChip("reconnecting", `Reconnecting (attempt ${attempts})`);
+        return;
+      }
+      // Closed for good (204 after the end, or an error status): find out which.
+      es = null;
+      try {
+        const r = await api(`/collection/runs/${runId}`);
+        if (stopped) return;
+        setRun(r);
+        if (!OPEN_STATUSES.has(r.status)) { finish(); return; }
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) return notFound();
+        if (e instanceof ApiError && e.status === 401) return;
+      }
+      attempts += 1;
+      app.setChip(navigator.onLine === false ? "offline" : "reconnecting", `${navigator.onLine === false ? "Offline" : "Reconnecting"} (attempt ${attempts})`);
+      const delay = Math.min(15000, 500 * 2 ** Math.min(attempts, 5)) * (0.5 + Math.random() / 2);
+      reconnectTimer = setTimeout(connect, delay);
+    };
+  }
+
+  function finish() {
+    if (ended) return;
+    ended = true;
+    if (es) { es.close(); es = null; }
+    app.setChip("ended", "Ended");
+    pollProgress();
+  }
+
+  // --- once a second: elapsed, countdown, lane ages, chart; every ten: a polite summary ---------
+  function tick() {
+    if (stopped) return;
+    const now = Date.now();
+    if (run) elapsed.textContent = `Elapsed ${duration(runDurationMs(run))}`;
+    if (rateLimitUntil && rateLimitUntil > now) {
+      waitLine.hidden = false;
+      waitLine.textContent = `Rate limited: the run waits, next try in ${Math.ceil((rateLimitUntil - now) / 1000)} s`;
+    } else waitLine.hidden = true;
+    for (const lane of store.lanes.values()) ensureLane(lane.id).tick(lane, now);
+    chartSlot.replaceChildren(sparkline(store.series(60)));
+    const t = store.totals;
+    const rows = [["Events", t.events], ["Requests", t.requests], ["Successes", t.found], ["Errors", t.errors], ["Rate limits", t.rateLimits], ["Sellers found (feed)", t.sellersFound], ["New sellers (feed)", t.newSellers]];
+    totals.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { class: "num", text: num(v) })]));
+  }
+  const tickTimer = setInterval(tick, 1000);
+  const summaryTimer = setInterval(() => {
+    if (run) app.status(`${run.name}: ${run.status}, ${percent(run)}% done, ${num(store.totals.events)} events.`);
+  }, STATUS_SUMMARY_MS);
+
+  const onVisible = () => {
+    if (document.hidden) return;
+    schedule();
+    if (run && OPEN_STATUSES.has(run.status) && !progressTimer) pollProgress();
+  };
+  document.addEventListener("visibilitychange", onVisible);
+  const onOnline = () => { if (!es && !ended && !stopped) { if (reconnectTimer) clearTimeout(reconnectTimer); connect(); } };
+  window.addEventListener("online", onOnline);
+
+  function stop() {
+    stopped = true;
+    if (es) { es.close(); es = null; }
+    if (reconnectTimer) clearTimeout(reconnectTimer);
+    if (progressTimer) clearTimeout(progressTimer);
+    if (frame) cancelAnimationFrame(frame);
+    clearInterval(tickTimer);
+    clearInterval(summaryTimer);
+    document.removeEventListener("visibilitychange", onVisible);
+    window.removeEventListener("online", onOnline);
+    app.setChip(null);
+    document.getElementById("favicon").href = "data:,";
+  }
+
+  // Load the run first: an unknown or foreign id is "not found" without opening a stream.
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(runId)) { notFound(); return stop; }
+  api(`/collection/runs/${runId}`).then((r) => {
+    if (stopped) return;
+    setRun(r);
+    pollProgress();
+    connect();
+    tick();
+  }).catch((e) => {
+    if (e instanceof ApiError && e.status === 404) notFound(); else err.show(e);
+  });
+  return stop;
+}

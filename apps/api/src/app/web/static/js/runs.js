@@ -1,0 +1,131 @@
+// The runs page: a new-run form (categories grouped by department), open runs as progress cards
+// polled every few seconds while the tab is visible, and the finished runs table.
+
+import { api } from "./api.js";
+import { h, num, statusBadge, errorBox, dateTime, duration, runDurationMs, OPEN_STATUSES } from "./format.js";
+import { progressCard } from "./progress.js";
+
+const POLL_MS = 3000;
+
+function newRunForm(catalogue, app) {
+  const err = errorBox();
+  const name = h("input", { id: "run-name", name: "name", maxlength: "200", placeholder: "e.g. Kitchen test" });
+  const all = h("input", { type: "checkbox", id: "cat-all" });
+  const count = h("span", { class: "muted num", "aria-live": "polite" });
+  const groups = catalogue.departments.map((dep) => {
+    const depBox = h("input", { type: "checkbox", id: `dep-${dep.id}`, dataset: { department: dep.id } });
+    const cats = dep.categories.map((c) => h("label", { class: "check" },
+      h("input", { type: "checkbox", name: "category", value: c.id, dataset: { department: dep.id } }), c.name));
+    return h("fieldset", { class: "dept" },
+      h("legend", {}, h("label", { class: "check" }, depBox, dep.name)), h("div", { class: "cats" }, cats));
+  });
+  const button = h("button", { type: "submit", class: "primary" }, "Start run");
+  const form = h("form", { class: "panel new-run", "aria-labelledby": "new-run-title" },
+    h("h2", { id: "new-run-title", text: "New run" }),
+    h("div", { class: "row" }, h("label", { for: "run-name", text: "Name (optional)" }), name),
+    h("div", { class: "row" }, h("label", { class: "check" }, all, "Select all categories"), count),
+    h("div", { class: "depts" }, groups),
+    err.el,
+    h("div", { class: "row" }, button));
+  const boxes = () => [...form.querySelectorAll('input[name="category"]')];
+  function sync() {
+    const chosen = boxes().filter((b) => b.checked);
+    count.textContent = `${chosen.length} selected`;
+    for (const dep of form.querySelectorAll("input[data-department]:not([name])")) {
+      const mine = boxes().filter((b) => b.dataset.department === dep.dataset.department);
+      const n = mine.filter((b) => b.checked).length;
+      dep.checked = n === mine.length;
+      dep.indeterminate = n > 0 && n < mine.length;
+    }
+    all.checked = chosen.length === boxes().length;
+    all.indeterminate = chosen.length > 0 && !all.checked;
+  }
+  form.addEventListener("change", (e) => {
+    const t = e.target;
+    if (t === all) boxes().forEach((b) => { b.checked = all.checked; });
+    else if (t.dataset.department && !t.name) boxes().filter((b) => b.dataset.department === t.dataset.department).forEach((b) => { b.checked = t.checked; });
+    sync();
+  });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    err.clear();
+    const ids = boxes().filter((b) => b.checked).map((b) => b.value);
+    if (!ids.length) { err.show("Pick at least one category."); return; }
+    button.disabled = true;
+    try {
+      const run = await api("/collection/runs", { method: "POST", body: { name: name.value.trim() || null, category_ids: ids } });
+      await api(`/collection/runs/${run.id}/start`, { method: "POST" });
+      app.navigate(`/runs/${run.id}`);
+    } catch (ex) {
+      err.show(ex);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  sync();
+  return form;
+}
+
+function runsTable(runs) {
+  if (!runs.length) return h("p", { class: "empty", text: "No finished runs yet. Pick categories and start one." });
+  const head = ["Name", "Status", "Started", "Duration", "Categories", "Products", "Sellers found / new", "Snapshot"];
+  return h("div", { class: "table-wrap" }, h("table", { class: "runs" },
+    h("thead", {}, h("tr", {}, head.map((t) => h("th", { scope: "col", text: t })))),
+    h("tbody", {}, runs.map((r) => h("tr", { dataset: { runId: r.id, status: r.status } },
+      h("td", {}, h("a", { href: `/runs/${r.id}`, "data-nav": true, text: r.name })),
+      h("td", {}, statusBadge(r.status)),
+      h("td", { text: dateTime(r.started_at || r.created_at) }),
+      h("td", { class: "num", text: duration(runDurationMs(r)) }),
+      h("td", { class: "num", text: `${num(r.categories_completed)} / ${num(r.categories_total)}` }),
+      h("td", { class: "num", text: `${num(r.products_searched)} / ${num(r.products_total)}` }),
+      h("td", { class: "num", text: `${num(r.sellers_found)} / ${num(r.sellers_new)}` }),
+      h("td", { class: "num", text: num(r.seller_count_snapshot) }))))));
+}
+
+export function mount(view, _params, app) {
+  document.title = "Runs · SellerCollection";
+  const err = errorBox();
+  const openBox = h("section", { class: "open-runs", "aria-label": "Open runs" });
+  const finishedBox = h("section", { class: "panel", "aria-labelledby": "finished-title" }, h("h2", { id: "finished-title", text: "Runs" }));
+  const formSlot = h("div");
+  const details = h("details", { class: "new-run-wrap" }, h("summary", { text: "New run" }), formSlot);
+  view.append(h("h1", { text: "Runs" }), err.el, details, openBox, finishedBox);
+  let timer = null;
+  let stopped = false;
+  const cards = new Map();
+
+  api("/amazon/categories").then((cat) => formSlot.replaceChildren(newRunForm(cat, app))).catch((e) => err.show(e));
+
+  async function refresh() {
+    timer = null;
+    try {
+      const list = await api("/collection/runs?limit=100");
+      if (stopped) return;
+      const open = list.runs.filter((r) => OPEN_STATUSES.has(r.status));
+      details.open = open.length === 0 || details.dataset.userOpened === "1";
+      const keep = new Set(open.map((r) => r.id));
+      for (const [id, card] of cards) if (!keep.has(id)) { card.el.remove(); cards.delete(id); }
+      for (const r of open) {
+        let card = cards.get(r.id);
+        if (!card) {
+          card = progressCard(r, () => { if (!timer) refresh(); }, (run) => app.navigate(`/runs/${run.id}`));
+          cards.set(r.id, card);
+          openBox.append(card.el);
+        } else card.update(r);
+      }
+      finishedBox.replaceChildren(finishedBox.firstChild, runsTable(list.runs.filter((r) => !OPEN_STATUSES.has(r.status))));
+      if (open.length && !document.hidden) timer = setTimeout(refresh, POLL_MS);
+    } catch (e) {
+      err.show(e);
+    }
+  }
+  details.querySelector("summary").addEventListener("click", () => { details.dataset.userOpened = details.open ? "0" : "1"; });
+  const onVisible = () => { if (!document.hidden && !timer && !stopped) refresh(); };
+  document.addEventListener("visibilitychange", onVisible);
+  refresh();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    document.removeEventListener("visibilitychange", onVisible);
+  };
+}
