@@ -83,6 +83,7 @@ export function errorBox() {
 export function runDurationMs(run) {
   const start = run.started_at ? new Date(run.started_at).getTime() : null;
   if (start === null) return null;
-  const end = run.completed_at ? new Date(run.completed_at).getTime() : Date.now();
+  const stoppedAt = run.completed_at || (run.status === "paused" ? run.paused_at : null);
+  const end = stoppedAt ? new Date(stoppedAt).getTime() : Date.now();
   return end - start;
 }

@@ -227,7 +227,7 @@ export function mount(view, [runId], app) {
     setRun(p.run);
     const r = p.run;
     bars.replaceChildren(bar("Categories", r.categories_completed, r.categories_total), bar("Products", r.products_searched, r.products_total));
-    sellersLine.textContent = `${num(r.sellers_found)} sellers found · ${num(r.sellers_new)} new${r.failed_items ? ` · ${num(r.failed_items)} failed items` : ""}${r.seller_count_snapshot !== null ? ` · ${num(r.seller_count_snapshot)} sellers in the list at the end` : ""}`;
+    sellersLine.textContent = `${num(r.sellers_found)} sellers found · ${num(r.sellers_new)} new${r.failed_items ? ` · ${num(r.failed_items)} failed items` : ""}${r.seller_count_snapshot !== null && !OPEN_STATUSES.has(r.status) ? ` · ${num(r.seller_count_snapshot)} sellers in the list when it ended` : ""}`;
     rateLimitUntil = p.rate_limited_for_seconds ? Date.now() + p.rate_limited_for_seconds * 1000 : rateLimitUntil && rateLimitUntil > Date.now() ? rateLimitUntil : null;
     // Fields other issues may add to progress (request counts, limits): shown as they come.
     const known = new Set(["run", "items", "workers", "executing_here", "rate_limited_for_seconds"]);

@@ -1,0 +1,145 @@
+"""Browser tests: Debian's Chromium, driven by Playwright for Python, against a real `sellercollection serve`.
+
+Playwright's own browser download is never used: the tests launch `/usr/bin/chromium` (or
+`SELLERCOLLECTION_TEST_CHROMIUM`). Without it they skip on a developer's machine and fail under CI.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from tests.procs import CLI, child_env, create_token, free_port, wait_healthy
+
+CHROMIUM = os.environ.get("SELLERCOLLECTION_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[4]
+ARTIFACTS = Path(os.environ.get("SELLERCOLLECTION_TEST_ARTIFACTS", REPO / "test-artifacts")) / "web"
+
+# Recorded in every page from its first script on: cards added (to catch a repeated seq), the
+# most cards the feed ever held, each lane's states, and when a control's click was handled.
+WATCH_SCRIPT = """
+(() => {
+  const w = (window.__watch = { seqs: [], maxCards: 0, laneStates: {}, badge: [] });
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === "childList" && r.target.id === "feed") {
+        for (const n of r.addedNodes) if (n.dataset && n.dataset.seq) w.seqs.push(Number(n.dataset.seq));
+        w.maxCards = Math.max(w.maxCards, r.target.childElementCount);
+      } else if (r.type === "attributes" && r.attributeName === "data-state" && r.target.dataset.worker) {
+        (w.laneStates[r.target.dataset.worker] ||= []).push(r.target.dataset.state);
+      } else if (r.type === "attributes" && r.attributeName === "data-status" && r.target.classList.contains("badge-slot")) {
+        w.badge.push({ status: r.target.dataset.status, at: performance.now() });
+      }
+    }
+  }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-state", "data-status"] });
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest && e.target.closest("button[data-action]");
+    if (b) w.click = { action: b.dataset.action, at: e.timeStamp, handledAt: performance.now() };
+  }, true);
+})();
+"""
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        message = f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright, chromium: str) -> Iterator[Browser]:
+    b = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.add_init_script(WATCH_SCRIPT)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    """Uncaught script errors of the test's pages: a test ends by asserting there were none."""
+    return []
+
+
+@pytest.fixture
+def page(context: BrowserContext, page_errors: list[str]) -> Page:
+    p = context.new_page()
+    p.on("pageerror", lambda e: page_errors.append(str(e)))
+    p.set_default_timeout(30_000)
+    return p
+
+
+@dataclass
+class Served:
+    base: str
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+
+    def token(self, org: str, email: str = "web@example.com") -> str:
+        return create_token(self.env, org, email)
+
+
+def serve(db_url: str, data_dir: Path, **settings: str) -> Iterator[Served]:
+    """A real `sellercollection serve` on the demo marketplace, stopped with Ctrl-C afterwards."""
+    port = free_port()
+    env = child_env(DATABASE_URL=db_url, SELLERCOLLECTION_DATA_DIR=str(data_dir), SELLERCOLLECTION_PROVIDER="demo", **settings)
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc, time.monotonic() + 120)
+        yield Served(base=base, env=env, proc=proc)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def sign_in(page: Page, base: str, token: str, path: str = "/") -> None:
+    page.goto(base + path)
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#main-nav").wait_for(state="visible")
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=False)
+    return path
