@@ -50,7 +50,9 @@ def serve(
             console.print(f"Embedded PostgreSQL data: {settings.data_dir / 'pgdata'}")
         app = create_app(settings.model_copy(update={"database_url": url, "migrate_on_start": False}))
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        console.print(f"Open http://{shown}:{port}/ in a browser (API docs: /docs). Press Ctrl-C to stop.", soft_wrap=True)
+        console.print(
+            f"Open http://{shown}:{port}/ in a browser (API docs: /docs). Press Ctrl-C to stop.", soft_wrap=True
+        )
         uvicorn.run(app, host=host, port=port, log_config=logging_config(settings.log_level))
 
 

@@ -116,7 +116,9 @@ class Served:
 def serve(db_url: str, data_dir: Path, **settings: str) -> Iterator[Served]:
     """A real `sellercollection serve` on the demo marketplace, stopped with Ctrl-C afterwards."""
     port = free_port()
-    env = child_env(DATABASE_URL=db_url, SELLERCOLLECTION_DATA_DIR=str(data_dir), SELLERCOLLECTION_PROVIDER="demo", **settings)
+    env = child_env(
+        DATABASE_URL=db_url, SELLERCOLLECTION_DATA_DIR=str(data_dir), SELLERCOLLECTION_PROVIDER="demo", **settings
+    )
     proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:

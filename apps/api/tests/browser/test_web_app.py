@@ -30,7 +30,11 @@ def token(server: Served) -> str:
 
 
 def _workers_with_cards(page: Page) -> int:
-    return int(page.evaluate("new Set([...document.querySelectorAll('#feed li[data-worker]')].map(e => e.dataset.worker)).size"))
+    return int(
+        page.evaluate(
+            "new Set([...document.querySelectorAll('#feed li[data-worker]')].map(e => e.dataset.worker)).size"
+        )
+    )
 
 
 def _dom_seqs(page: Page) -> list[int]:
@@ -68,7 +72,9 @@ def test_a_run_from_start_to_history_and_sellers(
     run_id = page.url.rsplit("/", 1)[1]
 
     # Cards from at least three workers arrive live, and lanes move between states.
-    page.wait_for_function("new Set([...document.querySelectorAll('#feed li[data-worker]')].map(e => e.dataset.worker)).size >= 3")
+    page.wait_for_function(
+        "new Set([...document.querySelectorAll('#feed li[data-worker]')].map(e => e.dataset.worker)).size >= 3"
+    )
     page.wait_for_function("Object.values(window.__watch.laneStates).filter(s => new Set(s).size >= 2).length >= 3")
     expect(page.locator(".lanes > li[data-worker]")).to_have_count(5)
     expect(page.locator("#live-chip")).to_have_text("Live")
@@ -97,7 +103,9 @@ def test_a_run_from_start_to_history_and_sellers(
     # Reload mid-run: the same page comes back and the feed goes on, no card twice.
     page.reload()
     expect(page.locator("h1.run-name")).to_have_text("Browser run")
-    page.wait_for_function(f"Math.max(...[...document.querySelectorAll('#feed li[data-seq]')].map(e => +e.dataset.seq)) > {before}")
+    page.wait_for_function(
+        f"Math.max(...[...document.querySelectorAll('#feed li[data-seq]')].map(e => +e.dataset.seq)) > {before}"
+    )
     assert api.get(f"/collection/runs/{run_id}").json()["status"] == "running"
     seqs = _dom_seqs(page)
     assert len(seqs) == len(set(seqs)) and seqs == sorted(seqs, reverse=True)

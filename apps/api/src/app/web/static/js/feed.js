@@ -23,11 +23,12 @@ export function ebayLink(ev, params) {
   if (ev.url) return ev.url;
   const p = ev.api_params || params;
   if (!p || !p.query) return null;
-  const q = new URLSearchParams({ _nkw: p.query, LH_ItemCondition: "1000", LH_FS: "1", LH_PrefLoc: "1" });
-  if (p.price_min) q.set("_udlo", (p.price_min / 100).toFixed(2));
-  if (p.price_max) q.set("_udhi", (p.price_max / 100).toFixed(2));
-  if (p.page && p.page > 1) q.set("_pgn", String(p.page));
-  return `https://www.ebay.com/sch/i.html?${q}`;
+  // Brand New, free shipping, US sellers, the price window: the search the worker made.
+  let url = `https://www.ebay.com/sch/i.html?_nkw=${encodeURIComponent(p.query)}&LH_ItemCondition=1000&LH_FS=1&LH_PrefLoc=1`;
+  if (p.price_min) url += `&_udlo=${(p.price_min / 100).toFixed(2)}`;
+  if (p.price_max) url += `&_udhi=${(p.price_max / 100).toFixed(2)}`;
+  if (p.page && p.page > 1) url += `&_pgn=${p.page}`;
+  return url;
 }
 
 function newLane(id) {
@@ -171,33 +172,61 @@ function bannerText(ev) {
 
 const BANNER_ICON = { started: "resumed", paused: "paused", resumed: "resumed", cancelled: "cancelled", failed: "error", complete: "complete" };
 
-export function buildCard(ev, kind, params) {
-  const time = h("time", { class: "t num", datetime: ev.timestamp, title: ev.timestamp, text: clock(ev.timestamp) });
-  if (kind === "banner") {
-    return h("li", { class: `card banner banner-${ev.action}`, dataset: { seq: ev.seq, action: ev.action } },
-      h("span", { class: "line1" }, icon(BANNER_ICON[ev.action] || "complete"), h("strong", { text: bannerText(ev) }), time));
+// A worker card's skeleton, cloned per event (much cheaper than building each node by hand).
+let workerCard = null;
+function workerSkeleton() {
+  if (!workerCard) {
+    workerCard = h("li", { class: "card" },
+      h("span", { class: "line1" }, h("span", { class: "wbadge" }), h("span", { class: "phase" }), h("span", { class: "action" }, icon("found"), h("span")), h("time", { class: "t num" })),
+      h("span", { class: "subject" }),
+      h("span", { class: "facts" }));
   }
-  if (kind === "gap" || kind === "restart") {
+  return workerCard.cloneNode(true);
+}
+
+export function buildCard(ev, kind, params) {
+  if (kind === "banner" || kind === "gap" || kind === "restart") {
+    const time = h("time", { class: "t num", datetime: ev.timestamp, text: clock(ev.timestamp) });
+    if (kind === "banner") {
+      return h("li", { class: `card banner banner-${ev.action}`, dataset: { seq: ev.seq, action: ev.action } },
+        h("span", { class: "line1" }, icon(BANNER_ICON[ev.action] || "complete"), h("strong", { text: bannerText(ev) }), time));
+    }
     return h("li", { class: "card banner banner-gap", dataset: { gap: ev.missed ?? "unknown" } },
       h("span", { class: "line1" }, icon("gap"), h("strong", { text: kind === "gap" ? `${num(ev.missed)} events missed here` : "Server restarted: feed resumed with its new events" }), time));
   }
   const w = ev.worker_id;
-  const subject = ev.product_name || ev.category || "";
+  const li = workerSkeleton();
+  li.className = `card a-${ev.action}`;
+  li.dataset.seq = ev.seq;
+  li.dataset.worker = w;
+  li.dataset.action = ev.action;
+  const line1 = li.firstChild;
+  const badge = line1.firstChild;
+  badge.className = `wbadge w${w}`;
+  badge.textContent = `W${w}`;
+  line1.children[1].textContent = ev.phase;
+  const action = line1.children[2];
+  action.firstChild.firstChild.setAttribute("href", `#i-${ev.action}`);
+  action.lastChild.textContent = ACTION_WORD[ev.action] || ev.action;
+  const time = line1.lastChild;
+  time.dateTime = ev.timestamp;
+  time.textContent = clock(ev.timestamp);
+  const subject = li.children[1];
+  const text = ev.product_name || ev.category || "";
+  if (text) {
+    subject.textContent = text;
+    subject.title = ev.category && ev.product_name ? `${ev.category} › ${ev.product_name}` : text;
+  } else subject.remove();
+  const facts = li.lastChild;
   const link = ev.phase === "ebay" ? ebayLink(ev, params) : null;
-  const li = h("li", { class: `card a-${ev.action}`, dataset: { seq: ev.seq, worker: w, action: ev.action } },
-    h("span", { class: "line1" },
-      h("span", { class: `wbadge w${w}`, text: `W${w}` }),
-      h("span", { class: "phase", text: ev.phase }),
-      h("span", { class: "action" }, icon(ev.action), ACTION_WORD[ev.action] || ev.action),
-      time),
-    subject ? h("span", { class: "subject", title: ev.category && ev.product_name ? `${ev.category} › ${ev.product_name}` : subject, text: subject }) : null,
-    h("span", { class: "facts" }, cardFacts(ev, params).map((f) => h("span", { text: f })),
-      link ? h("a", { href: link, target: "_blank", rel: "noopener noreferrer", text: "eBay ↗" }) : null));
+  const factText = cardFacts(ev, params).join(" · ");
+  facts.textContent = link && factText ? `${factText} · ` : factText;
+  if (link) facts.append(h("a", { href: link, target: "_blank", rel: "noopener noreferrer", text: "eBay ↗" }));
   if (ev.error_message) li.append(h("span", { class: "errmsg", text: ev.error_type ? `${ev.error_type}: ${ev.error_message}` : ev.error_message }));
   return li;
 }
 
-/** The list of cards: newest first, at most MAX_CARDS, written once per frame. */
+/** The list of cards: newest first, at most MAX_CARDS. The caller decides when to flush. */
 export class FeedView {
   constructor(list, { onNewWhileFrozen } = {}) {
     this.list = list;
@@ -205,29 +234,40 @@ export class FeedView {
     this.following = true;
     this.unseen = 0;
     this.onNewWhileFrozen = onNewWhileFrozen || (() => {});
-    this.rendered = 0;
+    this.range = document.createRange();
   }
 
   push(ev, kind, params) {
     this.pending.push({ ev, kind, params });
-    if (this.pending.length > 4 * MAX_CARDS) this.pending.splice(0, this.pending.length - MAX_CARDS);
+    // Only the newest MAX_CARDS can ever be shown: never hold more (a hidden tab, a frozen feed).
+    if (this.pending.length > 2 * MAX_CARDS) this.pending.splice(0, this.pending.length - MAX_CARDS);
     if (!this.following) { this.unseen += 1; this.onNewWhileFrozen(this.unseen); }
   }
 
   reset() { this.pending = []; this.list.replaceChildren(); this.unseen = 0; }
 
-  /** Called from the frame callback. Returns the number of cards written. */
+  /** Write the pending cards in one insertion and drop the oldest past the cap. Returns cards written. */
   flush() {
     if (!this.following || !this.pending.length) return 0;
     let batch = this.pending;
     this.pending = [];
     if (batch.length > MAX_CARDS) batch = batch.slice(batch.length - MAX_CARDS);
     const frag = document.createDocumentFragment();
-    for (let i = batch.length - 1; i >= 0; i--) frag.append(buildCard(batch[i].ev, batch[i].kind, batch[i].params));
+    // A card or two at a time fade in; a burst just appears (hundreds of animations cost frames).
+    const fade = batch.length <= 3;
+    for (let i = batch.length - 1; i >= 0; i--) {
+      const card = buildCard(batch[i].ev, batch[i].kind, batch[i].params);
+      if (fade) card.classList.add("fresh");
+      frag.append(card);
+    }
     this.list.prepend(frag);
-    let extra = this.list.childElementCount - MAX_CARDS;
-    while (extra-- > 0) this.list.lastElementChild.remove();
-    this.rendered += batch.length;
+    const count = this.list.childElementCount;
+    if (count > MAX_CARDS) {
+      // One removal for the whole tail, not one per card.
+      this.range.setStartBefore(this.list.children[MAX_CARDS]);
+      this.range.setEndAfter(this.list.lastElementChild);
+      this.range.deleteContents();
+    }
     return batch.length;
   }
 

@@ -8,6 +8,7 @@ import { controls, bar, percent } from "./progress.js";
 import { RunStore, FeedView, isTerminal } from "./feed.js";
 
 const PROGRESS_POLL_MS = 2000;
+const MIN_FRAME_GAP_MS = 100;
 const STATUS_SUMMARY_MS = 10000;
 const STATE_WORD = { idle: "idle", fetching: "fetching", found: "found", error: "error", "rate-limited": "rate-limited", paused: "paused", done: "done" };
 
@@ -100,7 +101,7 @@ export function mount(view, [runId], app) {
   const newPill = h("button", { type: "button", class: "new-pill", hidden: true });
   const followBtn = h("button", { type: "button", class: "ghost", "aria-pressed": "true", text: "Following" });
   const feedInfo = h("span", { class: "muted num" });
-  const scroller = h("div", { class: "feed-scroll" }, list);
+  const scroller = h("div", { class: "feed-scroll", dataset: { following: "true" } }, list);
   const totals = h("dl", { class: "totals" });
   const chartSlot = h("div", { class: "chart" });
   const problems = h("ol", { class: "problems", "aria-label": "Errors, rate limits and gaps" });
@@ -142,6 +143,7 @@ export function mount(view, [runId], app) {
     feed.follow(on);
     followBtn.setAttribute("aria-pressed", String(on));
     followBtn.textContent = on ? "Following" : "Paused feed";
+    scroller.dataset.following = String(on);
     if (on) { newPill.hidden = true; scroller.scrollTop = 0; schedule(); }
   }
   followBtn.addEventListener("click", () => setFollow(!feed.following));
@@ -153,13 +155,20 @@ export function mount(view, [runId], app) {
   }, { passive: true });
 
   // --- rendering --------------------------------------------------------------------------------
+  // DOM writes happen in an animation frame, and at most every MIN_FRAME_GAP_MS: at hundreds of
+  // events per second a write per frame costs more in style and layout than the cards themselves.
+  let lastFrameAt = 0;
+  let throttle = 0;
   function schedule() {
-    if (frame || stopped || document.hidden) return;
-    frame = requestAnimationFrame(renderFrame);
+    if (frame || throttle || stopped || document.hidden) return;
+    const wait = lastFrameAt + MIN_FRAME_GAP_MS - performance.now();
+    if (wait > 0) throttle = setTimeout(() => { throttle = 0; schedule(); }, wait);
+    else frame = requestAnimationFrame(renderFrame);
   }
 
   function renderFrame() {
     frame = 0;
+    lastFrameAt = performance.now();
     const t0 = performance.now();
     let written = feed.flush();
     for (const lane of store.lanes.values()) {
@@ -345,6 +354,7 @@ export function mount(view, [runId], app) {
     if (reconnectTimer) clearTimeout(reconnectTimer);
     if (progressTimer) clearTimeout(progressTimer);
     if (frame) cancelAnimationFrame(frame);
+    if (throttle) clearTimeout(throttle);
     clearInterval(tickTimer);
     clearInterval(summaryTimer);
     document.removeEventListener("visibilitychange", onVisible);
