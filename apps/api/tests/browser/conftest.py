@@ -34,10 +34,11 @@ REPO = Path(__file__).resolve().parents[4]
 ARTIFACTS = Path(os.environ.get("SELLERCOLLECTION_TEST_ARTIFACTS", REPO / "test-artifacts")) / "web"
 
 # Recorded in every page from its first script on: cards added (to catch a repeated seq), the
-# most cards the feed ever held, each lane's states, and when a control's click was handled.
+# most cards the feed ever held, each lane's states, the status badge's changes, and when a
+# control was clicked and when the page showed that it acted on it (data-pending).
 WATCH_SCRIPT = """
 (() => {
-  const w = (window.__watch = { seqs: [], maxCards: 0, laneStates: {}, badge: [] });
+  const w = (window.__watch = { seqs: [], maxCards: 0, laneStates: {}, badge: [], pending: [] });
   new MutationObserver((records) => {
     for (const r of records) {
       if (r.type === "childList" && r.target.id === "feed") {
@@ -45,11 +46,15 @@ WATCH_SCRIPT = """
         w.maxCards = Math.max(w.maxCards, r.target.childElementCount);
       } else if (r.type === "attributes" && r.attributeName === "data-state" && r.target.dataset.worker) {
         (w.laneStates[r.target.dataset.worker] ||= []).push(r.target.dataset.state);
-      } else if (r.type === "attributes" && r.attributeName === "data-status" && r.target.classList.contains("badge-slot")) {
+      } else if (r.attributeName === "data-status" && r.target.classList.contains("badge-slot")) {
         w.badge.push({ status: r.target.dataset.status, at: performance.now() });
+      } else if (r.attributeName === "data-pending" && r.target.dataset.pending) {
+        w.pending.push({ action: r.target.dataset.pending, at: performance.now() });
       }
     }
-  }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-state", "data-status"] });
+  }).observe(document, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ["data-state", "data-status", "data-pending"],
+  });
   document.addEventListener("click", (e) => {
     const b = e.target.closest && e.target.closest("button[data-action]");
     if (b) w.click = { action: b.dataset.action, at: e.timeStamp, handledAt: performance.now() };
@@ -143,5 +148,6 @@ def sign_in(page: Page, base: str, token: str, path: str = "/") -> None:
 def screenshot(page: Page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(path), full_page=False)
     return path

@@ -31,14 +31,23 @@ export function controls(runId, after) {
   async function act(action) {
     if (action === "cancel" && !window.confirm("Cancel this run? Finished work is kept; the rest is not done.")) return;
     err.clear();
+    // Act on the click at once: the buttons say what is happening until the API answers.
     box.dataset.pending = action;
+    const buttons = [pause, resume, cancel];
+    const was = buttons.map((b) => b.disabled);
+    buttons.forEach((b) => { b.disabled = true; });
+    const label = { pause: "Pausing…", resume: "Resuming…", cancel: "Cancelling…" }[action];
+    const clicked = buttons.find((b) => b.dataset.action === action);
+    clicked.textContent = label;
     try {
       const run = await api(`/collection/runs/${runId}/${action}`, { method: "POST" });
       update(run.status);
       after(run);
     } catch (e) {
       err.show(e);
+      buttons.forEach((b, i) => { b.disabled = was[i]; });
     } finally {
+      clicked.textContent = { pause: "Pause", resume: "Resume", cancel: "Cancel" }[action];
       delete box.dataset.pending;
     }
   }
