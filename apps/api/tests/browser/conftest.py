@@ -118,9 +118,9 @@ class Served:
         return create_token(self.env, org, email)
 
 
-def serve(db_url: str, data_dir: Path, **settings: str) -> Iterator[Served]:
+def serve(db_url: str, data_dir: Path, port: int | None = None, **settings: str) -> Iterator[Served]:
     """A real `sellercollection serve` on the demo marketplace, stopped with Ctrl-C afterwards."""
-    port = free_port()
+    port = port or free_port()
     env = child_env(
         DATABASE_URL=db_url, SELLERCOLLECTION_DATA_DIR=str(data_dir), SELLERCOLLECTION_PROVIDER="demo", **settings
     )

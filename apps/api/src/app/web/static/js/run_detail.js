@@ -190,6 +190,7 @@ export function mount(view, [runId], app) {
         h("span", { text: p.text }))));
     }
     feedInfo.textContent = `showing ${num(list.childElementCount)} of ${num(store.totals.events)}`;
+    renderTotals();
     metrics.rendered += written;
     metrics.frames += 1;
     metrics.maxCards = Math.max(metrics.maxCards, list.childElementCount);
@@ -255,6 +256,7 @@ export function mount(view, [runId], app) {
     try {
       const p = await api(`/collection/runs/${runId}/progress`);
       if (stopped) return;
+      if (!p.run.status_reason) err.clear();
       renderProgress(p);
       if (OPEN_STATUSES.has(p.run.status) && !document.hidden) progressTimer = setTimeout(pollProgress, PROGRESS_POLL_MS);
     } catch (e) {
@@ -330,9 +332,19 @@ export function mount(view, [runId], app) {
     } else waitLine.hidden = true;
     for (const lane of store.lanes.values()) ensureLane(lane.id).tick(lane, now);
     chartSlot.replaceChildren(sparkline(store.series(60)));
+    renderTotals();
+  }
+
+  const totalCells = new Map();
+  function renderTotals() {
     const t = store.totals;
     const rows = [["Events", t.events], ["Requests", t.requests], ["Successes", t.found], ["Errors", t.errors], ["Rate limits", t.rateLimits], ["Sellers found (feed)", t.sellersFound], ["New sellers (feed)", t.newSellers]];
-    totals.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", { class: "num", text: num(v) })]));
+    for (const [k, v] of rows) {
+      let cell = totalCells.get(k);
+      if (!cell) { cell = h("dd", { class: "num" }); totalCells.set(k, cell); totals.append(h("dt", { text: k }), cell); }
+      const text = num(v);
+      if (cell.textContent !== text) cell.textContent = text;
+    }
   }
   const tickTimer = setInterval(tick, 1000);
   const summaryTimer = setInterval(() => {
