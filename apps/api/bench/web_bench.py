@@ -7,7 +7,7 @@ process; Debian's Chromium (/usr/bin/chromium) is driven by Playwright, signed i
 
 How 500 events/s is driven: the demo marketplace at latency 0 reaches only what the machine's database
 allows (about 300-350 events/s on the shared 2-core box), so the fixed-rate scenarios publish into the
-run's real activity stream (`app.state.activity_stream.push`, the call the pipeline makes) at exactly R
+run's real activity stream (`app.state.runtime.activity_stream.push`, the call the pipeline makes) at exactly R
 events/s: a realistic mix of eBay fetching/found cards from 5 workers and pipeline events. The page reads
 them over the real SSE endpoint like any run.
 
@@ -125,7 +125,7 @@ def serving(database_url: str) -> Iterator[Server]:
         time.sleep(0.05)
 
     async def issue() -> Any:
-        async with app.state.database.pool.connection() as conn:
+        async with app.state.runtime.database.pool.connection() as conn:
             return await accounts.issue_token(
                 conn,
                 org_name=f"web-bench-{uuid.uuid4().hex[:6]}",
@@ -142,19 +142,20 @@ def serving(database_url: str) -> Iterator[Server]:
         sock.close()
 
 
-async def _insert_run(app: Any, org_id: uuid.UUID, user_id: uuid.UUID, name: str) -> str:
+async def _insert_run(app: Any, org_id: uuid.UUID, user_id: uuid.UUID, name: str) -> uuid.UUID:
     from app.repositories import runs as runs_repo
 
-    async with app.state.database.pool.connection() as conn:
+    async with app.state.runtime.database.pool.connection() as conn:
         run = await runs_repo.insert_run(conn, org_id=org_id, name=name, category_ids=["bench"], created_by=user_id)
-    return str(run["id"])
+    run_id: uuid.UUID = run["id"]
+    return run_id
 
 
-async def _publish(app: Any, run_id: str, rate: float, seconds: float) -> int:
+async def _publish(app: Any, run_id: uuid.UUID, rate: float, seconds: float) -> int:
     """Push `rate` events/s for `seconds` into the run's stream, in 10 ms slices, without drift."""
     from app.services.parallel_runner import create_activity_event
 
-    manager = app.state.activity_stream
+    manager = app.state.runtime.activity_stream
     loop = asyncio.get_running_loop()
     start = loop.time()
     sent = 0
@@ -266,7 +267,7 @@ def fixed_rate(server: Server, browser: Any, *, page_kind: str, rate: float, sec
     else:
         page.goto(f"{server.base}/runs/{run_id}")
         page.wait_for_function("window.__scMetrics && window.__scMetrics.connects >= 1")
-    server.call(server.app.state.activity_stream.wait_for_subscribers(run_id, 1))
+    server.call(server.app.state.runtime.activity_stream.wait_for_subscribers(run_id, 1))
     cdp = context.new_cdp_session(page)
     cdp.send("Performance.enable")
     browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
