@@ -73,8 +73,10 @@ def chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    # Module scope, not session: while Playwright's sync API is open it runs an event loop in this
+    # thread, and the async tests of later modules could not start theirs.
     with sync_playwright() as pw:
         yield pw
 
