@@ -133,6 +133,9 @@ def test_a_run_from_start_to_history_and_sellers(
     screenshot(page, "history")
     entry.get_by_role("button", name=snapshot).click()
     expect(entry.locator(".entry-detail")).to_contain_text(f"{run['sellers_new']:,} added")
+    entry.get_by_text("Every change of this entry").click()  # more than the first names: page through all
+    entry.get_by_role("button", name="Load changes").click()
+    expect(entry.locator('ul[aria-label="Every change"] > li').first).to_contain_text("added: ")
     page.reload()  # /history is an API path too: a reload must still show the page
     expect(page.locator(f'li[data-run-id="{run_id}"]')).to_be_visible()
 

@@ -5,31 +5,59 @@ import { api } from "./api.js";
 import { h, num, dateTime, errorBox, statusBadge, icon } from "./format.js";
 
 const PAGE = 50;
-const NAMES_PAGE = 200;
 const RUN_STATUSES = new Set(["pending", "running", "paused", "completed", "failed", "cancelled"]);
 
 function nameList(names, label) {
-  const ul = h("ul", { class: "names", "aria-label": label });
-  let shown = 0;
-  const more = h("button", { type: "button", class: "ghost" });
-  function page() {
-    ul.append(...names.slice(shown, shown + NAMES_PAGE).map((n) => h("li", { text: n })));
-    shown = Math.min(names.length, shown + NAMES_PAGE);
-    more.hidden = shown >= names.length;
-    more.textContent = `Show more (${num(names.length - shown)} left)`;
-  }
-  more.addEventListener("click", page);
-  page();
-  return h("div", {}, ul, more);
+  return h("ul", { class: "names", "aria-label": label }, names.map((n) => h("li", { text: n })));
 }
 
-function detailView(data) {
+/** A button that fetches the next page (keyset cursor) and appends it, until there is none. */
+function pager(list, load, cursor, label) {
+  const err = errorBox();
+  // `cursor`: "" for the first page, a keyset cursor for the next, null when there is no more.
+  const more = h("button", { type: "button", class: "ghost", text: label, hidden: cursor === null });
+  more.addEventListener("click", async () => {
+    err.clear();
+    more.disabled = true;
+    try {
+      const page = await load(cursor);
+      list.append(...page.items.map((n) => h("li", { text: n })));
+      cursor = page.next || null;
+      more.hidden = cursor === null;
+      more.textContent = "Load more";
+    } catch (e) { err.show(e); } finally { more.disabled = false; }
+  });
+  return h("div", {}, more, err.el);
+}
+
+const OP_WORD = { add: "added", remove: "removed", rename: "renamed" };
+
+function detailView(entryId, data) {
+  const addedCount = data.added_count ?? data.added.length;
+  const removedCount = data.removed_count ?? data.removed.length;
+  const sellers = nameList(data.sellers, "Sellers at this point");
+  const loadSellers = async (cursor) => {
+    const page = await api(`/history/${entryId}/sellers?cursor=${encodeURIComponent(cursor)}`);
+    return { items: page.sellers, next: page.next_cursor };
+  };
+  const side = (title, names, total) => h("section", {}, h("h4", { text: `${title} (${num(total)})` }),
+    names.length ? nameList(names, title) : h("p", { class: "muted", text: "None" }),
+    total > names.length ? h("p", { class: "muted", text: `The first ${num(names.length)} shown; every change is listed below.` }) : null);
+  let changes = null;
+  if (addedCount > data.added.length || removedCount > data.removed.length) {
+    const list = h("ul", { class: "names", "aria-label": "Every change" });
+    const loadChanges = async (cursor) => {
+      const page = await api(`/history/${entryId}/changes${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ""}`);
+      return { items: page.changes.map((c) => `${OP_WORD[c.op] || c.op}: ${c.old_display_name ? `${c.old_display_name} → ` : ""}${c.display_name}`), next: page.next_cursor };
+    };
+    changes = h("details", {}, h("summary", { text: "Every change of this entry" }), list, pager(list, loadChanges, "", "Load changes"));
+  }
   return h("div", { class: "entry-detail" },
-    h("p", { class: "num", text: `${num(data.count)} sellers at this point · ${num(data.added.length)} added · ${num(data.removed.length)} removed` }),
-    h("div", { class: "cols" },
-      h("section", {}, h("h4", { text: "Added" }), data.added.length ? nameList(data.added, "Added") : h("p", { class: "muted", text: "None" })),
-      h("section", {}, h("h4", { text: "Removed" }), data.removed.length ? nameList(data.removed, "Removed") : h("p", { class: "muted", text: "None" }))),
-    h("details", {}, h("summary", { text: `Sellers at this point (${num(data.count)})` }), nameList(data.sellers, "Sellers at this point")));
+    h("p", { class: "num", text: `${num(data.count)} sellers at this point · ${num(addedCount)} added · ${num(removedCount)} removed` }),
+    h("div", { class: "cols" }, side("Added", data.added, addedCount), side("Removed", data.removed, removedCount)),
+    changes,
+    h("details", {}, h("summary", { text: `Sellers at this point (${num(data.count)})` }), sellers,
+      pager(sellers, loadSellers, data.next_cursor || null, "Load more")));
 }
 
 function entryView(e) {
@@ -45,7 +73,7 @@ function entryView(e) {
     err.clear();
     slot.replaceChildren(h("p", { class: "muted", text: "Loading…" }));
     try {
-      slot.replaceChildren(detailView(await api(`/history/${e.id}/sellers`)));
+      slot.replaceChildren(detailView(e.id, await api(`/history/${e.id}/sellers`)));
     } catch (ex) {
       slot.replaceChildren();
       err.show(ex);
