@@ -71,7 +71,7 @@ async def one_round(client: httpx.AsyncClient, token: str, n: int) -> dict[str, 
 
 async def main_async(args: argparse.Namespace) -> int:
     import uvicorn
-    from tests.pg import create_database, drop_database, with_dbname
+    from tests.support import create_database, drop_database, with_dbname
 
     from app.config import Settings
     from app.db import make_pool

@@ -4,7 +4,7 @@
 
 A fresh database is created on the server of DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 migrated, used for one run and dropped. The run goes through the same code the CLI uses:
-services.collection (create_run, start_run) and RunExecutor, with the demo marketplace at `demo_latency_ms = L`
+services.collection (create_run, RunLifecycle.start) and RunExecutor, with the demo marketplace at `demo_latency_ms = L`
 and no injected errors or 429s. Two thin proxies observe it without changing it:
 
 - the marketplace proxy counts `bestsellers` / `search_sellers` calls (the upstream requests) and times them;
@@ -48,6 +48,7 @@ from app.db import Conn, Pool, make_pool
 from app.logging_config import configure_logging
 from app.migrations import apply_migrations
 from app.repositories import items as items_repo
+from app.repositories.runs import RunRow
 from app.scrapers.base import AmazonProduct, EbaySearchPage, Marketplace, PriceWindow
 from app.scrapers.demo import DemoMarketplace
 from app.security import caller_from_token
@@ -55,6 +56,7 @@ from app.services import accounts, collection
 from app.services.activity_stream import ActivityStreamManager
 from app.services.catalogue import categories_by_id
 from app.services.run_executor import RunExecutor
+from app.status import ItemKind, ItemStatus
 
 EFFICIENCY_BAR = 0.95
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -176,8 +178,8 @@ async def wal_stats(conn: Conn) -> dict[str, int]:
 
 @dataclass
 class Outcome:
-    run: dict[str, Any]
-    item_counts: dict[tuple[str, str], int]
+    run: RunRow
+    item_counts: dict[tuple[ItemKind, ItemStatus], int]
     makespan: float
     cpu_seconds: float
     timeline: Timeline
@@ -229,7 +231,7 @@ async def run_collection(
             wal_before = await wal_stats(conn)
         sampler = WaitSampler(settings.database_url, sample_waits) if sample_waits else None
         sampling = asyncio.create_task(sampler.run()) if sampler else None
-        # Only the run is measured: from start_run to the end of its execution.
+        # Only the run is measured: from RunLifecycle.start to the end of its execution.
         timeline.spans.clear()
         gc.collect()
         if profiler is not None:
@@ -237,8 +239,8 @@ async def run_collection(
         cpu_started = time.process_time()
         started = time.perf_counter()
         lifecycle = collection.RunLifecycle(pool=timed, executor=executor, stream=stream)
-        await lifecycle.start(caller=caller, run_id=run["id"])
-        await executor.wait(run["id"])
+        await lifecycle.start(caller=caller, run_id=run.id)
+        await executor.wait(run.id)
         makespan = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started
         if profiler is not None:
@@ -247,9 +249,9 @@ async def run_collection(
             sampling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampling
-        final = await collection.get_run(pool, caller=caller, run_id=run["id"])
+        final = await collection.get_run(pool, caller=caller, run_id=run.id)
         async with pool.connection() as conn:
-            counts = await items_repo.count_by_status(conn, run_id=run["id"])
+            counts = await items_repo.count_by_status(conn, run_id=run.id)
             wal_after = await wal_stats(conn)
     finally:
         await executor.close()
@@ -343,7 +345,7 @@ def report(outcome: Outcome, latency_ms: float, server: str) -> bool:
     worker_time = outcome.workers * outcome.makespan
     ideal = requests * latency / outcome.workers
     efficiency = ideal / outcome.makespan
-    products = run["products_total"]
+    products = run.products_total
     skipped = sum(n for (kind, status), n in outcome.item_counts.items() if kind == "product" and status == "skipped")
     by_task: dict[str, int] = defaultdict(int)
     for span in db:
@@ -353,7 +355,7 @@ def report(outcome: Outcome, latency_ms: float, server: str) -> bool:
     nominal = requests * latency
     beyond_l = upstream_seconds - nominal
     other = worker_time - upstream_seconds - db_worker_seconds - idle_total
-    ok = efficiency >= EFFICIENCY_BAR and run["status"] == "completed"
+    ok = efficiency >= EFFICIENCY_BAR and run.status == "completed"
 
     def pct(seconds: float) -> str:
         return f"{100 * seconds / worker_time:5.1f} %"
@@ -363,9 +365,9 @@ def report(outcome: Outcome, latency_ms: float, server: str) -> bool:
         f"PostgreSQL {outcome.server_version} at {urlsplit(server).hostname}, python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs"
     )
-    print(f"run status            {run['status']}" + (f" ({run['status_reason']})" if run["status_reason"] else ""))
-    print(f"categories            {run['categories_completed']} of {run['categories_total']}")
-    print(f"products              {products:,} ({run['products_searched'] - skipped:,} searched, {skipped} skipped)")
+    print(f"run status            {run.status}" + (f" ({run.status_reason})" if run.status_reason else ""))
+    print(f"categories            {run.categories_completed} of {run.categories_total}")
+    print(f"products              {products:,} ({run.products_searched - skipped:,} searched, {skipped} skipped)")
     print(
         f"upstream requests     {requests:,} ({len(market.bestseller_calls)} best-seller lists, "
         f"{len(market.search_calls):,} eBay result pages)"
@@ -385,7 +387,7 @@ def report(outcome: Outcome, latency_ms: float, server: str) -> bool:
         f"of {outcome.workers} x makespan = {worker_time:.1f} s; {len(db):,} checkouts, "
         f"{len(db_worker) / max(products, 1):.2f} per product; waiting for a connection {acquire_seconds:.3f} s)"
     )
-    print(f"sellers found / new   {run['sellers_found']:,} / {run['sellers_new']:,}")
+    print(f"sellers found / new   {run.sellers_found:,} / {run.sellers_new:,}")
     print()
     print(
         f"where the worker time goes ({outcome.workers} x makespan = {worker_time:.2f} s); the nominal row's share is "

@@ -51,7 +51,7 @@ from urllib.parse import urlsplit
 
 HOST = "127.0.0.1"
 SCRIPT = Path(__file__).resolve()
-API_DIR = SCRIPT.parents[1]  # apps/api, so that `tests.pg` imports
+API_DIR = SCRIPT.parents[1]  # apps/api, so that `tests.support` imports
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MEMORY_BAR_MB = 50.0
 SAMPLE_INTERVAL = 0.1
@@ -74,7 +74,7 @@ def server_main(database_url: str, profile: bool) -> None:
     from app.main import create_app
 
     with tempfile.TemporaryDirectory(prefix="sc_sellers_bench_") as data_dir:
-        # The same settings as tests.conftest.make_settings (not imported: it would load pytest into this process).
+        # The same settings as tests.support.make_settings (not imported: it would load the test helpers here).
         settings = Settings(
             database_url=database_url,
             data_dir=Path(data_dir),
@@ -304,18 +304,18 @@ async def bench_bulk(
         for restore in undo:
             restore()
     reasons: dict[str, int] = {}
-    for skipped in outcome["skipped"]:
-        reasons[skipped["reason"]] = reasons.get(skipped["reason"], 0) + 1
+    for skipped in outcome.skipped:
+        reasons[skipped.reason] = reasons.get(skipped.reason, 0) + 1
     print(
         f"  add_sellers: {len(names):,} names in {ours:.2f} s = {len(names) / ours:,.0f} names/s "
-        f"({len(outcome['added']):,} added, skipped {reasons})"
+        f"({len(outcome.added):,} added, skipped {reasons})"
     )
     other = ours - sum(insert_times) - sum(audit_times)
     print(
         f"    of which insert_manual {sum(insert_times):.2f} s, insert_audit {sum(audit_times):.2f} s, "
         f"rest (normalizing, pool, commit) {other:.2f} s"
     )
-    results.check(len(outcome["added"]) == fresh, f"added = {fresh:,}")
+    results.check(len(outcome.added) == fresh, f"added = {fresh:,}")
     results.check(
         reasons == {"already in list": existing, "duplicate in request": repeats},
         f"skipped = {existing} 'already in list' + {repeats} 'duplicate in request'",
@@ -651,7 +651,7 @@ def main() -> int:
         parser.error("--rows >= 1, --bulk >= 8 and --snapshot-runs >= 1")
 
     sys.path.insert(0, str(API_DIR))
-    from tests.pg import create_database, drop_database, with_dbname
+    from tests.support import create_database, drop_database, with_dbname
 
     from app.migrations import apply_migrations
 

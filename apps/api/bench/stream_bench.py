@@ -326,7 +326,7 @@ async def setup_ours(app: Any) -> Target:
         run = await runs_repo.insert_run(
             conn, org_id=issued.org_id, name="stream bench", category_ids=["bench"], created_by=issued.user_id
         )
-    run_id = run["id"]
+    run_id = run.id
 
     def publish(event: Any, terminal: bool) -> None:
         manager.push(run_id, event)  # the terminal event is the run's "complete"

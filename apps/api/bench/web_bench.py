@@ -147,8 +147,7 @@ async def _insert_run(app: Any, org_id: uuid.UUID, user_id: uuid.UUID, name: str
 
     async with app.state.runtime.database.pool.connection() as conn:
         run = await runs_repo.insert_run(conn, org_id=org_id, name=name, category_ids=["bench"], created_by=user_id)
-    run_id: uuid.UUID = run["id"]
-    return run_id
+    return run.id
 
 
 async def _publish(app: Any, run_id: uuid.UUID, rate: float, seconds: float) -> int:

@@ -41,12 +41,14 @@ from app.embedded_pg import database_url
 from app.errors import AppError, Conflict
 from app.migrations import apply_migrations
 from app.models import ActivityEntry
+from app.repositories.runs import RunRow
 from app.runtime import Runtime, open_runtime
 from app.scrapers.factory import marketplace_factory
 from app.security import AUTOMATION, Caller, caller_for_member
 from app.services import accounts, collection
 from app.services.activity_stream import ActivitySubscription, StreamEvent
-from app.services.collection import RunLifecycle
+from app.services.collection import Progress, RunLifecycle
+from app.status import TERMINAL_STATUSES, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +63,6 @@ RECENT_EVENTS = 10
 # How often the counters are re-read from the run row and the view redrawn. Events update lanes
 # as they arrive; redrawing on every event would cost more than the run itself at low latency.
 REFRESH_SECONDS = 0.25
-_FINISHED = {"completed", "failed", "cancelled"}
 
 
 class Provider(StrEnum):
@@ -189,7 +190,7 @@ class _Session:
         self._install_sigint()
         try:
             run = await self._prepare()
-            run_id: UUID = run["id"]
+            run_id: UUID = run.id
             view = LiveView(run, workers=self.settings.workers)
             # Subscribed before the run starts, so the view sees every event from "started" on.
             subscription = self.stream.subscribe(run_id)
@@ -215,11 +216,11 @@ class _Session:
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
             final = await collection.get_run(self.pool, caller=self.caller, run_id=run_id)
-            if not executing and final["status"] == "running":
-                expires = final["lease_expires_at"]
+            if not executing and final.status is RunStatus.RUNNING:
+                expires = final.lease_expires_at
                 until = f" until {expires.astimezone():%H:%M:%S}" if expires is not None else ""
                 raise CollectError(
-                    f"Run {run_id} is being executed by another process ({final['lease_owner']}, lease{until}); "
+                    f"Run {run_id} is being executed by another process ({final.lease_owner}, lease{until}); "
                     "pause it there, or, if that process is gone, resume again once its lease has expired",
                     exit_code=EXIT_NOT_COMPLETED,
                 )
@@ -254,7 +255,7 @@ class _Session:
 
     # --- the run ---------------------------------------------------------------------------------
 
-    async def _prepare(self) -> dict[str, Any]:
+    async def _prepare(self) -> RunRow:
         """The run to execute: a new one, or the one to resume (checked before anything changes)."""
         try:
             if self.options.resume is None:
@@ -271,23 +272,23 @@ class _Session:
             raise
         except AppError as exc:
             raise CollectError(_with_org(exc.detail, self.options)) from exc
-        if run["status"] in _FINISHED:
-            raise CollectError(f"Run {run['id']} is {run['status']}; only a pending, paused or running run resumes")
-        if self.options.provider is not None and self.settings.run_provider != run["provider"]:
+        if run.status in TERMINAL_STATUSES:
+            raise CollectError(f"Run {run.id} is {run.status}; only a pending, paused or running run resumes")
+        if self.options.provider is not None and self.settings.run_provider != run.provider:
             raise CollectError(
-                f"Run {run['id']} uses the {run['provider']} provider and keeps it; drop --provider to resume it"
+                f"Run {run.id} uses the {run.provider} provider and keeps it; drop --provider to resume it"
             )
-        await _check_provider(self.settings, run["provider"])
+        await _check_provider(self.settings, run.provider)
         return run
 
-    async def _start(self, run: dict[str, Any]) -> bool:
+    async def _start(self, run: RunRow) -> bool:
         """Start (pending) or resume (paused, or running with nobody executing it); True if it executes here."""
-        start = self.lifecycle.start if run["status"] == "pending" else self.lifecycle.resume
+        start = self.lifecycle.start if run.status is RunStatus.PENDING else self.lifecycle.resume
         try:
-            await start(caller=self.caller, run_id=run["id"])
+            await start(caller=self.caller, run_id=run.id)
         except AppError as exc:  # e.g. it finished or was cancelled since `_prepare` looked
             raise CollectError(exc.detail) from exc
-        return self.executor.is_executing(run["id"])
+        return self.executor.is_executing(run.id)
 
     async def _watch(self, run_id: UUID, view: LiveView, live: Live) -> bool:
         """Redraw until the execution ends (False) or Ctrl-C (True)."""
@@ -333,29 +334,29 @@ class _Session:
 
     # --- the end ---------------------------------------------------------------------------------
 
-    def _summarize(self, run: dict[str, Any], elapsed: float, paused_by_user: bool) -> int:
-        status = run["status"]
+    def _summarize(self, run: RunRow, elapsed: float, paused_by_user: bool) -> int:
+        status = run.status
         style = {"completed": "green", "paused": "yellow"}.get(status, "red")
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
         table.add_row("Status", Text(status, style=style))
-        if run.get("status_reason"):
-            table.add_row("Reason", str(run["status_reason"]))
+        if run.status_reason:
+            table.add_row("Reason", str(run.status_reason))
         table.add_row("Duration", f"{elapsed:.1f} s (this session)")
-        table.add_row("Categories", f"{run['categories_completed']} / {run['categories_total']}")
-        table.add_row("Products", f"{run['products_searched']} searched / {run['products_total']} found")
-        table.add_row("Sellers", f"{run['sellers_found']} found, {run['sellers_new']} new")
-        table.add_row("Failed items", str(run["failed_items"]))
-        if run.get("seller_count_snapshot") is not None:
-            table.add_row("Sellers in org", f"{run['seller_count_snapshot']} (when the run stopped)")
-        table.add_row("Run id", str(run["id"]))
-        self.console.print(Panel(table, title=str(run["name"]), expand=False))
+        table.add_row("Categories", f"{run.categories_completed} / {run.categories_total}")
+        table.add_row("Products", f"{run.products_searched} searched / {run.products_total} found")
+        table.add_row("Sellers", f"{run.sellers_found} found, {run.sellers_new} new")
+        table.add_row("Failed items", str(run.failed_items))
+        if run.seller_count_snapshot is not None:
+            table.add_row("Sellers in org", f"{run.seller_count_snapshot} (when the run stopped)")
+        table.add_row("Run id", str(run.id))
+        self.console.print(Panel(table, title=str(run.name), expand=False))
         if status == "paused":
             prefix = "Paused" if paused_by_user else "Paused by the pipeline"
             # soft_wrap: the command must stay on one line to be copied (and grepped), however narrow the terminal.
             self.console.print(
-                f"{prefix}. Resume with: {self.options.resume_command(run['id'])}", highlight=False, soft_wrap=True
+                f"{prefix}. Resume with: {self.options.resume_command(run.id)}", highlight=False, soft_wrap=True
             )
             return EXIT_INTERRUPTED if paused_by_user else EXIT_NOT_COMPLETED
         return EXIT_COMPLETED if status == "completed" else EXIT_NOT_COMPLETED
@@ -404,7 +405,7 @@ class _Lane:
 class LiveView:
     """What the terminal shows; fed by the run's events and by its row. Rendering never touches the database."""
 
-    run: dict[str, Any]
+    run: RunRow
     workers: int
     lanes: dict[int, _Lane] = field(default_factory=dict)
     recent: deque[tuple[str, str, str, str, str]] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
@@ -440,27 +441,27 @@ class LiveView:
         who = f"W{worker}" if worker else ("db" if entry.operation_type else "run")
         self.recent.append((_clock(entry), who, entry.phase, entry.action, _detail(entry)))
 
-    def update_progress(self, progress: dict[str, Any]) -> None:
-        self.run = progress["run"]
-        self.rate_limited_for = progress.get("rate_limited_for_seconds")
+    def update_progress(self, progress: Progress) -> None:
+        self.run = progress.run
+        self.rate_limited_for = progress.rate_limited_for_seconds
 
     def render(self) -> RenderableType:
         run = self.run
         elapsed = int(time.monotonic() - self.started)
         header = Text.assemble(
-            (str(run["name"]), "bold"),
-            f"  ·  {run['status']}  ·  {run['phase']} phase  ·  {run['provider']}  ·  ",
+            (str(run.name), "bold"),
+            f"  ·  {run.status}  ·  {run.phase} phase  ·  {run.provider}  ·  ",
             f"{elapsed // 60:02d}:{elapsed % 60:02d}",
         )
         counters = Table.grid(padding=(0, 3))
         for _ in range(5):
             counters.add_column(justify="left")
         counters.add_row(
-            f"Categories [bold]{run['categories_completed']}/{run['categories_total']}[/bold]",
-            f"Products [bold]{run['products_searched']}/{run['products_total']}[/bold]",
-            f"Sellers found [bold]{run['sellers_found']}[/bold]",
-            f"new [bold green]{run['sellers_new']}[/bold green]",
-            Text.assemble("Failed ", (str(run["failed_items"]), "bold red" if run["failed_items"] else "bold")),
+            f"Categories [bold]{run.categories_completed}/{run.categories_total}[/bold]",
+            f"Products [bold]{run.products_searched}/{run.products_total}[/bold]",
+            f"Sellers found [bold]{run.sellers_found}[/bold]",
+            f"new [bold green]{run.sellers_new}[/bold green]",
+            Text.assemble("Failed ", (str(run.failed_items), "bold red" if run.failed_items else "bold")),
         )
         lanes = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
         lanes.add_column("Worker", width=6, no_wrap=True)
@@ -472,7 +473,7 @@ class LiveView:
             lane = self.lanes.get(worker)
             if lane is None:
                 lanes.add_row(str(worker), "", Text("idle", style="dim"), "", "")
-            elif run["status"] != "running":
+            elif run.status != "running":
                 # Nothing runs any more: keep each worker's last step, greyed out.
                 lanes.add_row(str(worker), lane.phase, lane.action, lane.label, lane.at, style="dim")
             else:
@@ -489,7 +490,7 @@ class LiveView:
         for at, who, phase, action, detail in self.recent:
             events.add_row(at, who, phase, _styled(action), detail)
         parts.append(Panel(events, title="Recent events", title_align="left", box=box.ROUNDED))
-        return Panel(Group(*parts), title=f"SellerCollection · run {run['id']}", title_align="left")
+        return Panel(Group(*parts), title=f"SellerCollection · run {run.id}", title_align="left")
 
 
 _ACTION_STYLES = {

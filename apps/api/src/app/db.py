@@ -6,11 +6,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from dataclasses import dataclass, fields
+from typing import Any, TypeAlias, TypeVar
 
 from psycopg import AsyncConnection
-from psycopg.rows import DictRow, dict_row
+from psycopg.abc import Params
+from psycopg.rows import DictRow, class_row, dict_row, scalar_row
 from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
@@ -21,6 +22,41 @@ logger = logging.getLogger(__name__)
 
 Conn: TypeAlias = AsyncConnection[DictRow]
 Pool: TypeAlias = AsyncConnectionPool[Conn]
+
+T = TypeVar("T")
+
+
+async def fetch_one(conn: Conn, row_type: type[T], query: str, params: Params | None = None) -> T | None:
+    """The first row of `query` as a `row_type` (a dataclass whose fields are the selected columns)."""
+    async with conn.cursor(row_factory=class_row(row_type)) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchone()
+
+
+async def fetch_all(conn: Conn, row_type: type[T], query: str, params: Params | None = None) -> list[T]:
+    """Every row of `query` as a `row_type`."""
+    async with conn.cursor(row_factory=class_row(row_type)) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()
+
+
+async def fetch_scalar(conn: Conn, query: str, params: Params | None = None) -> Any:
+    """The first column of the first row (None without a row)."""
+    async with conn.cursor(row_factory=scalar_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchone()
+
+
+async def fetch_scalars(conn: Conn, query: str, params: Params | None = None) -> list[Any]:
+    """The first column of every row."""
+    async with conn.cursor(row_factory=scalar_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()
+
+
+def columns(row_type: type[Any], prefix: str = "") -> str:
+    """The SELECT list for `row_type`'s fields, so a query never returns a column the row does not declare."""
+    return ", ".join(f"{prefix}{f.name}" for f in fields(row_type))
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,8 @@ class RunCreate(BaseModel):
 
 
 class RunResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     name: str
     status: RunStatus
@@ -192,6 +194,8 @@ class RunList(BaseModel):
 
 
 class WorkerProgress(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     worker_id: int
     phase: str
     state: str
@@ -200,12 +204,16 @@ class WorkerProgress(BaseModel):
 
 
 class ItemCount(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     kind: Literal["category", "product"]
     status: str
     count: int
 
 
 class RunProgress(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     run: RunResponse
     items: list[ItemCount]
     workers: list[WorkerProgress] = Field(description="Each worker's latest step (empty unless executing here).")
@@ -236,6 +244,8 @@ class CatalogueResponse(BaseModel):
 
 
 class SellerOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     display_name: str
     normalized_name: str
@@ -282,26 +292,36 @@ class SellerFlag(SellerIds):
 
 
 class SkippedName(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     name: str
     reason: Literal["empty", "duplicate in request", "already in list"]
 
 
 class BulkAddResult(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     added: list[str]
     skipped: list[SkippedName]
 
 
 class BulkDeleteResult(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     deleted: int
     not_found: list[UUID]
 
 
 class FlagResult(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     updated: int
     not_found: list[UUID]
 
 
 class AuditEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     action: str
     seller_id: UUID | None
@@ -332,6 +352,8 @@ class RunHistoryList(BaseModel):
 
 
 class TimelineEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     kind: Literal["run", "audit"]
     at: datetime
@@ -349,6 +371,8 @@ class Timeline(BaseModel):
 
 
 class SellersAtPoint(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     entry_id: UUID
     kind: Literal["run", "audit"]
     seller_count_snapshot: int | None
@@ -362,6 +386,8 @@ class SellersAtPoint(BaseModel):
 
 
 class JournalChange(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     op: Literal["add", "remove", "rename"]
     display_name: str
     old_display_name: str | None

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from app.db import Pool
@@ -44,16 +43,16 @@ class Caller:
     session_id: UUID | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Caller:
+    def from_row(cls, row: repo.CallerRow) -> Caller:
         return cls(
-            user_id=row["user_id"],
-            email=row["email"],
-            org_id=row["org_id"],
-            org_name=row["org_name"],
-            membership_id=row["membership_id"],
-            token_id=row["token_id"],
-            permission_keys=frozenset(row["permission_keys"]),
-            session_id=row.get("session_id"),
+            user_id=row.user_id,
+            email=row.email,
+            org_id=row.org_id,
+            org_name=row.org_name,
+            membership_id=row.membership_id,
+            token_id=row.token_id,
+            permission_keys=frozenset(row.permission_keys),
+            session_id=row.session_id,
         )
 
 
@@ -76,7 +75,8 @@ async def caller_from_token(pool: Pool, token: str) -> Caller:
         row = await repo.caller_by_token_hash(conn, token_hash=hash_secret(token))
         if row is None:
             raise NotAuthenticated("Invalid or revoked token")
-        await repo.touch_api_token(conn, token_id=row["token_id"])
+        assert row.token_id is not None
+        await repo.touch_api_token(conn, token_id=row.token_id)
     return Caller.from_row(row)
 
 
@@ -89,7 +89,7 @@ async def caller_from_session(pool: Pool, session_secret: str, *, csrf_token: st
         row = await repo.caller_by_session_hash(conn, session_hash=hash_secret(session_secret))
     if row is None:
         raise NotAuthenticated("Session expired or revoked")
-    if csrf_token is not None and not hmac.compare_digest(csrf_token.encode(), str(row["csrf_token"]).encode()):
+    if csrf_token is not None and not hmac.compare_digest(csrf_token.encode(), str(row.csrf_token).encode()):
         raise PermissionDenied(f"Missing or invalid {CSRF_HEADER} header for a cookie-authenticated request")
     return Caller.from_row(row)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.procs import CLI, child_env, create_token, free_port, wait_healthy
+from tests.support import CLI, child_env, create_token, free_port, wait_healthy
 
 CHROMIUM = os.environ.get("SELLERCOLLECTION_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import serve, sign_in
-from tests.procs import free_port
+from tests.support import free_port
 
 pytestmark = pytest.mark.timeout(300)
 

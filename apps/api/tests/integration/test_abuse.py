@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from app.config import Settings
-from tests.conftest import LiveServer, TokenFactory, make_settings
+from tests.support import LiveServer, TokenFactory, make_settings
 
 BODY_LIMIT = 64 * 1024
 BULK_CAP = 5

@@ -15,9 +15,8 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 
 from app.config import Settings
 from app.repositories import runs as runs_repo
-from app.services.activity_stream import ActivityStreamManager
 from app.services.parallel_runner import create_activity_event
-from tests.conftest import Identity, LiveServer, TokenFactory, make_settings
+from tests.support import Identity, LiveServer, TokenFactory, make_settings
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +30,12 @@ def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     )
 
 
-def manager(live: LiveServer) -> ActivityStreamManager:
-    return live.runtime.activity_stream
-
-
 async def new_run(live: LiveServer, identity: Identity) -> uuid.UUID:
     async with live.database.pool.connection() as conn:
         run = await runs_repo.insert_run(
             conn, org_id=identity.org_id, name="feed test", category_ids=["electronics-computers"], created_by=None
         )
-    run_id: uuid.UUID = run["id"]
-    return run_id
+    return run.id
 
 
 def finish_run(db_url: str, run_id: uuid.UUID) -> None:
@@ -51,9 +45,11 @@ def finish_run(db_url: str, run_id: uuid.UUID) -> None:
 
 def push(live: LiveServer, run_id: uuid.UUID, n: int, *, terminal: bool = False) -> int:
     """Event `n` of the run; the terminal one is the run's "complete"."""
-    phase, action = ("run", "complete") if terminal else ("ebay", "fetching")
-    event = create_activity_event(1, phase, action, items_count=n, product_name=f"product {n}")
-    return manager(live).push(run_id, event)
+    if terminal:
+        event = create_activity_event(0, "run", "complete", items_count=n)
+    else:
+        event = create_activity_event(1, "ebay", "fetching", items_count=n, product_name=f"product {n}")
+    return live.stream.push(run_id, event)
 
 
 async def collect(source: Any, limit: int | None = None) -> list[ServerSentEvent]:
@@ -126,7 +122,7 @@ async def test_two_subscribers_each_receive_every_event_then_the_stream_ends(
         aconnect_sse(a, "GET", url) as source_a,
         aconnect_sse(b, "GET", url) as source_b,
     ):
-        await asyncio.wait_for(manager(live).wait_for_subscribers(run_id, 2), 10)
+        await asyncio.wait_for(live.stream.wait_for_subscribers(run_id, 2), 10)
         for n in range(1, 51):
             push(live, run_id, n)
         finish_run(db_url, run_id)
@@ -142,7 +138,7 @@ async def test_two_subscribers_each_receive_every_event_then_the_stream_ends(
         fresh = await client.get(url)
     assert again.status_code == 204
     assert fresh.status_code == 200  # the finished stream is still replayable during its grace period
-    manager(live).cleanup(run_id)
+    live.stream.cleanup(run_id)
     async with live.client(identity.token) as client:
         gone = await client.get(url)
     assert gone.status_code == 204
@@ -196,7 +192,7 @@ async def test_a_stalled_subscriber_does_not_delay_another(
         f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {identity.token}\r\n\r\n".encode()
     )  # ... and never read a byte
     await writer.drain()
-    await asyncio.wait_for(manager(live).wait_for_subscribers(run_id, 1), 10)
+    await asyncio.wait_for(live.stream.wait_for_subscribers(run_id, 1), 10)
     received: list[ServerSentEvent] = []
     progress = asyncio.Condition()
 
@@ -209,18 +205,18 @@ async def test_a_stalled_subscriber_does_not_delay_another(
 
     try:
         async with live.client(identity.token) as client, aconnect_sse(client, "GET", path) as source:
-            await asyncio.wait_for(manager(live).wait_for_subscribers(run_id, 2), 10)
+            await asyncio.wait_for(live.stream.wait_for_subscribers(run_id, 2), 10)
             reading = asyncio.create_task(read_all(source))
             padding = "x" * 2000
             for n in range(1, 3001):
                 event = create_activity_event(2, "ebay", "found", items_count=n, error_message=padding)
-                manager(live).push(run_id, event)
+                live.stream.push(run_id, event)
                 if n % 100 == 0:
                     # Publish as fast as the healthy reader reads; the stalled one reads nothing at all.
                     async with progress:
                         await asyncio.wait_for(progress.wait_for(lambda n=n: len(received) >= n), 30)
             # The frozen client is cut loose by the send timeout; the healthy one stays.
-            await asyncio.wait_for(manager(live).wait_for_subscribers(run_id, 1), 30)
+            await asyncio.wait_for(live.stream.wait_for_subscribers(run_id, 1), 30)
             finish_run(db_url, run_id)
             push(live, run_id, 3001, terminal=True)
             await asyncio.wait_for(reading, 30)
@@ -236,9 +232,9 @@ async def test_a_client_that_disconnects_is_unsubscribed_at_once(live: LiveServe
         live.client(identity.token) as client,
         aconnect_sse(client, "GET", f"/collection/runs/{run_id}/activity"),
     ):
-        await asyncio.wait_for(manager(live).wait_for_subscribers(run_id, 1), 10)
-    await asyncio.wait_for(manager(live).wait_for_subscribers(run_id, 0), 10)
-    assert not manager(live).has_stream(run_id)
+        await asyncio.wait_for(live.stream.wait_for_subscribers(run_id, 1), 10)
+    await asyncio.wait_for(live.stream.wait_for_subscribers(run_id, 0), 10)
+    assert not live.stream.has_stream(run_id)
 
 
 async def test_nothing_left_registered_after_2000_subscribe_disconnect_cycles(
@@ -246,7 +242,7 @@ async def test_nothing_left_registered_after_2000_subscribe_disconnect_cycles(
 ) -> None:
     identity = await make_identity()
     run_ids = [await new_run(live, identity) for _ in range(4)]
-    before = manager(live).stats()
+    before = live.stream.stats()
 
     async def cycles(client: httpx.AsyncClient, run_id: uuid.UUID, count: int) -> None:
         for _ in range(count):
@@ -259,11 +255,11 @@ async def test_nothing_left_registered_after_2000_subscribe_disconnect_cycles(
     async with live.client(identity.token, limits=httpx.Limits(max_connections=20)) as client:
         await asyncio.gather(*(cycles(client, run_ids[i % 4], 100) for i in range(20)))
     for run_id in run_ids:
-        await asyncio.wait_for(manager(live).wait_for_subscribers(run_id, 0), 10)
-    after = manager(live).stats()
+        await asyncio.wait_for(live.stream.wait_for_subscribers(run_id, 0), 10)
+    after = live.stream.stats()
     # Earlier tests' finished streams may expire meanwhile; none of ours may stay, nor any subscriber.
     assert after["subscribers"] == before["subscribers"] and after["streams"] <= before["streams"]
-    assert not any(manager(live).has_stream(r) for r in run_ids)
+    assert not any(live.stream.has_stream(r) for r in run_ids)
 
 
 async def test_stream_token_opens_only_its_run_for_a_short_time(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import psycopg
 
 from app.services import accounts
-from tests.conftest import LiveServer, TokenFactory
+from tests.support import LiveServer, TokenFactory
 
 
 async def test_missing_token_is_401(live: LiveServer) -> None:

@@ -9,7 +9,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.procs import CLI, child_env, free_port, wait_healthy
+from tests.support import CLI, child_env, free_port, wait_healthy
 
 
 def _env(**extra: str) -> dict[str, str]:

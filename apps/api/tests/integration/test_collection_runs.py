@@ -10,9 +10,7 @@ import psycopg
 import pytest
 
 from app.config import Settings
-from app.services.activity_stream import ActivityStreamManager
-from tests.conftest import LiveServer, TokenFactory, make_settings
-from tests.feeds import Feed, terminal
+from tests.support import Feed, LiveServer, TokenFactory, make_settings, terminal
 
 CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup", "auto-car-care"]
 
@@ -26,10 +24,6 @@ def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
         retry_wait_initial_seconds=0.01,
         activity_subscriber_queue_size=100_000,
     )
-
-
-def stream(live: LiveServer) -> ActivityStreamManager:
-    return live.runtime.activity_stream
 
 
 async def known_category_ids(live: LiveServer, token: str) -> list[str]:
@@ -145,7 +139,7 @@ async def test_pause_keeps_finished_work_and_resume_finishes_the_rest(
         assert in_flight == (0,)
         assert len(done_before) >= 20
 
-        last = await stream(live).last_seq(uuid.UUID(run["id"]))
+        last = await live.stream.last_seq(uuid.UUID(run["id"]))
         assert (await client.post(f"/collection/runs/{run['id']}/resume")).json()["status"] == "running"
         events = await feed.until(terminal, timeout=120)
         final = (await client.get(f"/collection/runs/{run['id']}")).json()
@@ -209,7 +203,7 @@ async def test_consecutive_upstream_failures_pause_the_run_with_a_reason(
     db_url: str, tmp_path_factory: pytest.TempPathFactory, make_identity: TokenFactory
 ) -> None:
     from app.main import create_app
-    from tests.conftest import serve_app
+    from tests.support import serve_app
 
     failing = make_settings(
         db_url,

@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.procs import CLI, child_env, create_token, free_port, wait_healthy
+from tests.support import CLI, child_env, create_token, free_port, wait_healthy
 
 
 def _poll(db_url: str, sql: str, params: tuple[object, ...], done: object, deadline: float) -> None:

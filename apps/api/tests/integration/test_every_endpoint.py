@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from tests.conftest import LiveServer, TokenFactory
+from tests.support import LiveServer, TokenFactory
 
 PUBLIC = {("GET", "/health")}
 # Routes that prove identity themselves (a Bearer token is their input).

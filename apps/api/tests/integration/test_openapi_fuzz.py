@@ -6,7 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from tests.conftest import LiveServer, TokenFactory
+from tests.support import LiveServer, TokenFactory
 
 CONFIG = Path(__file__).resolve().parents[1] / "schemathesis" / "schemathesis.toml"
 PERMISSIONS = ("admin.automation", "sellers.read", "sellers.write")

@@ -10,10 +10,9 @@ import pytest
 
 from app.main import create_app
 from app.services.catalogue import categories_by_id
-from tests.conftest import LiveServer, TokenFactory, make_settings, serve_app
 from tests.fakes.fake_ebay_browse import BrowseFault, FakeEbayBrowse, default_sellers, serve_fake_browse
 from tests.fakes.fake_oxylabs import QUERIES_PATH, FakeOxylabs, amazon_item, serve_fake_oxylabs
-from tests.feeds import Feed, run_event
+from tests.support import Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app
 
 CATEGORY_IDS = sorted(categories_by_id())[:3]
 

@@ -14,8 +14,7 @@ import psycopg
 import pytest
 
 from app.config import Settings
-from tests.conftest import LiveServer, TokenFactory, make_settings
-from tests.feeds import Feed, terminal
+from tests.support import Feed, LiveServer, TokenFactory, make_settings, terminal
 
 CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup"]
 

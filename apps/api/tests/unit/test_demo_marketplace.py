@@ -193,8 +193,10 @@ async def test_failure_rates_are_roughly_honoured_and_reproducible() -> None:
 
 async def test_no_failures_by_default() -> None:
     marketplace = demo()
-    for n in range(200):
-        await marketplace.bestsellers(str(n))
+    lists = [await marketplace.bestsellers(str(n)) for n in range(200)]
+    pages = [await marketplace.search_sellers(QUERIES[n % len(QUERIES)], WINDOW, 1) for n in range(200)]
+    assert all(products for products in lists)
+    assert sum(len(page.sellers) for page in pages) > 0
 
 
 async def test_latency_is_simulated() -> None:

@@ -1,15 +1,18 @@
-"""The layering rules, checked on the real import graph: use cases and SQL know nothing of HTTP."""
+"""The layering rules: use cases and SQL know nothing of HTTP, and repositories hand out typed rows."""
 
 from __future__ import annotations
 
+import ast
 import json
 import pkgutil
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import app
-from app import repositories, services
+from app import models, repositories, services
+from app.status import ItemKind, RunPhase, RunStatus
 
 HTTP_PACKAGES = ("fastapi", "starlette", "sse_starlette")
 
@@ -63,3 +66,32 @@ def test_services_and_repositories_import_no_http_framework_even_indirectly() ->
 def test_the_probe_does_see_an_http_import() -> None:
     """The check above could fail: importing the HTTP layer does show up."""
     assert "fastapi" in http_modules_loaded_by("app.deps")
+
+
+def _public_functions(module_file: Path) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    tree = ast.parse(module_file.read_text())
+    functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    # Private helpers build query text and parameters; what callers get is what counts.
+    return [f for f in functions if not f.name.startswith("_")]
+
+
+def test_no_repository_function_returns_untyped_rows() -> None:
+    untyped = []
+    for module_file in sorted(Path(repositories.__path__[0]).glob("*.py")):
+        for function in _public_functions(module_file):
+            returns = ast.unparse(function.returns) if function.returns else "(none)"
+            if "dict[str, Any]" in returns or "DictRow" in returns or returns == "(none)":
+                untyped.append(f"{module_file.name}:{function.name} -> {returns}")
+    assert untyped == []
+
+
+def test_the_check_above_notices_a_dict_row() -> None:
+    source = "async def get(conn) -> dict[str, Any] | None: ..."
+    [function] = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.AsyncFunctionDef)]
+    assert function.returns is not None and "dict[str, Any]" in ast.unparse(function.returns)
+
+
+def test_status_enums_match_the_api_literals() -> None:
+    assert set(typing.get_args(models.RunStatus)) == {s.value for s in RunStatus}
+    assert set(typing.get_args(models.RunResponse.model_fields["phase"].annotation)) == {p.value for p in RunPhase}
+    assert set(typing.get_args(models.ItemCount.model_fields["kind"].annotation)) == {k.value for k in ItemKind}

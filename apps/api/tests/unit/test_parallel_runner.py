@@ -18,9 +18,22 @@ from app.services.parallel_runner import (
 )
 
 
-def test_seed_constants() -> None:
-    assert MAX_WORKERS == 5
-    assert MAX_CONSECUTIVE_FAILURES == 5
+async def test_a_default_runner_has_the_seeds_five_workers_and_trips_after_five_failures() -> None:
+    running = 0
+    peak = 0
+
+    async def fail(task: int, worker_id: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0)
+        running -= 1
+        raise RuntimeError(f"boom {task}")
+
+    with pytest.raises(CollectionPausedException) as stopped:
+        await ParallelCollectionRunner().run(list(range(50)), fail)
+    assert peak == 5
+    assert stopped.value.reason == "failures" and len(stopped.value.failures) >= 5
 
 
 def test_activity_event_is_the_activity_entry_and_its_json_drops_unset_fields() -> None:

@@ -2,13 +2,64 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from app.db import Conn
+from app.db import Conn, columns, fetch_all, fetch_one, fetch_scalar
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    id: UUID
+    org_id: UUID
+    action: str
+    seller_id: UUID | None
+    seller_name: str
+    old_value: dict[str, Any] | None
+    new_value: dict[str, Any] | None
+    source: str
+    source_run_id: UUID | None
+    user_id: UUID | None
+    affected_count: int
+    seller_count_snapshot: int | None
+    journal_seq: int | None
+    xact_id: str  # xid8, as text: only ever handed back to PostgreSQL
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    kind: Literal["run", "audit"]
+    id: UUID
+    at: datetime
+    action: str
+    summary: str
+    affected_count: int
+    seller_count_snapshot: int | None
+    journal_seq: int | None
+    user_id: UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    id: int
+    op: Literal["add", "remove", "rename"]
+    display_name: str
+    old_display_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SellerAtRow:
+    seller_id: UUID
+    display_name: str
+
+
+# xact_id is xid8, which psycopg has no type for; text is all it is needed as.
+_AUDIT = columns(AuditRow).replace("xact_id", "xact_id::text AS xact_id")
 
 
 async def insert_audit(
@@ -24,16 +75,18 @@ async def insert_audit(
     new_value: dict[str, Any] | None = None,
     source: str = "manual",
     source_run_id: UUID | None = None,
-) -> dict[str, Any]:
+) -> AuditRow:
     """One audit row carrying the org's seller count and journal position after this transaction's change."""
-    cur = await conn.execute(
-        """
+    row = await fetch_one(
+        conn,
+        AuditRow,
+        f"""
         INSERT INTO seller_audit_log (org_id, action, seller_id, seller_name, old_value, new_value, source,
                                       source_run_id, user_id, affected_count, seller_count_snapshot, journal_seq)
         SELECT %(org_id)s, %(action)s, %(seller_id)s, %(seller_name)s, %(old)s, %(new)s, %(source)s,
                %(source_run_id)s, %(user_id)s, %(affected)s, coalesce(c.n, 0), coalesce(c.journal_seq, 0)
         FROM (SELECT 1) AS one LEFT JOIN org_seller_counts c ON c.org_id = %(org_id)s
-        RETURNING *
+        RETURNING {_AUDIT}
         """,
         {
             "org_id": org_id,
@@ -48,7 +101,6 @@ async def insert_audit(
             "affected": affected_count,
         },
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
@@ -63,7 +115,7 @@ async def list_audit(
     date_from: datetime | None = None,
     date_to: datetime | None = None,
     after: tuple[datetime, UUID] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[AuditRow]:
     where = ["org_id = %(org_id)s"]
     params: dict[str, Any] = {"org_id": org_id, "limit": limit}
     if actions:
@@ -81,23 +133,29 @@ async def list_audit(
     if after:
         where.append("(created_at, id) < (%(after_at)s, %(after_id)s)")
         params |= {"after_at": after[0], "after_id": after[1]}
-    cur = await conn.execute(
-        f"SELECT * FROM seller_audit_log WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
+    return await fetch_all(
+        conn,
+        AuditRow,
+        f"SELECT {_AUDIT} FROM seller_audit_log WHERE {' AND '.join(where)} "
+        "ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
         params,
     )
-    return await cur.fetchall()
 
 
-async def get_audit(conn: Conn, *, org_id: UUID, entry_id: UUID) -> dict[str, Any] | None:
-    cur = await conn.execute(
-        "SELECT * FROM seller_audit_log WHERE org_id = %(org_id)s AND id = %(id)s", {"org_id": org_id, "id": entry_id}
+async def get_audit(conn: Conn, *, org_id: UUID, entry_id: UUID) -> AuditRow | None:
+    return await fetch_one(
+        conn,
+        AuditRow,
+        f"SELECT {_AUDIT} FROM seller_audit_log WHERE org_id = %(org_id)s AND id = %(id)s",
+        {"org_id": org_id, "id": entry_id},
     )
-    return await cur.fetchone()
 
 
-async def timeline(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> list[dict[str, Any]]:
+async def timeline(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> list[TimelineRow]:
     """Runs that have stopped at least once and manual changes, newest first, each with its snapshot."""
-    cur = await conn.execute(
+    return await fetch_all(
+        conn,
+        TimelineRow,
         """
         SELECT * FROM (
             SELECT 'run' AS kind, r.id, coalesce(r.completed_at, r.paused_at, r.updated_at) AS at,
@@ -116,7 +174,6 @@ async def timeline(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> list
         """,
         {"org_id": org_id, "limit": limit, "offset": offset},
     )
-    return await cur.fetchall()
 
 
 _LATEST = """
@@ -132,15 +189,13 @@ _LATEST = """
 
 async def count_sellers_at(conn: Conn, *, org_id: UUID, journal_seq: int) -> int:
     """How many sellers the org had right after journal position `journal_seq`."""
-    cur = await conn.execute(f"SELECT count(*) AS n FROM ({_LATEST}) AS s", {"org_id": org_id, "seq": journal_seq})
-    row = await cur.fetchone()
-    assert row is not None
-    return int(row["n"])
+    n: int = await fetch_scalar(conn, f"SELECT count(*) FROM ({_LATEST}) AS s", {"org_id": org_id, "seq": journal_seq})
+    return n
 
 
 async def sellers_at(
     conn: Conn, *, org_id: UUID, journal_seq: int, limit: int, after: tuple[str, UUID] | None
-) -> list[dict[str, Any]]:
+) -> list[SellerAtRow]:
     """A page of the org's sellers right after journal position `journal_seq`, by name (keyset after `after`)."""
     keyset = ""
     params: dict[str, Any] = {"org_id": org_id, "seq": journal_seq, "limit": limit}
@@ -149,21 +204,23 @@ async def sellers_at(
             AND (lower(display_name), display_name, seller_id) > (lower(%(after)s::text), %(after)s::text, %(after_id)s)
         """
         params |= {"after": after[0], "after_id": after[1]}
-    cur = await conn.execute(
-        f"{_LATEST} {keyset} ORDER BY lower(display_name), display_name, seller_id LIMIT %(limit)s", params
+    return await fetch_all(
+        conn,
+        SellerAtRow,
+        f"{_LATEST} {keyset} ORDER BY lower(display_name), display_name, seller_id LIMIT %(limit)s",
+        params,
     )
-    return await cur.fetchall()
 
 
-def _journal_filter(xact_id: Any, run_id: UUID | None, up_to: int | None) -> tuple[str, dict[str, Any]]:
+def _journal_filter(xact_id: str | None, run_id: UUID | None, up_to: int | None) -> tuple[str, dict[str, Any]]:
     """The journal rows of one history entry: one audited transaction, or one run up to its journal_seq."""
     if run_id is not None:
         return "run_id = %(run_id)s AND id <= %(seq)s", {"run_id": run_id, "seq": up_to}
-    return "xact_id = %(xact)s", {"xact": xact_id}
+    return "xact_id = %(xact)s::xid8", {"xact": xact_id}
 
 
 async def journal_counts(
-    conn: Conn, *, org_id: UUID, xact_id: Any = None, run_id: UUID | None = None, up_to: int | None = None
+    conn: Conn, *, org_id: UUID, xact_id: str | None = None, run_id: UUID | None = None, up_to: int | None = None
 ) -> tuple[int, int]:
     """(added, removed) by one history entry; a rename counts as one of each."""
     where, params = _journal_filter(xact_id, run_id, up_to)
@@ -183,15 +240,16 @@ async def journal_page(
     org_id: UUID,
     limit: int,
     after: int | None = None,
-    xact_id: Any = None,
+    xact_id: str | None = None,
     run_id: UUID | None = None,
     up_to: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[JournalRow]:
     """Journal rows of one history entry in order, a page at a time (keyset on the journal id)."""
     where, params = _journal_filter(xact_id, run_id, up_to)
-    cur = await conn.execute(
-        "SELECT id, op, display_name, old_display_name FROM seller_journal "
+    return await fetch_all(
+        conn,
+        JournalRow,
+        f"SELECT {columns(JournalRow)} FROM seller_journal "
         f"WHERE org_id = %(org_id)s AND {where} AND id > %(after)s ORDER BY id LIMIT %(limit)s",
         {"org_id": org_id, "after": after or 0, "limit": limit, **params},
     )
-    return await cur.fetchall()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
-from app.db import Conn
+from app.db import Conn, fetch_one
 
 # From an API token `t` to whom it belongs: every credential resolves to a caller this one way.
 _CALLER_JOINS = """
@@ -16,9 +16,23 @@ _CALLER_JOINS = """
 """
 
 _CALLER_COLUMNS = """
-    t.id AS token_id, t.last_used_at, m.id AS membership_id, m.org_id, o.name AS org_name,
-    m.user_id, u.email, m.permission_keys
+    t.id AS token_id, m.id AS membership_id, m.org_id, o.name AS org_name, m.user_id, u.email, m.permission_keys
 """
+
+
+@dataclass(frozen=True, slots=True)
+class CallerRow:
+    """Whom a credential belongs to (`token_id` None: a membership acting without a token)."""
+
+    token_id: UUID | None
+    membership_id: UUID
+    org_id: UUID
+    org_name: str
+    user_id: UUID
+    email: str
+    permission_keys: list[str]
+    session_id: UUID | None = None
+    csrf_token: str | None = None
 
 
 async def upsert_org(conn: Conn, *, name: str) -> UUID:
@@ -93,34 +107,34 @@ async def revoke_api_tokens(conn: Conn, *, prefix: str) -> int:
     return cur.rowcount
 
 
-async def caller_by_token_hash(conn: Conn, *, token_hash: bytes) -> dict[str, Any] | None:
-    return await (
-        await conn.execute(
-            f"""
-            SELECT {_CALLER_COLUMNS}
-            FROM api_tokens t
-            {_CALLER_JOINS}
-            WHERE t.token_hash = %(hash)s AND t.revoked_at IS NULL
-            """,
-            {"hash": token_hash},
-        )
-    ).fetchone()
+async def caller_by_token_hash(conn: Conn, *, token_hash: bytes) -> CallerRow | None:
+    return await fetch_one(
+        conn,
+        CallerRow,
+        f"""
+        SELECT {_CALLER_COLUMNS}
+        FROM api_tokens t
+        {_CALLER_JOINS}
+        WHERE t.token_hash = %(hash)s AND t.revoked_at IS NULL
+        """,
+        {"hash": token_hash},
+    )
 
 
-async def caller_by_membership(conn: Conn, *, membership_id: UUID) -> dict[str, Any] | None:
-    return await (
-        await conn.execute(
-            """
-            SELECT NULL::uuid AS token_id, m.id AS membership_id, m.org_id, o.name AS org_name,
-                   m.user_id, u.email, m.permission_keys
-            FROM memberships m
-            JOIN users u ON u.id = m.user_id
-            JOIN orgs o ON o.id = m.org_id
-            WHERE m.id = %(id)s
-            """,
-            {"id": membership_id},
-        )
-    ).fetchone()
+async def caller_by_membership(conn: Conn, *, membership_id: UUID) -> CallerRow | None:
+    return await fetch_one(
+        conn,
+        CallerRow,
+        """
+        SELECT NULL::uuid AS token_id, m.id AS membership_id, m.org_id, o.name AS org_name,
+               m.user_id, u.email, m.permission_keys
+        FROM memberships m
+        JOIN users u ON u.id = m.user_id
+        JOIN orgs o ON o.id = m.org_id
+        WHERE m.id = %(id)s
+        """,
+        {"id": membership_id},
+    )
 
 
 async def touch_api_token(conn: Conn, *, token_id: UUID) -> None:
@@ -134,19 +148,19 @@ async def touch_api_token(conn: Conn, *, token_id: UUID) -> None:
     )
 
 
-async def caller_by_session_hash(conn: Conn, *, session_hash: bytes) -> dict[str, Any] | None:
-    return await (
-        await conn.execute(
-            f"""
-            SELECT {_CALLER_COLUMNS}, s.id AS session_id, s.csrf_token
-            FROM auth_sessions s
-            JOIN api_tokens t ON t.id = s.api_token_id
-            {_CALLER_JOINS}
-            WHERE s.session_hash = %(hash)s AND s.expires_at > now() AND t.revoked_at IS NULL
-            """,
-            {"hash": session_hash},
-        )
-    ).fetchone()
+async def caller_by_session_hash(conn: Conn, *, session_hash: bytes) -> CallerRow | None:
+    return await fetch_one(
+        conn,
+        CallerRow,
+        f"""
+        SELECT {_CALLER_COLUMNS}, s.id AS session_id, s.csrf_token
+        FROM auth_sessions s
+        JOIN api_tokens t ON t.id = s.api_token_id
+        {_CALLER_JOINS}
+        WHERE s.session_hash = %(hash)s AND s.expires_at > now() AND t.revoked_at IS NULL
+        """,
+        {"hash": session_hash},
+    )
 
 
 async def insert_session(
@@ -192,17 +206,17 @@ async def insert_stream_token(
     return expires_at
 
 
-async def caller_by_stream_token(conn: Conn, *, token_hash: bytes, run_id: UUID) -> dict[str, Any] | None:
-    return await (
-        await conn.execute(
-            f"""
-            SELECT {_CALLER_COLUMNS}
-            FROM stream_tokens st
-            JOIN api_tokens t ON t.id = st.api_token_id
-            {_CALLER_JOINS}
-            WHERE st.token_hash = %(hash)s AND st.run_id = %(run_id)s
-              AND st.expires_at > now() AND t.revoked_at IS NULL
-            """,
-            {"hash": token_hash, "run_id": run_id},
-        )
-    ).fetchone()
+async def caller_by_stream_token(conn: Conn, *, token_hash: bytes, run_id: UUID) -> CallerRow | None:
+    return await fetch_one(
+        conn,
+        CallerRow,
+        f"""
+        SELECT {_CALLER_COLUMNS}
+        FROM stream_tokens st
+        JOIN api_tokens t ON t.id = st.api_token_id
+        {_CALLER_JOINS}
+        WHERE st.token_hash = %(hash)s AND st.run_id = %(run_id)s
+          AND st.expires_at > now() AND t.revoked_at IS NULL
+        """,
+        {"hash": token_hash, "run_id": run_id},
+    )

@@ -2,18 +2,70 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from app.db import Conn
+from app.status import ItemKind, ItemStatus
 
 # Finished items are never handed out again; failed ones are retried when a run resumes.
 _UNFINISHED = "status IN ('pending', 'processing', 'failed')"
 
 
-async def insert_category_items(conn: Conn, *, run_id: UUID, categories: list[dict[str, Any]]) -> None:
+@dataclass(frozen=True, slots=True)
+class CategoryPayload:
+    """A category item: which Amazon best-seller list to fetch."""
+
+    id: str
+    node_id: str
+    name: str
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPayload:
+    """A product item: an Amazon best seller to search eBay for (price in dollars, as text)."""
+
+    asin: str
+    title: str | None
+    price: str | None
+    currency: str | None
+    rating: float | None
+    url: str | None
+    position: int | None
+    category_id: str | None
+    category: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProductPayload:
+        return cls(
+            asin=data["asin"],
+            title=data.get("title"),
+            price=data.get("price"),
+            currency=data.get("currency"),
+            rating=data.get("rating"),
+            url=data.get("url"),
+            position=data.get("position"),
+            category_id=data.get("category_id"),
+            category=data.get("category"),
+        )
+
+
+P = TypeVar("P", CategoryPayload, ProductPayload)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem(Generic[P]):
+    id: int
+    attempts: int
+    payload: P
+
+
+async def insert_category_items(conn: Conn, *, run_id: UUID, categories: list[CategoryPayload]) -> None:
     async with conn.cursor() as cur:
         await cur.executemany(
             """
@@ -21,11 +73,11 @@ async def insert_category_items(conn: Conn, *, run_id: UUID, categories: list[di
             VALUES (%(run_id)s, 'category', %(id)s, %(payload)s)
             ON CONFLICT (run_id, kind, external_id) DO NOTHING
             """,
-            [{"run_id": run_id, "id": c["id"], "payload": Jsonb(c)} for c in categories],
+            [{"run_id": run_id, "id": c.id, "payload": Jsonb(asdict(c))} for c in categories],
         )
 
 
-async def insert_product_items(conn: Conn, *, run_id: UUID, products: list[dict[str, Any]]) -> int:
+async def insert_product_items(conn: Conn, *, run_id: UUID, products: list[ProductPayload]) -> int:
     """Insert products not yet in the run (an ASIN already found in another category is skipped).
 
     Rows go in ASIN order so two workers storing overlapping categories lock keys in the same
@@ -42,22 +94,32 @@ async def insert_product_items(conn: Conn, *, run_id: UUID, products: list[dict[
         ON CONFLICT (run_id, kind, external_id) DO NOTHING
         RETURNING 1
         """,
-        {"run_id": run_id, "products": Jsonb(products)},
+        {"run_id": run_id, "products": Jsonb([asdict(p) for p in products])},
     )
     # Counting returned rows (not rowcount) also works in pipeline mode.
     return len(await cur.fetchall())
 
 
-async def unfinished_items(conn: Conn, *, run_id: UUID, kind: str) -> list[dict[str, Any]]:
+async def _unfinished(
+    conn: Conn, run_id: UUID, kind: ItemKind, parse: Callable[[dict[str, Any]], P]
+) -> list[WorkItem[P]]:
     cur = await conn.execute(
         f"""
-        SELECT id, external_id, payload, attempts FROM collection_items
+        SELECT id, attempts, payload FROM collection_items
         WHERE run_id = %(run_id)s AND kind = %(kind)s AND {_UNFINISHED}
         ORDER BY id
         """,
         {"run_id": run_id, "kind": kind},
     )
-    return await cur.fetchall()
+    return [WorkItem(row["id"], row["attempts"], parse(row["payload"])) for row in await cur.fetchall()]
+
+
+async def unfinished_categories(conn: Conn, *, run_id: UUID) -> list[WorkItem[CategoryPayload]]:
+    return await _unfinished(conn, run_id, ItemKind.CATEGORY, lambda payload: CategoryPayload(**payload))
+
+
+async def unfinished_products(conn: Conn, *, run_id: UUID) -> list[WorkItem[ProductPayload]]:
+    return await _unfinished(conn, run_id, ItemKind.PRODUCT, ProductPayload.from_json)
 
 
 async def mark_processing(conn: Conn, *, item_id: int, worker_id: int) -> None:
@@ -73,7 +135,7 @@ async def mark_processing(conn: Conn, *, item_id: int, worker_id: int) -> None:
 
 
 async def mark_finished(
-    conn: Conn, *, item_id: int, status: str, result: dict[str, Any] | None = None, error: str | None = None
+    conn: Conn, *, item_id: int, status: ItemStatus, result: dict[str, Any] | None = None, error: str | None = None
 ) -> bool:
     """Record an item's outcome; False if it was already finished (so counters must not move)."""
     cur = await conn.execute(
@@ -99,9 +161,9 @@ async def release_in_flight(conn: Conn, *, run_id: UUID) -> None:
     )
 
 
-async def count_by_status(conn: Conn, *, run_id: UUID) -> dict[tuple[str, str], int]:
+async def count_by_status(conn: Conn, *, run_id: UUID) -> dict[tuple[ItemKind, ItemStatus], int]:
     cur = await conn.execute(
         "SELECT kind, status, count(*) AS n FROM collection_items WHERE run_id = %(run_id)s GROUP BY kind, status",
         {"run_id": run_id},
     )
-    return {(row["kind"], row["status"]): row["n"] for row in await cur.fetchall()}
+    return {(ItemKind(row["kind"]), ItemStatus(row["status"])): row["n"] for row in await cur.fetchall()}

@@ -2,12 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
-from app.db import Conn
+from app.db import Conn, columns, fetch_all, fetch_one, fetch_scalar, fetch_scalars
+from app.status import OPEN_STATUSES, TERMINAL_STATUSES, RunPhase, RunStatus
 
-TERMINAL_STATUSES = ("completed", "failed", "cancelled")
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    id: UUID
+    org_id: UUID
+    name: str
+    status: RunStatus
+    phase: RunPhase
+    status_reason: str | None
+    category_ids: list[str]
+    provider: str
+    categories_total: int
+    categories_completed: int
+    products_total: int
+    products_searched: int
+    sellers_found: int
+    sellers_new: int
+    failed_items: int
+    seller_count_snapshot: int | None
+    journal_seq: int | None
+    created_by: UUID | None
+    created_at: datetime
+    started_at: datetime | None
+    paused_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RunStatus(self.status))
+        object.__setattr__(self, "phase", RunPhase(self.phase))
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedRunRow(RunRow):
+    duration_seconds: float | None
+    categories_count: int
+
+
+_RUN = columns(RunRow)
+_RUN_R = columns(RunRow, "r.")
 
 # The org's seller count and journal position right now: recorded whenever a run stops, so its
 # history entry can show "sellers at this point" (see migration 047).
@@ -15,7 +58,6 @@ _STOP_SNAPSHOT = """
     seller_count_snapshot = coalesce((SELECT c.n FROM org_seller_counts c WHERE c.org_id = r.org_id), 0),
     journal_seq = coalesce((SELECT c.journal_seq FROM org_seller_counts c WHERE c.org_id = r.org_id), 0)
 """
-OPEN_STATUSES = ("pending", "running", "paused")
 COUNTERS = (
     "categories_completed",
     "products_total",
@@ -35,102 +77,98 @@ async def insert_run(
     created_by: UUID | None,
     provider: str = "demo",
     categories_total: int = 0,
-) -> dict[str, Any]:
-    row = await (
-        await conn.execute(
-            """
-            INSERT INTO collection_runs (org_id, name, category_ids, created_by, provider, categories_total)
-            VALUES (%(org_id)s, %(name)s, %(category_ids)s, %(created_by)s, %(provider)s, %(categories_total)s)
-            RETURNING *
-            """,
-            {
-                "org_id": org_id,
-                "name": name,
-                "category_ids": category_ids,
-                "created_by": created_by,
-                "provider": provider,
-                "categories_total": categories_total,
-            },
-        )
-    ).fetchone()
+) -> RunRow:
+    row = await fetch_one(
+        conn,
+        RunRow,
+        f"""
+        INSERT INTO collection_runs (org_id, name, category_ids, created_by, provider, categories_total)
+        VALUES (%(org_id)s, %(name)s, %(category_ids)s, %(created_by)s, %(provider)s, %(categories_total)s)
+        RETURNING {_RUN}
+        """,
+        {
+            "org_id": org_id,
+            "name": name,
+            "category_ids": category_ids,
+            "created_by": created_by,
+            "provider": provider,
+            "categories_total": categories_total,
+        },
+    )
     assert row is not None
     return row
 
 
-async def get_run(conn: Conn, *, org_id: UUID, run_id: UUID, for_update: bool = False) -> dict[str, Any] | None:
+async def get_run(conn: Conn, *, org_id: UUID, run_id: UUID, for_update: bool = False) -> RunRow | None:
     lock = " FOR UPDATE" if for_update else ""
-    return await (
-        await conn.execute(
-            f"SELECT * FROM collection_runs WHERE id = %(run_id)s AND org_id = %(org_id)s{lock}",
-            {"run_id": run_id, "org_id": org_id},
-        )
-    ).fetchone()
+    return await fetch_one(
+        conn,
+        RunRow,
+        f"SELECT {_RUN} FROM collection_runs WHERE id = %(run_id)s AND org_id = %(org_id)s{lock}",
+        {"run_id": run_id, "org_id": org_id},
+    )
 
 
-async def get_run_unscoped(conn: Conn, *, run_id: UUID) -> dict[str, Any] | None:
+async def get_run_unscoped(conn: Conn, *, run_id: UUID) -> RunRow | None:
     """For the executor, which acts for whichever org owns the run."""
-    return await (await conn.execute("SELECT * FROM collection_runs WHERE id = %(id)s", {"id": run_id})).fetchone()
+    return await fetch_one(conn, RunRow, f"SELECT {_RUN} FROM collection_runs WHERE id = %(id)s", {"id": run_id})
 
 
 async def count_open_runs_locked(conn: Conn, *, org_id: UUID) -> int:
     """Open runs of the org, holding the org row lock so concurrent creates count one at a time."""
     await conn.execute("SELECT 1 FROM orgs WHERE id = %(org_id)s FOR UPDATE", {"org_id": org_id})
-    row = await (
-        await conn.execute(
-            "SELECT count(*) AS n FROM collection_runs WHERE org_id = %(org_id)s AND status = ANY(%(open)s)",
-            {"org_id": org_id, "open": list(OPEN_STATUSES)},
-        )
-    ).fetchone()
-    assert row is not None
-    n: int = row["n"]
+    n: int = await fetch_scalar(
+        conn,
+        "SELECT count(*) FROM collection_runs WHERE org_id = %(org_id)s AND status = ANY(%(open)s)",
+        {"org_id": org_id, "open": list(OPEN_STATUSES)},
+    )
     return n
 
 
-async def list_runs(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-    rows = await (
-        await conn.execute(
-            """
-            SELECT * FROM collection_runs WHERE org_id = %(org_id)s
-            ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
-            """,
-            {"org_id": org_id, "limit": limit, "offset": offset},
-        )
-    ).fetchall()
-    total = await (
-        await conn.execute("SELECT count(*) AS n FROM collection_runs WHERE org_id = %(org_id)s", {"org_id": org_id})
-    ).fetchone()
-    assert total is not None
-    return rows, int(total["n"])
+async def list_runs(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> tuple[list[RunRow], int]:
+    rows = await fetch_all(
+        conn,
+        RunRow,
+        f"""
+        SELECT {_RUN} FROM collection_runs WHERE org_id = %(org_id)s
+        ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
+        """,
+        {"org_id": org_id, "limit": limit, "offset": offset},
+    )
+    total: int = await fetch_scalar(
+        conn, "SELECT count(*) FROM collection_runs WHERE org_id = %(org_id)s", {"org_id": org_id}
+    )
+    return rows, total
 
 
-async def set_status(conn: Conn, *, run_id: UUID, status: str, reason: str | None = None) -> dict[str, Any]:
+async def set_status(conn: Conn, *, run_id: UUID, status: RunStatus, reason: str | None = None) -> RunRow:
     """Move a run to `status`, stamping the matching time column. The caller checked the transition."""
-    stopping = status not in ("pending", "running")
+    stopping = status not in (RunStatus.PENDING, RunStatus.RUNNING)
     snapshot = f", {_STOP_SNAPSHOT}" if stopping else ""
-    row = await (
-        await conn.execute(
-            f"""
-            UPDATE collection_runs r SET
-                status = %(status)s,
-                status_reason = %(reason)s,
-                started_at = CASE WHEN %(status)s = 'running' THEN coalesce(started_at, now()) ELSE started_at END,
-                paused_at = CASE WHEN %(status)s = 'paused' THEN now() ELSE NULL END,
-                completed_at = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled') THEN now()
-                               ELSE completed_at END,
-                lease_owner = CASE WHEN %(status)s = 'running' THEN lease_owner ELSE NULL END,
-                lease_expires_at = CASE WHEN %(status)s = 'running' THEN lease_expires_at ELSE NULL END,
-                updated_at = now(){snapshot}
-            WHERE id = %(run_id)s
-            RETURNING *
-            """,
-            {"run_id": run_id, "status": status, "reason": reason},
-        )
-    ).fetchone()
+    row = await fetch_one(
+        conn,
+        RunRow,
+        f"""
+        UPDATE collection_runs r SET
+            status = %(status)s,
+            status_reason = %(reason)s,
+            started_at = CASE WHEN %(status)s = 'running' THEN coalesce(started_at, now()) ELSE started_at END,
+            paused_at = CASE WHEN %(status)s = 'paused' THEN now() ELSE NULL END,
+            completed_at = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled') THEN now()
+                           ELSE completed_at END,
+            lease_owner = CASE WHEN %(status)s = 'running' THEN lease_owner ELSE NULL END,
+            lease_expires_at = CASE WHEN %(status)s = 'running' THEN lease_expires_at ELSE NULL END,
+            updated_at = now(){snapshot}
+        WHERE id = %(run_id)s
+        RETURNING {_RUN_R}
+        """,
+        {"run_id": run_id, "status": status, "reason": reason},
+    )
     assert row is not None
     return row
 
 
-async def stop_if_running(conn: Conn, *, run_id: UUID, owner: str, status: str, reason: str | None) -> bool:
+async def stop_if_running(conn: Conn, *, run_id: UUID, owner: str, status: RunStatus, reason: str | None) -> bool:
     """Executor-side stop (pause on failures, fail): only while it still holds the running run."""
     cur = await conn.execute(
         f"""
@@ -146,23 +184,23 @@ async def stop_if_running(conn: Conn, *, run_id: UUID, owner: str, status: str, 
     return cur.rowcount == 1
 
 
-async def complete_run(conn: Conn, *, run_id: UUID, owner: str) -> dict[str, Any] | None:
+async def complete_run(conn: Conn, *, run_id: UUID, owner: str) -> RunRow | None:
     """Mark the run completed with the org's seller count at this moment, in one statement."""
-    return await (
-        await conn.execute(
-            f"""
-            UPDATE collection_runs r SET
-                status = 'completed', phase = 'done', completed_at = now(), status_reason = NULL, {_STOP_SNAPSHOT},
-                lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
-            WHERE id = %(run_id)s AND status = 'running' AND lease_owner = %(owner)s
-            RETURNING *
-            """,
-            {"run_id": run_id, "owner": owner},
-        )
-    ).fetchone()
+    return await fetch_one(
+        conn,
+        RunRow,
+        f"""
+        UPDATE collection_runs r SET
+            status = 'completed', phase = 'done', completed_at = now(), status_reason = NULL, {_STOP_SNAPSHOT},
+            lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+        WHERE id = %(run_id)s AND status = 'running' AND lease_owner = %(owner)s
+        RETURNING {_RUN_R}
+        """,
+        {"run_id": run_id, "owner": owner},
+    )
 
 
-async def set_phase(conn: Conn, *, run_id: UUID, phase: str) -> None:
+async def set_phase(conn: Conn, *, run_id: UUID, phase: RunPhase) -> None:
     await conn.execute(
         "UPDATE collection_runs SET phase = %(phase)s, updated_at = now() WHERE id = %(run_id)s",
         {"run_id": run_id, "phase": phase},
@@ -181,20 +219,20 @@ async def add_counters(conn: Conn, *, run_id: UUID, **deltas: int) -> None:
     )
 
 
-async def claim_lease(conn: Conn, *, run_id: UUID, owner: str, ttl_seconds: float) -> dict[str, Any] | None:
+async def claim_lease(conn: Conn, *, run_id: UUID, owner: str, ttl_seconds: float) -> RunRow | None:
     """Take the run's lease if it is running and free, expired, or already ours."""
-    return await (
-        await conn.execute(
-            """
-            UPDATE collection_runs SET lease_owner = %(owner)s,
-                lease_expires_at = now() + make_interval(secs => %(ttl)s)
-            WHERE id = %(run_id)s AND status = 'running'
-              AND (lease_owner IS NULL OR lease_owner = %(owner)s OR lease_expires_at < now())
-            RETURNING *
-            """,
-            {"run_id": run_id, "owner": owner, "ttl": ttl_seconds},
-        )
-    ).fetchone()
+    return await fetch_one(
+        conn,
+        RunRow,
+        f"""
+        UPDATE collection_runs SET lease_owner = %(owner)s,
+            lease_expires_at = now() + make_interval(secs => %(ttl)s)
+        WHERE id = %(run_id)s AND status = 'running'
+          AND (lease_owner IS NULL OR lease_owner = %(owner)s OR lease_expires_at < now())
+        RETURNING {_RUN}
+        """,
+        {"run_id": run_id, "owner": owner, "ttl": ttl_seconds},
+    )
 
 
 async def release_leases(conn: Conn, *, owner: str) -> None:
@@ -209,51 +247,48 @@ async def renew_leases(conn: Conn, *, owner: str, run_ids: list[UUID], ttl_secon
     """Extend our leases; runs missing from the result are no longer ours to execute."""
     if not run_ids:
         return set()
-    rows = await (
-        await conn.execute(
-            """
-            UPDATE collection_runs SET lease_expires_at = now() + make_interval(secs => %(ttl)s)
-            WHERE id = ANY(%(ids)s) AND status = 'running' AND lease_owner = %(owner)s
-            RETURNING id
-            """,
-            {"ids": run_ids, "owner": owner, "ttl": ttl_seconds},
-        )
-    ).fetchall()
-    return {row["id"] for row in rows}
+    kept: list[UUID] = await fetch_scalars(
+        conn,
+        """
+        UPDATE collection_runs SET lease_expires_at = now() + make_interval(secs => %(ttl)s)
+        WHERE id = ANY(%(ids)s) AND status = 'running' AND lease_owner = %(owner)s
+        RETURNING id
+        """,
+        {"ids": run_ids, "owner": owner, "ttl": ttl_seconds},
+    )
+    return set(kept)
 
 
 async def orphaned_running_runs(conn: Conn) -> list[UUID]:
     """Running runs nobody executes: no lease, or a lease its owner stopped renewing."""
-    rows = await (
-        await conn.execute(
-            """
-            SELECT id FROM collection_runs
-            WHERE status = 'running' AND (lease_owner IS NULL OR lease_expires_at < now())
-            ORDER BY started_at
-            """
-        )
-    ).fetchall()
-    return [row["id"] for row in rows]
+    orphans: list[UUID] = await fetch_scalars(
+        conn,
+        """
+        SELECT id FROM collection_runs
+        WHERE status = 'running' AND (lease_owner IS NULL OR lease_expires_at < now())
+        ORDER BY started_at
+        """,
+    )
+    return orphans
 
 
-async def list_finished_runs(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-    rows = await (
-        await conn.execute(
-            """
-            SELECT *, extract(epoch FROM completed_at - started_at) AS duration_seconds,
-                   cardinality(category_ids) AS categories_count
-            FROM collection_runs
-            WHERE org_id = %(org_id)s AND status = ANY(%(finished)s)
-            ORDER BY completed_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
-            """,
-            {"org_id": org_id, "finished": list(TERMINAL_STATUSES), "limit": limit, "offset": offset},
-        )
-    ).fetchall()
-    total = await (
-        await conn.execute(
-            "SELECT count(*) AS n FROM collection_runs WHERE org_id = %(org_id)s AND status = ANY(%(finished)s)",
-            {"org_id": org_id, "finished": list(TERMINAL_STATUSES)},
-        )
-    ).fetchone()
-    assert total is not None
-    return rows, int(total["n"])
+async def list_finished_runs(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> tuple[list[FinishedRunRow], int]:
+    finished = list(TERMINAL_STATUSES)
+    rows = await fetch_all(
+        conn,
+        FinishedRunRow,
+        f"""
+        SELECT {_RUN}, extract(epoch FROM completed_at - started_at)::float8 AS duration_seconds,
+               cardinality(category_ids) AS categories_count
+        FROM collection_runs
+        WHERE org_id = %(org_id)s AND status = ANY(%(finished)s)
+        ORDER BY completed_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
+        """,
+        {"org_id": org_id, "finished": finished, "limit": limit, "offset": offset},
+    )
+    total: int = await fetch_scalar(
+        conn,
+        "SELECT count(*) FROM collection_runs WHERE org_id = %(org_id)s AND status = ANY(%(finished)s)",
+        {"org_id": org_id, "finished": finished},
+    )
+    return rows, total

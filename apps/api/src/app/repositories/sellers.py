@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from app.db import Conn
+from app.db import Conn, columns, fetch_all, fetch_one
+
+
+@dataclass(frozen=True, slots=True)
+class SellerRow:
+    id: UUID
+    org_id: UUID
+    display_name: str
+    normalized_name: str
+    platform: str
+    platform_id: str | None
+    feedback_score: int | None
+    feedback_percent: Decimal | None
+    times_seen: int
+    flagged: bool
+    first_seen_run_id: UUID | None
+    last_seen_run_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SellerRef:
+    """A seller a bulk change touched."""
+
+    id: UUID
+    display_name: str
+
+
+_SELLER = columns(SellerRow)
 
 
 @dataclass(frozen=True)
@@ -64,11 +94,24 @@ async def snapshot(conn: Conn, *, org_id: UUID) -> tuple[int, int]:
     return (int(row["n"]), int(row["journal_seq"])) if row else (0, 0)
 
 
+@dataclass(frozen=True)
+class SellerSort:
+    """One order of the seller list, and the keyset condition that continues it after a cursor."""
+
+    order_by: str
+    after: str
+    cursor_column: str  # the SellerRow field the cursor carries (besides the id)
+
+    def cursor_value(self, row: SellerRow) -> Any:
+        return getattr(row, self.cursor_column)
+
+
 SORTS = {
-    # sort name: (ORDER BY, keyset comparison, cursor column)
-    "newest": ("created_at DESC, id DESC", "(created_at, id) < (%(after_value)s, %(after_id)s)", "created_at"),
-    "oldest": ("created_at ASC, id ASC", "(created_at, id) > (%(after_value)s, %(after_id)s)", "created_at"),
-    "name": (
+    "newest": SellerSort(
+        "created_at DESC, id DESC", "(created_at, id) < (%(after_value)s, %(after_id)s)", "created_at"
+    ),
+    "oldest": SellerSort("created_at ASC, id ASC", "(created_at, id) > (%(after_value)s, %(after_id)s)", "created_at"),
+    "name": SellerSort(
         'normalized_name COLLATE "C" ASC, id ASC',
         '(normalized_name COLLATE "C", id) > (%(after_value)s COLLATE "C", %(after_id)s)',
         "normalized_name",
@@ -80,13 +123,12 @@ async def list_sellers(
     conn: Conn,
     *,
     org_id: UUID,
-    sort: str,
+    sort: SellerSort,
     limit: int,
     prefix: str | None = None,
     flagged: bool | None = None,
     after: tuple[Any, UUID] | None = None,
-) -> list[dict[str, Any]]:
-    order, keyset, _ = SORTS[sort]
+) -> list[SellerRow]:
     where = ["org_id = %(org_id)s"]
     params: dict[str, Any] = {"org_id": org_id, "limit": limit}
     if prefix:
@@ -97,63 +139,72 @@ async def list_sellers(
         where.append("flagged = %(flagged)s")
         params["flagged"] = flagged
     if after is not None:
-        where.append(keyset)
+        where.append(sort.after)
         params |= {"after_value": after[0], "after_id": after[1]}
-    cur = await conn.execute(
-        f"SELECT * FROM sellers WHERE {' AND '.join(where)} ORDER BY {order} LIMIT %(limit)s", params
+    return await fetch_all(
+        conn,
+        SellerRow,
+        f"SELECT {_SELLER} FROM sellers WHERE {' AND '.join(where)} ORDER BY {sort.order_by} LIMIT %(limit)s",
+        params,
     )
-    return await cur.fetchall()
 
 
-async def get_seller(conn: Conn, *, org_id: UUID, seller_id: UUID) -> dict[str, Any] | None:
-    cur = await conn.execute(
-        "SELECT * FROM sellers WHERE org_id = %(org_id)s AND id = %(id)s", {"org_id": org_id, "id": seller_id}
+async def get_seller(conn: Conn, *, org_id: UUID, seller_id: UUID) -> SellerRow | None:
+    return await fetch_one(
+        conn,
+        SellerRow,
+        f"SELECT {_SELLER} FROM sellers WHERE org_id = %(org_id)s AND id = %(id)s",
+        {"org_id": org_id, "id": seller_id},
     )
-    return await cur.fetchone()
 
 
-async def insert_manual(conn: Conn, *, org_id: UUID, names: list[tuple[str, str]]) -> list[dict[str, Any]]:
+async def insert_manual(conn: Conn, *, org_id: UUID, names: list[tuple[str, str]]) -> list[SellerRow]:
     """Insert (display, normalized) names not yet in the list; returns the rows inserted."""
     if not names:
         return []
     ordered = sorted(names, key=lambda n: n[1])
-    cur = await conn.execute(
-        """
+    return await fetch_all(
+        conn,
+        SellerRow,
+        f"""
         INSERT INTO sellers (org_id, display_name, normalized_name, platform)
         SELECT %(org_id)s, u.display_name, u.normalized_name, 'ebay'
         FROM unnest(%(display)s::text[], %(norm)s::text[]) AS u(display_name, normalized_name)
         ON CONFLICT (org_id, platform, normalized_name) DO NOTHING
-        RETURNING *
+        RETURNING {_SELLER}
         """,
         {"org_id": org_id, "display": [n[0] for n in ordered], "norm": [n[1] for n in ordered]},
     )
-    return await cur.fetchall()
 
 
 async def rename(
     conn: Conn, *, org_id: UUID, seller_id: UUID, display_name: str, normalized_name: str
-) -> dict[str, Any] | None:
-    cur = await conn.execute(
-        """
+) -> SellerRow | None:
+    return await fetch_one(
+        conn,
+        SellerRow,
+        f"""
         UPDATE sellers SET display_name = %(display)s, normalized_name = %(norm)s, updated_at = now()
         WHERE org_id = %(org_id)s AND id = %(id)s
-        RETURNING *
+        RETURNING {_SELLER}
         """,
         {"org_id": org_id, "id": seller_id, "display": display_name, "norm": normalized_name},
     )
-    return await cur.fetchone()
 
 
-async def delete_many(conn: Conn, *, org_id: UUID, seller_ids: list[UUID]) -> list[dict[str, Any]]:
-    cur = await conn.execute(
+async def delete_many(conn: Conn, *, org_id: UUID, seller_ids: list[UUID]) -> list[SellerRef]:
+    return await fetch_all(
+        conn,
+        SellerRef,
         "DELETE FROM sellers WHERE org_id = %(org_id)s AND id = ANY(%(ids)s) RETURNING id, display_name",
         {"org_id": org_id, "ids": seller_ids},
     )
-    return await cur.fetchall()
 
 
-async def set_flagged(conn: Conn, *, org_id: UUID, seller_ids: list[UUID], flagged: bool) -> list[dict[str, Any]]:
-    cur = await conn.execute(
+async def set_flagged(conn: Conn, *, org_id: UUID, seller_ids: list[UUID], flagged: bool) -> list[SellerRef]:
+    return await fetch_all(
+        conn,
+        SellerRef,
         """
         UPDATE sellers SET flagged = %(flagged)s, updated_at = now()
         WHERE org_id = %(org_id)s AND id = ANY(%(ids)s)
@@ -161,4 +212,3 @@ async def set_flagged(conn: Conn, *, org_id: UUID, seller_ids: list[UUID], flagg
         """,
         {"org_id": org_id, "ids": seller_ids, "flagged": flagged},
     )
-    return await cur.fetchall()

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from app.db import Pool
 from app.errors import NotAuthenticated
 from app.repositories import auth as auth_repo
-from app.repositories.runs import TERMINAL_STATUSES
+from app.repositories.runs import RunRow
 from app.security import Caller, hash_secret, new_secret
 from app.services.activity_stream import ActivityBackend
+from app.status import TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,11 @@ async def issue_stream_token(pool: Pool, *, caller: Caller, run_id: UUID, ttl_se
     return StreamToken(token=token, expires_at=expires_at)
 
 
-async def nothing_more_to_send(stream: ActivityBackend, run: dict[str, Any], last_event_id: int | None) -> bool:
+async def nothing_more_to_send(stream: ActivityBackend, run: RunRow, last_event_id: int | None) -> bool:
     """True when the run is over and this client has (or can get) nothing further: answer 204."""
-    if run["status"] not in TERMINAL_STATUSES:
+    if run.status not in TERMINAL_STATUSES:
         return False
-    last = await stream.last_seq(run["id"])
+    last = await stream.last_seq(run.id)
     if last is None:
         return True
     return last_event_id is not None and last_event_id >= last

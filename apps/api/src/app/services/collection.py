@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
 from app.config import Settings
@@ -22,16 +22,20 @@ from app.errors import Conflict, NotFound, TooManyOpenRuns
 from app.models import ActivityAction
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
+from app.repositories.items import CategoryPayload
+from app.repositories.runs import FinishedRunRow, RunRow
 from app.security import Caller
 from app.services.activity_stream import ActivityBackend
 from app.services.catalogue import resolve_categories
 from app.services.parallel_runner import create_activity_event
+from app.services.pipeline import WorkerState
 from app.services.run_executor import RunExecutor
+from app.status import ItemKind, ItemStatus, RunStatus
 
 logger = logging.getLogger(__name__)
 
 
-async def get_run(pool: Pool, *, caller: Caller, run_id: UUID) -> dict[str, Any]:
+async def get_run(pool: Pool, *, caller: Caller, run_id: UUID) -> RunRow:
     """The run, if it belongs to the caller's org; otherwise 404 (the same answer for both cases)."""
     async with pool.connection() as conn:
         run = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id)
@@ -40,12 +44,12 @@ async def get_run(pool: Pool, *, caller: Caller, run_id: UUID) -> dict[str, Any]
     return run
 
 
-async def list_runs(pool: Pool, *, caller: Caller, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+async def list_runs(pool: Pool, *, caller: Caller, limit: int, offset: int) -> tuple[list[RunRow], int]:
     async with pool.connection() as conn:
         return await runs_repo.list_runs(conn, org_id=caller.org_id, limit=limit, offset=offset)
 
 
-async def run_history(pool: Pool, *, caller: Caller, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+async def run_history(pool: Pool, *, caller: Caller, limit: int, offset: int) -> tuple[list[FinishedRunRow], int]:
     """Finished runs (completed, failed, cancelled), most recently finished first."""
     async with pool.connection() as conn:
         return await runs_repo.list_finished_runs(conn, org_id=caller.org_id, limit=limit, offset=offset)
@@ -53,7 +57,7 @@ async def run_history(pool: Pool, *, caller: Caller, limit: int, offset: int) ->
 
 async def create_run(
     pool: Pool, settings: Settings, *, caller: Caller, name: str | None, category_ids: list[str]
-) -> dict[str, Any]:
+) -> RunRow:
     categories = resolve_categories(category_ids)
     name = (name or "").strip() or f"Collection {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     async with pool.connection() as conn, conn.transaction():
@@ -74,12 +78,13 @@ async def create_run(
         )
         await items_repo.insert_category_items(
             conn,
-            run_id=run["id"],
+            run_id=run.id,
             categories=[
-                {"id": c.id, "node_id": c.node_id, "name": c.name, "display_name": c.display_name} for c in categories
+                CategoryPayload(id=c.id, node_id=c.node_id, name=c.name, display_name=c.display_name)
+                for c in categories
             ],
         )
-    logger.info("run %s created with %d categories", run["id"], len(categories))
+    logger.info("run %s created with %d categories", run.id, len(categories))
     return run
 
 
@@ -88,26 +93,28 @@ class _Transition:
     """One lifecycle action: from which statuses, to which, and what the executor and the feed are told."""
 
     verb: str
-    allowed: frozenset[str]
-    to: str
+    allowed: frozenset[RunStatus]
+    to: RunStatus
     action: ActivityAction
     message: str | None = None
 
     @property
     def runs(self) -> bool:
-        return self.to == "running"
+        return self.to is RunStatus.RUNNING
 
 
-_START = _Transition("start", frozenset({"pending"}), "running", "started")
-_RESUME = _Transition("resume", frozenset({"paused"}), "running", "resumed")
-_PAUSE = _Transition("pause", frozenset({"running"}), "paused", "paused", "Paused by a user")
-_CANCEL = _Transition("cancel", frozenset({"pending", "running", "paused"}), "cancelled", "cancelled")
+_START = _Transition("start", frozenset({RunStatus.PENDING}), RunStatus.RUNNING, "started")
+_RESUME = _Transition("resume", frozenset({RunStatus.PAUSED}), RunStatus.RUNNING, "resumed")
+_PAUSE = _Transition("pause", frozenset({RunStatus.RUNNING}), RunStatus.PAUSED, "paused", "Paused by a user")
+_CANCEL = _Transition(
+    "cancel", frozenset({RunStatus.PENDING, RunStatus.RUNNING, RunStatus.PAUSED}), RunStatus.CANCELLED, "cancelled"
+)
 
 
 class LifecycleAction(Protocol):
     """A `RunLifecycle` method, unbound: `RunLifecycle.start` and the like."""
 
-    def __call__(self, lifecycle: RunLifecycle, /, *, caller: Caller, run_id: UUID) -> Awaitable[dict[str, Any]]: ...
+    def __call__(self, lifecycle: RunLifecycle, /, *, caller: Caller, run_id: UUID) -> Awaitable[RunRow]: ...
 
 
 @dataclass(frozen=True)
@@ -118,27 +125,27 @@ class RunLifecycle:
     executor: RunExecutor
     stream: ActivityBackend
 
-    async def start(self, *, caller: Caller, run_id: UUID) -> dict[str, Any]:
+    async def start(self, *, caller: Caller, run_id: UUID) -> RunRow:
         return await self._apply(_START, caller, run_id)
 
-    async def resume(self, *, caller: Caller, run_id: UUID) -> dict[str, Any]:
+    async def resume(self, *, caller: Caller, run_id: UUID) -> RunRow:
         return await self._apply(_RESUME, caller, run_id)
 
-    async def pause(self, *, caller: Caller, run_id: UUID) -> dict[str, Any]:
+    async def pause(self, *, caller: Caller, run_id: UUID) -> RunRow:
         return await self._apply(_PAUSE, caller, run_id)
 
-    async def cancel(self, *, caller: Caller, run_id: UUID) -> dict[str, Any]:
+    async def cancel(self, *, caller: Caller, run_id: UUID) -> RunRow:
         return await self._apply(_CANCEL, caller, run_id)
 
-    async def _apply(self, transition: _Transition, caller: Caller, run_id: UUID) -> dict[str, Any]:
+    async def _apply(self, transition: _Transition, caller: Caller, run_id: UUID) -> RunRow:
         async with self.pool.connection() as conn, conn.transaction():
             run = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id, for_update=True)
             if run is None:
                 raise NotFound("Run not found")
-            changed = run["status"] != transition.to
+            changed = run.status != transition.to
             if changed:
-                if run["status"] not in transition.allowed:
-                    raise Conflict(f"Cannot {transition.verb} a run that is {run['status']}")
+                if run.status not in transition.allowed:
+                    raise Conflict(f"Cannot {transition.verb} a run that is {run.status}")
                 run = await runs_repo.set_status(conn, run_id=run_id, status=transition.to)
         event = create_activity_event(0, "run", transition.action, error_message=transition.message)
         if transition.runs:
@@ -153,17 +160,33 @@ class RunLifecycle:
         return run
 
 
-async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id: UUID) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ItemTally:
+    kind: ItemKind
+    status: ItemStatus
+    count: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    run: RunRow
+    items: list[ItemTally]
+    workers: list[WorkerState]
+    executing_here: bool
+    rate_limited_for_seconds: float | None
+
+
+async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id: UUID) -> Progress:
     run = await get_run(pool, caller=caller, run_id=run_id)
     async with pool.connection() as conn:
         counts = await items_repo.count_by_status(conn, run_id=run_id)
     ctx = executor.context(run_id)
-    workers = [vars(w) for w in sorted(ctx.workers.values(), key=lambda w: w.worker_id)] if ctx else []
+    workers = sorted(ctx.workers.values(), key=lambda w: w.worker_id) if ctx else []
     waiting = ctx.gate.remaining() if ctx else 0.0
-    return {
-        "run": run,
-        "items": [{"kind": k, "status": s, "count": n} for (k, s), n in sorted(counts.items())],
-        "workers": workers,
-        "executing_here": ctx is not None,
-        "rate_limited_for_seconds": round(waiting, 3) if waiting > 0 else None,
-    }
+    return Progress(
+        run=run,
+        items=[ItemTally(kind, status, n) for (kind, status), n in sorted(counts.items())],
+        workers=workers,
+        executing_here=ctx is not None,
+        rate_limited_for_seconds=round(waiting, 3) if waiting > 0 else None,
+    )

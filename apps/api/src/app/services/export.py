@@ -18,10 +18,11 @@ from typing import IO, Literal
 from uuid import UUID
 
 from app.db import Pool
+from app.errors import NotFound
 from app.repositories import audit as audit_repo
 from app.repositories import exports as exports_repo
+from app.repositories import runs as runs_repo
 from app.security import Caller
-from app.services import collection
 
 ExportFormat = Literal["csv", "json", "text"]
 
@@ -81,7 +82,9 @@ async def export_sellers(
 ) -> Export:
     """Snapshot the rows into a spool and give the connection back; the caller streams `Export.chunks()`."""
     if run_id is not None:
-        await collection.get_run(pool, caller=caller, run_id=run_id)  # 404 for another org's run
+        async with pool.connection() as conn:
+            if await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id) is None:
+                raise NotFound("Run not found")  # also for another org's run
     scope = _scope(run_id, flagged)
     exported_at = datetime.now(UTC)
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=spool_memory_bytes, prefix="sc_export_")  # noqa: SIM115

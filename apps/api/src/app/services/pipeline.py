@@ -28,11 +28,13 @@ from app.errors import AppError, RateLimited, UpstreamError
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
+from app.repositories.items import CategoryPayload, ProductPayload, WorkItem
 from app.scrapers.base import EbaySeller, Marketplace, PriceWindow
 from app.scrapers.prices import parse_price, to_cents
 from app.services.activity_stream import ActivityBackend
 from app.services.normalize import normalize_name
 from app.services.parallel_runner import ActivityEvent, ParallelCollectionRunner, create_activity_event
+from app.status import ItemKind, ItemStatus, RunPhase
 
 logger = logging.getLogger(__name__)
 
@@ -181,24 +183,24 @@ def _ms_since(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-async def _record_failure(ctx: RunContext, item: dict[str, Any], exc: Exception) -> None:
+async def _record_failure(ctx: RunContext, item: WorkItem[Any], exc: Exception) -> None:
     message = exc.detail if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
     await _commit(_store_failure, ctx, item, message)
 
 
-async def _store_failure(ctx: RunContext, item: dict[str, Any], message: str) -> None:
+async def _store_failure(ctx: RunContext, item: WorkItem[Any], message: str) -> None:
     async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
-        if await items_repo.mark_finished(conn, item_id=item["id"], status="failed", error=message):
+        if await items_repo.mark_finished(conn, item_id=item.id, status=ItemStatus.FAILED, error=message):
             await runs_repo.add_counters(conn, run_id=ctx.run_id, failed_items=1)
 
 
-async def _mark_processing(ctx: RunContext, item: dict[str, Any], worker_id: int) -> None:
+async def _mark_processing(ctx: RunContext, item: WorkItem[Any], worker_id: int) -> None:
     async with ctx.pool.connection() as conn:
-        await items_repo.mark_processing(conn, item_id=item["id"], worker_id=worker_id)
+        await items_repo.mark_processing(conn, item_id=item.id, worker_id=worker_id)
 
 
 @asynccontextmanager
-async def _claimed(ctx: RunContext, item: dict[str, Any], worker_id: int) -> AsyncIterator[None]:
+async def _claimed(ctx: RunContext, item: WorkItem[Any], worker_id: int) -> AsyncIterator[None]:
     """Mark the item `processing` while its first upstream request is already on its way.
 
     The mark (attempt count, worker) is bookkeeping, so it need not delay the request; it is
@@ -211,32 +213,32 @@ async def _claimed(ctx: RunContext, item: dict[str, Any], worker_id: int) -> Asy
         await asyncio.shield(marking)
 
 
-async def process_category(ctx: RunContext, item: dict[str, Any], worker_id: int) -> int:
+async def process_category(ctx: RunContext, item: WorkItem[CategoryPayload], worker_id: int) -> int:
     """Fetch one category's best sellers and store its products as work items."""
-    category = item["payload"]
-    fields: dict[str, Any] = {"category": category["display_name"], "api_params": {"node_id": category["node_id"]}}
+    category = item.payload
+    fields: dict[str, Any] = {"category": category.display_name, "api_params": {"node_id": category.node_id}}
     started = time.perf_counter()
     try:
         async with _claimed(ctx, item, worker_id):
             products = await call_upstream(
-                ctx, lambda: ctx.marketplace.bestsellers(category["node_id"]), worker_id=worker_id, phase="amazon",
+                ctx, lambda: ctx.marketplace.bestsellers(category.node_id), worker_id=worker_id, phase="amazon",
                 fields=fields,
             )  # fmt: skip
     except Exception as exc:
         await _record_failure(ctx, item, exc)
         raise
     rows = [
-        {
-            "asin": p.asin,
-            "title": p.title,
-            "price": str(p.price) if p.price is not None else None,
-            "currency": p.currency,
-            "rating": p.rating,
-            "url": p.url,
-            "position": p.position,
-            "category_id": category["id"],
-            "category": category["display_name"],
-        }
+        ProductPayload(
+            asin=p.asin,
+            title=p.title,
+            price=str(p.price) if p.price is not None else None,
+            currency=p.currency,
+            rating=p.rating,
+            url=p.url,
+            position=p.position,
+            category_id=category.id,
+            category=category.display_name,
+        )
         for p in products
         if p.asin
     ]
@@ -250,17 +252,17 @@ async def process_category(ctx: RunContext, item: dict[str, Any], worker_id: int
     await ctx.emit(
         create_activity_event(
             0, "amazon", "uploading", items_count=inserted, operation_type="product_batch",
-            source_worker_id=worker_id, category=category["display_name"],
+            source_worker_id=worker_id, category=category.display_name,
         )
     )  # fmt: skip
     return inserted
 
 
-async def _store_category(ctx: RunContext, item: dict[str, Any], rows: list[dict[str, Any]]) -> int:
+async def _store_category(ctx: RunContext, item: WorkItem[CategoryPayload], rows: list[ProductPayload]) -> int:
     """The category's products and the run's counters, committed together; returns products new to the run."""
     async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
         if not await items_repo.mark_finished(
-            conn, item_id=item["id"], status="completed", result={"products": len(rows)}
+            conn, item_id=item.id, status=ItemStatus.COMPLETED, result={"products": len(rows)}
         ):
             return 0
         inserted = await items_repo.insert_product_items(conn, run_id=ctx.run_id, products=rows)
@@ -268,20 +270,20 @@ async def _store_category(ctx: RunContext, item: dict[str, Any], rows: list[dict
         return inserted
 
 
-async def _store_skipped(ctx: RunContext, item: dict[str, Any], reason: str) -> None:
+async def _store_skipped(ctx: RunContext, item: WorkItem[ProductPayload], reason: str) -> None:
     async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
-        if await items_repo.mark_finished(conn, item_id=item["id"], status="skipped", result={"reason": reason}):
+        if await items_repo.mark_finished(conn, item_id=item.id, status=ItemStatus.SKIPPED, result={"reason": reason}):
             await runs_repo.add_counters(conn, run_id=ctx.run_id, products_searched=1)
 
 
 async def _store_sellers(
-    ctx: RunContext, item: dict[str, Any], upserts: list[sellers_repo.SellerUpsert]
+    ctx: RunContext, item: WorkItem[ProductPayload], upserts: list[sellers_repo.SellerUpsert]
 ) -> tuple[list[str], list[str]]:
     """The product's sellers (upserted), its outcome and the run's counters, committed together."""
     async with ctx.pool.connection() as conn:
         return await sellers_repo.store_product_sellers(
             conn,
-            item_id=item["id"],
+            item_id=item.id,
             org_id=ctx.org_id,
             run_id=ctx.run_id,
             result={"sellers": [u.display_name for u in upserts]},
@@ -289,17 +291,17 @@ async def _store_sellers(
         )
 
 
-async def process_product(ctx: RunContext, item: dict[str, Any], worker_id: int) -> int:
+async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worker_id: int) -> int:
     """Search eBay for one product (up to N pages) and upsert the sellers found."""
-    product = item["payload"]
-    title = (product.get("title") or "").strip()
-    price = _usable_price(product.get("price"))
+    product = item.payload
+    title = (product.title or "").strip()
+    price = _usable_price(product.price)
     if not title or price is None:
         await _commit(_store_skipped, ctx, item, "no title" if not title else "no usable price")
         return 0
 
     short_title = title if len(title) <= 60 else title[:59] + "…"
-    category = product.get("category")
+    category = product.category
     started = time.perf_counter()
     try:
         async with _claimed(ctx, item, worker_id):
@@ -376,22 +378,22 @@ async def _search_pages(
 
 async def run_amazon_phase(ctx: RunContext) -> None:
     async with ctx.pool.connection() as conn:
-        pending = await items_repo.unfinished_items(conn, run_id=ctx.run_id, kind="category")
+        pending = await items_repo.unfinished_categories(conn, run_id=ctx.run_id)
     if pending:
         await ctx.runner.run(pending, lambda item, wid: process_category(ctx, item, wid), phase="amazon")
     async with ctx.pool.connection() as conn:
-        await runs_repo.set_phase(conn, run_id=ctx.run_id, phase="ebay")
+        await runs_repo.set_phase(conn, run_id=ctx.run_id, phase=RunPhase.EBAY)
         counts = await items_repo.count_by_status(conn, run_id=ctx.run_id)
-    products = sum(n for (kind, _), n in counts.items() if kind == "product")
+    products = sum(n for (kind, _), n in counts.items() if kind is ItemKind.PRODUCT)
     await ctx.emit(create_activity_event(0, "amazon", "complete", items_count=products))
 
 
 async def run_ebay_phase(ctx: RunContext) -> None:
     async with ctx.pool.connection() as conn:
         counts = await items_repo.count_by_status(conn, run_id=ctx.run_id)
-        pending = await items_repo.unfinished_items(conn, run_id=ctx.run_id, kind="product")
-    if not any(kind == "product" for kind, _ in counts):
-        failed = counts.get(("category", "failed"), 0)
+        pending = await items_repo.unfinished_products(conn, run_id=ctx.run_id)
+    if not any(kind is ItemKind.PRODUCT for kind, _ in counts):
+        failed = counts.get((ItemKind.CATEGORY, ItemStatus.FAILED), 0)
         detail = f" ({failed} categories failed)" if failed else ""
         raise RunFailed(f"No products were found in the chosen categories{detail}; nothing to search on eBay")
     if pending:

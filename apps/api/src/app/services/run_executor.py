@@ -28,6 +28,7 @@ from app.scrapers.base import Marketplace
 from app.services.activity_stream import ActivityBackend
 from app.services.parallel_runner import CollectionPausedException, create_activity_event
 from app.services.pipeline import RunContext, RunFailed, run_amazon_phase, run_ebay_phase
+from app.status import RunPhase, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -135,13 +136,13 @@ class RunExecutor:
                 # Whatever a dead executor had in flight goes back to the queue.
                 await items_repo.release_in_flight(conn, run_id=run_id)
             try:
-                marketplace = self._marketplace(run["provider"])
+                marketplace = self._marketplace(run.provider)
             except AppError as exc:
                 await self._fail(run_id, reason=exc.detail)
                 return False
             ctx = RunContext(
                 run_id=run_id,
-                org_id=run["org_id"],
+                org_id=run.org_id,
                 pool=self.pool,
                 settings=self.settings,
                 marketplace=marketplace,
@@ -184,7 +185,7 @@ class RunExecutor:
             async with self.pool.connection() as conn:
                 run = await runs_repo.get_run_unscoped(conn, run_id=run_id)
             assert run is not None
-            if run["phase"] == "amazon":
+            if run.phase is RunPhase.AMAZON:
                 await run_amazon_phase(ctx)
             await run_ebay_phase(ctx)
             async with self.pool.connection() as conn:
@@ -192,17 +193,17 @@ class RunExecutor:
             if done is not None:
                 await ctx.emit(
                     create_activity_event(
-                        0, "run", "complete", new_sellers_count=done["sellers_new"], items_count=done["sellers_found"]
+                        0, "run", "complete", new_sellers_count=done.sellers_new, items_count=done.sellers_found
                     )
                 )
-                logger.info("run %s completed: %s new sellers", run_id, done["sellers_new"])
+                logger.info("run %s completed: %s new sellers", run_id, done.sellers_new)
         except CollectionPausedException as exc:
             await self._release(ctx)
             if exc.reason == "failures":
                 reason = f"Paused after {exc}"
                 async with self.pool.connection() as conn:
                     paused = await runs_repo.stop_if_running(
-                        conn, run_id=run_id, owner=self.owner, status="paused", reason=reason
+                        conn, run_id=run_id, owner=self.owner, status=RunStatus.PAUSED, reason=reason
                     )
                 if paused:
                     await ctx.emit(create_activity_event(0, "run", "paused", error_message=reason))
@@ -225,7 +226,7 @@ class RunExecutor:
     async def _fail(self, run_id: UUID, *, reason: str, ctx: RunContext | None = None) -> None:
         async with self.pool.connection() as conn:
             failed = await runs_repo.stop_if_running(
-                conn, run_id=run_id, owner=self.owner, status="failed", reason=reason
+                conn, run_id=run_id, owner=self.owner, status=RunStatus.FAILED, reason=reason
             )
         if failed:
             logger.warning("run %s failed: %s", run_id, reason)

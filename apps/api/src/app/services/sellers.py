@@ -11,8 +11,9 @@ import base64
 import binascii
 import json
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from psycopg import errors as pg_errors
@@ -23,10 +24,51 @@ from app.models import reject_control_characters
 from app.repositories import audit as audit_repo
 from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
+from app.repositories.audit import AuditRow, JournalRow, TimelineRow
+from app.repositories.runs import RunRow
+from app.repositories.sellers import SellerRow
 from app.security import Caller
 from app.services.normalize import normalize_name
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    reason: Literal["empty", "duplicate in request", "already in list"]
+
+
+@dataclass(frozen=True)
+class BulkAdded:
+    added: list[str]
+    skipped: list[Skipped]
+
+
+@dataclass(frozen=True)
+class Deleted:
+    deleted: int
+    not_found: list[UUID]
+
+
+@dataclass(frozen=True)
+class Flagged:
+    updated: int
+    not_found: list[UUID]
+
+
+@dataclass(frozen=True)
+class SellersAtEntry:
+    entry_id: UUID
+    kind: Literal["run", "audit"]
+    seller_count_snapshot: int | None
+    count: int
+    sellers: list[str]
+    next_cursor: str | None
+    added_count: int
+    removed_count: int
+    added: list[str]
+    removed: list[str]
 
 
 # Bulk changes keep their audit rows small: a count and the first names (the journal has them all).
@@ -111,23 +153,23 @@ async def list_sellers(
     search: str | None,
     flagged: bool | None,
     cursor: str | None,
-) -> tuple[list[dict[str, Any]], str | None, int]:
-    column = sellers_repo.SORTS[sort][2]
-    after = decode_cursor(cursor, as_datetime=column == "created_at") if cursor else None
+) -> tuple[list[SellerRow], str | None, int]:
+    order = sellers_repo.SORTS[sort]
+    after = decode_cursor(cursor, as_datetime=order.cursor_column == "created_at") if cursor else None
     prefix = normalize_name(search) if search else None
     async with pool.connection() as conn:
         rows = await sellers_repo.list_sellers(
-            conn, org_id=caller.org_id, sort=sort, limit=limit + 1, prefix=prefix, flagged=flagged, after=after
+            conn, org_id=caller.org_id, sort=order, limit=limit + 1, prefix=prefix, flagged=flagged, after=after
         )
         total, _ = await sellers_repo.snapshot(conn, org_id=caller.org_id)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1][column], rows[-1]["id"])
+        next_cursor = encode_cursor(order.cursor_value(rows[-1]), rows[-1].id)
     return rows, next_cursor, total
 
 
-async def get_seller(pool: Pool, *, caller: Caller, seller_id: UUID) -> dict[str, Any]:
+async def get_seller(pool: Pool, *, caller: Caller, seller_id: UUID) -> SellerRow:
     async with pool.connection() as conn:
         row = await sellers_repo.get_seller(conn, org_id=caller.org_id, seller_id=seller_id)
     if row is None:
@@ -138,7 +180,7 @@ async def get_seller(pool: Pool, *, caller: Caller, seller_id: UUID) -> dict[str
 # --- changing ------------------------------------------------------------------------------------
 
 
-async def add_seller(pool: Pool, *, caller: Caller, name: str) -> dict[str, Any]:
+async def add_seller(pool: Pool, *, caller: Caller, name: str) -> SellerRow:
     display, normalized = _clean(name)
     async with pool.connection() as conn, conn.transaction():
         rows = await sellers_repo.insert_manual(conn, org_id=caller.org_id, names=[(display, normalized)])
@@ -146,31 +188,31 @@ async def add_seller(pool: Pool, *, caller: Caller, name: str) -> dict[str, Any]
             raise Conflict(f"Seller '{display}' already exists")
         seller = rows[0]
         await audit_repo.insert_audit(
-            conn, org_id=caller.org_id, action="add", seller_id=seller["id"], seller_name=display,
+            conn, org_id=caller.org_id, action="add", seller_id=seller.id, seller_name=display,
             new_value={"display_name": display}, user_id=caller.user_id,
         )  # fmt: skip
     return seller
 
 
-async def add_sellers(pool: Pool, *, caller: Caller, names: list[str]) -> dict[str, Any]:
+async def add_sellers(pool: Pool, *, caller: Caller, names: list[str]) -> BulkAdded:
     """Add many names; report which were added and which were skipped, and why."""
-    skipped: list[dict[str, str]] = []
+    skipped: list[Skipped] = []
     wanted: dict[str, str] = {}
     for name in names:
         display = " ".join(name.split())
         normalized = normalize_name(name)
         if not normalized:
-            skipped.append({"name": name, "reason": "empty"})
+            skipped.append(Skipped(name, "empty"))
         elif normalized in wanted:
-            skipped.append({"name": display, "reason": "duplicate in request"})
+            skipped.append(Skipped(display, "duplicate in request"))
         else:
             wanted[normalized] = display
     async with pool.connection() as conn, conn.transaction():
         inserted = await sellers_repo.insert_manual(
             conn, org_id=caller.org_id, names=[(d, n) for n, d in wanted.items()]
         )
-        added = {row["normalized_name"] for row in inserted}
-        skipped += [{"name": d, "reason": "already in list"} for n, d in wanted.items() if n not in added]
+        added = {row.normalized_name for row in inserted}
+        skipped += [Skipped(d, "already in list") for n, d in wanted.items() if n not in added]
         added_names = [wanted[n] for n in wanted if n in added]
         if added_names:
             await audit_repo.insert_audit(
@@ -178,10 +220,10 @@ async def add_sellers(pool: Pool, *, caller: Caller, names: list[str]) -> dict[s
                 new_value={"names": _sample(added_names), "count": len(added_names)},
                 affected_count=len(added_names), user_id=caller.user_id,
             )  # fmt: skip
-    return {"added": added_names, "skipped": skipped}
+    return BulkAdded(added=added_names, skipped=skipped)
 
 
-async def rename_seller(pool: Pool, *, caller: Caller, seller_id: UUID, name: str) -> dict[str, Any]:
+async def rename_seller(pool: Pool, *, caller: Caller, seller_id: UUID, name: str) -> SellerRow:
     display, normalized = _clean(name)
     async with pool.connection() as conn, conn.transaction():
         before = await sellers_repo.get_seller(conn, org_id=caller.org_id, seller_id=seller_id)
@@ -195,44 +237,44 @@ async def rename_seller(pool: Pool, *, caller: Caller, seller_id: UUID, name: st
         except pg_errors.UniqueViolation as exc:
             raise Conflict(f"Seller '{display}' already exists") from exc
         assert after is not None
-        if before["display_name"] != display:
+        if before.display_name != display:
             await audit_repo.insert_audit(
                 conn, org_id=caller.org_id, action="edit", seller_id=seller_id, seller_name=display,
-                old_value={"display_name": before["display_name"]}, new_value={"display_name": display},
+                old_value={"display_name": before.display_name}, new_value={"display_name": display},
                 user_id=caller.user_id,
             )  # fmt: skip
     return after
 
 
-async def delete_sellers(pool: Pool, *, caller: Caller, seller_ids: list[UUID]) -> dict[str, Any]:
+async def delete_sellers(pool: Pool, *, caller: Caller, seller_ids: list[UUID]) -> Deleted:
     unique_ids = list(dict.fromkeys(seller_ids))
     async with pool.connection() as conn, conn.transaction():
         deleted = await sellers_repo.delete_many(conn, org_id=caller.org_id, seller_ids=unique_ids)
-        names = [row["display_name"] for row in deleted]
+        names = [row.display_name for row in deleted]
         if deleted:
             single = len(deleted) == 1
             await audit_repo.insert_audit(
                 conn, org_id=caller.org_id, action="remove", seller_name=_summary(names),
-                old_value={"display_name": names[0], "id": str(deleted[0]["id"])}
+                old_value={"display_name": names[0], "id": str(deleted[0].id)}
                 if single
                 else {"names": _sample(names), "count": len(names)},
                 affected_count=len(deleted), user_id=caller.user_id,
             )  # fmt: skip
-    gone = {row["id"] for row in deleted}
-    return {"deleted": len(deleted), "not_found": [i for i in unique_ids if i not in gone]}
+    gone = {row.id for row in deleted}
+    return Deleted(deleted=len(deleted), not_found=[i for i in unique_ids if i not in gone])
 
 
 async def delete_seller(pool: Pool, *, caller: Caller, seller_id: UUID) -> None:
     result = await delete_sellers(pool, caller=caller, seller_ids=[seller_id])
-    if result["deleted"] == 0:
+    if result.deleted == 0:
         raise NotFound("Seller not found")
 
 
-async def flag_sellers(pool: Pool, *, caller: Caller, seller_ids: list[UUID], flagged: bool) -> dict[str, Any]:
+async def flag_sellers(pool: Pool, *, caller: Caller, seller_ids: list[UUID], flagged: bool) -> Flagged:
     unique_ids = list(dict.fromkeys(seller_ids))
     async with pool.connection() as conn, conn.transaction():
         updated = await sellers_repo.set_flagged(conn, org_id=caller.org_id, seller_ids=unique_ids, flagged=flagged)
-        names = [row["display_name"] for row in updated]
+        names = [row.display_name for row in updated]
         if updated:
             await audit_repo.insert_audit(
                 conn, org_id=caller.org_id, action="flag", seller_name=_summary(names),
@@ -240,8 +282,8 @@ async def flag_sellers(pool: Pool, *, caller: Caller, seller_ids: list[UUID], fl
                 affected_count=len(updated),
                 user_id=caller.user_id,
             )  # fmt: skip
-    hit = {row["id"] for row in updated}
-    return {"updated": len(updated), "not_found": [i for i in unique_ids if i not in hit]}
+    hit = {row.id for row in updated}
+    return Flagged(updated=len(updated), not_found=[i for i in unique_ids if i not in hit])
 
 
 # --- history -------------------------------------------------------------------------------------
@@ -257,7 +299,7 @@ async def audit_log(
     date_from: datetime | None,
     date_to: datetime | None,
     cursor: str | None,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[AuditRow], str | None]:
     after = decode_cursor(cursor, as_datetime=True) if cursor else None
     async with pool.connection() as conn:
         rows = await audit_repo.list_audit(
@@ -267,48 +309,51 @@ async def audit_log(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
+        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
     return rows, next_cursor
 
 
-async def timeline(pool: Pool, *, caller: Caller, limit: int, offset: int) -> list[dict[str, Any]]:
+async def timeline(pool: Pool, *, caller: Caller, limit: int, offset: int) -> list[TimelineRow]:
     async with pool.connection() as conn:
         return await audit_repo.timeline(conn, org_id=caller.org_id, limit=limit, offset=offset)
 
 
-def _diff(journal: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+def _diff(journal: list[JournalRow]) -> tuple[list[str], list[str]]:
     added: list[str] = []
     removed: list[str] = []
     for row in journal:
-        if row["op"] == "add":
-            added.append(row["display_name"])
-        elif row["op"] == "remove":
-            removed.append(row["display_name"])
+        if row.op == "add":
+            added.append(row.display_name)
+        elif row.op == "remove":
+            removed.append(row.display_name)
         else:
-            removed.append(row["old_display_name"])
-            added.append(row["display_name"])
+            assert row.old_display_name is not None
+            removed.append(row.old_display_name)
+            added.append(row.display_name)
     return added, removed
 
 
-async def _entry(conn: Conn, *, caller: Caller, entry_id: UUID) -> tuple[str, dict[str, Any], dict[str, Any]]:
+async def _entry(
+    conn: Conn, *, caller: Caller, entry_id: UUID
+) -> tuple[Literal["run", "audit"], AuditRow | RunRow, dict[str, Any]]:
     """(kind, entry row, journal filter) of a history entry; 404 when the org has no such entry."""
     entry = await audit_repo.get_audit(conn, org_id=caller.org_id, entry_id=entry_id)
     if entry is not None:
-        return "audit", entry, {"xact_id": entry["xact_id"]}
+        return "audit", entry, {"xact_id": entry.xact_id}
     run = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=entry_id)
-    if run is None or run["journal_seq"] is None:
+    if run is None or run.journal_seq is None:
         raise NotFound("History entry not found")
-    return "run", run, {"run_id": entry_id, "up_to": run["journal_seq"]}
+    return "run", run, {"run_id": entry_id, "up_to": run.journal_seq}
 
 
 async def sellers_at_entry(
     pool: Pool, *, caller: Caller, entry_id: UUID, limit: int, cursor: str | None
-) -> dict[str, Any]:
+) -> SellersAtEntry:
     """A page of the exact seller list right after a history entry, with what that entry added and removed."""
     after = decode_cursor(cursor, as_datetime=False) if cursor else None
     async with pool.connection() as conn:
         kind, entry, journal = await _entry(conn, caller=caller, entry_id=entry_id)
-        seq = entry["journal_seq"] or 0
+        seq = entry.journal_seq or 0
         rows = await audit_repo.sellers_at(conn, org_id=caller.org_id, journal_seq=seq, limit=limit + 1, after=after)
         count = await audit_repo.count_sellers_at(conn, org_id=caller.org_id, journal_seq=seq)
         added_count, removed_count = await audit_repo.journal_counts(conn, org_id=caller.org_id, **journal)
@@ -316,25 +361,25 @@ async def sellers_at_entry(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1]["display_name"], rows[-1]["seller_id"])
+        next_cursor = encode_cursor(rows[-1].display_name, rows[-1].seller_id)
     added, removed = _diff(first)
-    return {
-        "entry_id": entry_id,
-        "kind": kind,
-        "seller_count_snapshot": entry["seller_count_snapshot"],
-        "count": count,
-        "sellers": [r["display_name"] for r in rows],
-        "next_cursor": next_cursor,
-        "added_count": added_count,
-        "removed_count": removed_count,
-        "added": added[:CHANGES_SAMPLE],
-        "removed": removed[:CHANGES_SAMPLE],
-    }
+    return SellersAtEntry(
+        entry_id=entry_id,
+        kind=kind,
+        seller_count_snapshot=entry.seller_count_snapshot,
+        count=count,
+        sellers=[r.display_name for r in rows],
+        next_cursor=next_cursor,
+        added_count=added_count,
+        removed_count=removed_count,
+        added=added[:CHANGES_SAMPLE],
+        removed=removed[:CHANGES_SAMPLE],
+    )
 
 
 async def changes_of_entry(
     pool: Pool, *, caller: Caller, entry_id: UUID, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[JournalRow], str | None]:
     """Every seller-list change a history entry made, in order, a page at a time."""
     after = decode_position(cursor) if cursor else None
     async with pool.connection() as conn:
@@ -343,5 +388,5 @@ async def changes_of_entry(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_position(rows[-1]["id"])
+        next_cursor = encode_position(rows[-1].id)
     return rows, next_cursor
