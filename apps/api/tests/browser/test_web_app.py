@@ -98,6 +98,15 @@ def test_a_run_from_start_to_history_and_sellers(
 
     page.get_by_role("button", name="Resume").click()
     expect(page.locator(".badge-slot")).to_have_attribute("data-status", "running")
+
+    # The runs list shows the open run as a progress card with its controls; it opens the run again.
+    page.get_by_role("link", name="Runs", exact=True).click()
+    card = page.locator(f'article.progress-card[data-run-id="{run_id}"]')
+    expect(card.get_by_role("button", name="Pause")).to_be_enabled()
+    expect(card.locator("progress")).to_have_count(2)
+    card.get_by_role("link", name="Browser run").click()
+    page.wait_for_url(f"**/runs/{run_id}")
+    page.wait_for_function("document.querySelectorAll('#feed li[data-seq]').length > 0")
     before = max(_dom_seqs(page))
 
     # Reload mid-run: the same page comes back and the feed goes on, no card twice.
@@ -158,6 +167,33 @@ def test_a_run_from_start_to_history_and_sellers(
     assert f'"{first}"' in text
     assert text.count("\n") >= run["seller_count_snapshot"]
 
+    # Add sellers from pasted lines, flag and delete a selection.
+    page.on("dialog", lambda d: d.accept())
+    page.locator("#seller-add").fill("Web Added One\nweb  added one\nWeb Added Two")
+    page.get_by_role("button", name="Add sellers").click()
+    expect(page.get_by_text("Added 2, skipped 1")).to_be_visible()
+    page.get_by_label("Search").fill("Web Added")
+    rows = page.locator("tbody tr[data-seller-id]")
+    expect(rows).to_have_count(2)
+    page.get_by_label("Select all shown").check()
+    page.get_by_role("button", name="Flag selected", exact=True).click()
+    expect(rows.get_by_role("button", name="Flagged", exact=True)).to_have_count(2)
+    page.get_by_label("Select all shown").check()
+    page.get_by_role("button", name="Delete selected").click()
+    expect(page.get_by_text("No seller name starts with that.")).to_be_visible()
+
+    # A finished run's page: final totals and the last events the server still holds.
+    page.goto(f"{server.base}/runs/{run_id}")
+    expect(page.locator(".badge-slot")).to_have_attribute("data-status", "completed")
+    expect(page.locator('#feed li[data-action="complete"]')).to_have_count(1)
+    expect(page.locator(".sellers-line")).to_contain_text(f"{run['seller_count_snapshot']:,} sellers in the list")
+
+    # Sign out: the session is gone, every page asks to sign in again.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("API token")).to_be_visible()
+    page.goto(server.base + "/history")
+    expect(page.get_by_label("API token")).to_be_visible()
+
     # Another org's user sees "not found" for this run.
     other = server.token("Other team", "other@example.com")
     ctx = browser.new_context()
@@ -167,6 +203,23 @@ def test_a_run_from_start_to_history_and_sellers(
     expect(stranger.get_by_role("heading", name="Run not found")).to_be_visible()
     ctx.close()
     assert page_errors == []
+
+
+def test_sign_in_with_the_keyboard_only(server: Served, token: str, page: Page) -> None:
+    page.goto(server.base + "/")
+    expect(page.get_by_label("API token")).to_be_focused()
+    page.keyboard.type(token)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Sign in")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("link", name="Runs", exact=True)).to_be_visible()
+    expect(page.locator("main#view")).to_be_focused()  # focus moves on to the page's content
+    page.keyboard.press("Tab")
+    expect(page.locator("summary", has_text="New run")).to_be_focused()
+    details = page.locator("details.new-run-wrap")
+    was_open = details.evaluate("d => d.open")
+    page.keyboard.press("Enter")  # the new-run panel opens and closes from the keyboard too
+    expect(details).to_have_js_property("open", not was_open)
 
 
 def test_docs_work_offline_with_an_authorize_button(server: Served, page: Page) -> None:

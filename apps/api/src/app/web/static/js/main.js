@@ -25,7 +25,8 @@ const app = {
   me: null,
   navigate(path, { replace = false } = {}) {
     if (replace) history.replaceState(null, "", path); else history.pushState(null, "", path);
-    render();
+    render().then(() => view.focus({ preventScroll: true }));
+    window.scrollTo(0, 0);
   },
   /** The live chip in the top bar: live / reconnecting (attempt n) / offline / ended. */
   setChip(state, text) {
@@ -55,6 +56,7 @@ function signInForm(message) {
       await signIn(token.value.trim());
       token.value = "";
       await render();
+      view.focus(); // keyboard and screen-reader users continue at the page's content
     } catch (ex) {
       err.show(ex);
     } finally {
