@@ -139,12 +139,12 @@ def test_a_run_from_start_to_history_and_sellers(
     entry = page.locator(f'li[data-run-id="{run_id}"]')
     snapshot = f"{run['seller_count_snapshot']:,} sellers at this point"
     expect(entry.get_by_role("button", name=snapshot)).to_be_visible()
-    screenshot(page, "history")
     entry.get_by_role("button", name=snapshot).click()
     expect(entry.locator(".entry-detail")).to_contain_text(f"{run['sellers_new']:,} added")
     entry.get_by_text("Every change of this entry").click()  # more than the first names: page through all
     entry.get_by_role("button", name="Load changes").click()
     expect(entry.locator('ul[aria-label="Every change"] > li').first).to_contain_text("added: ")
+    screenshot(page, "history")
     page.reload()  # /history is an API path too: a reload must still show the page
     expect(page.locator(f'li[data-run-id="{run_id}"]')).to_be_visible()
 

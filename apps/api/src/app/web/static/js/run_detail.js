@@ -77,7 +77,7 @@ export function mount(view, [runId], app) {
   let frame = 0;
   let rateLimitUntil = null;
   let pipelineDirty = false;
-  Object.assign(metrics, { received: 0, rendered: 0, frames: 0, maxCards: 0, connects: 0, lastControl: null });
+  Object.assign(metrics, { received: 0, rendered: 0, frames: 0, maxCards: 0, connects: 0 });
 
   // --- static layout (built once; only text inside it changes) ---------------------------------
   const title = h("h1", { class: "run-name", text: "Run" });
@@ -85,10 +85,6 @@ export function mount(view, [runId], app) {
   const phase = h("span", { class: "muted" });
   const elapsed = h("span", { class: "muted num" });
   const ctl = controls(runId, (r) => { setRun(r); pollProgress(); });
-  ctl.el.addEventListener("click", (e) => {
-    const b = e.target.closest("button");
-    if (b) metrics.lastControl = { action: b.dataset.action, inputDelayMs: performance.now() - e.timeStamp, handledAt: performance.now() };
-  }, true);
   const bars = h("div", { class: "bars" });
   const sellersLine = h("p", { class: "num sellers-line" });
   const waitLine = h("p", { class: "wait", hidden: true });
