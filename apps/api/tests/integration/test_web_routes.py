@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import LiveServer, TokenFactory
+from tests.support import LiveServer, TokenFactory
 
 NAVIGATION = {"Sec-Fetch-Dest": "document", "Accept": "text/html"}
 
