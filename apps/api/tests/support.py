@@ -68,6 +68,7 @@ def make_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
         "db_pool_max_size": 10,
         "provider": "demo",
         "demo_latency_ms": 0,
+        "redis_url": None,  # the in-memory feed unless a test asks for Redis
     }
     values.update(overrides)
     return Settings(**values)
@@ -171,7 +172,7 @@ CLI = [sys.executable, "-c", "from app.cli import main; main()"]
 
 def child_env(**extra: str) -> dict[str, str]:
     """The test's environment without settings that would leak into the child, plus `extra`."""
-    dropped = {"DATABASE_URL", "OXYLABS_USERNAME", "OXYLABS_PASSWORD"}
+    dropped = {"DATABASE_URL", "REDIS_URL", "OXYLABS_USERNAME", "OXYLABS_PASSWORD"}
     env = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("SELLERCOLLECTION_")}
     env.update(extra)
     return env

@@ -55,6 +55,27 @@ class Settings(BaseSettings):
         default=3600.0, gt=0, description="A stream nobody reads or writes is dropped after this long."
     )
     stream_token_ttl_seconds: int = Field(default=60, ge=5, description="Validity of a one-run SSE stream token.")
+    activity_history: int = Field(
+        default=100,
+        ge=1,
+        description="Events kept per run for replay: the live stream's cap, and what a finished run keeps.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "SELLERCOLLECTION_REDIS_URL"),
+        description="Redis for the activity feed across processes (Redis Streams). Unset: in-memory, one process.",
+    )
+    redis_key_prefix: str = Field(default="sellercollection", description="Prefix of every Redis key the app uses.")
+
+    # Several processes
+    run_control_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the executing process checks its runs' rows (pause/cancel from elsewhere, lanes).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token for `GET /metrics` (Prometheus). Unset: the endpoint is off (404)."
+    )
 
     # Limits on what one request, caller or address may ask of the service
     max_request_body_bytes: int = Field(
@@ -108,7 +129,7 @@ class Settings(BaseSettings):
     demo_retry_after_seconds: float = Field(default=1.0, ge=0)
     demo_seed: int = Field(default=7)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "redis_url")
     @classmethod
     def _blank_url_is_unset(cls, value: str | None) -> str | None:
         return value or None

@@ -89,6 +89,14 @@ def make_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> Pool:
     )
 
 
+async def connect_dedicated(pool: Pool) -> Conn:
+    """A connection outside the pool, to the pool's database (for LISTEN, which holds it for good)."""
+    conninfo = pool.conninfo
+    if not isinstance(conninfo, str):
+        raise TypeError("the pool's conninfo must be a string")
+    return await AsyncConnection.connect(conninfo, autocommit=True, row_factory=dict_row)
+
+
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[Database]:
     """Resolve the server (embedded when no URL), migrate if asked, and hold a pool open."""

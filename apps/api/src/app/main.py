@@ -13,7 +13,7 @@ from app.body_limit import BodyLimitMiddleware
 from app.config import Settings
 from app.http_errors import register_error_handlers
 from app.openapi import install_openapi
-from app.routers import amazon, auth, collection, docs, health, history, sellers, web
+from app.routers import amazon, auth, collection, docs, health, history, metrics, sellers, web
 from app.runtime import open_runtime
 from app.services.export_slots import ExportSlots
 
@@ -31,11 +31,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.export_slots = ExportSlots(
                 settings.max_concurrent_exports_per_org, concurrent_snapshots=max(1, settings.db_pool_max_size // 4)
             )
-            logger.info("SellerCollection %s ready (provider: %s)", __version__, settings.run_provider)
+            logger.info(
+                "SellerCollection %s ready (provider: %s, activity feed: %s)",
+                __version__,
+                settings.run_provider,
+                runtime.activity_stream.name,
+            )
             yield
 
     app = FastAPI(title="SellerCollection", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
-    routers = [health.router, auth.router, amazon.router, collection.router, sellers.router, history.router]
+    routers = [
+        health.router,
+        auth.router,
+        amazon.router,
+        collection.router,
+        sellers.router,
+        history.router,
+        metrics.router,
+    ]
     for router in routers:
         app.include_router(router)
     # The one place the error hierarchy meets HTTP: every error becomes {"detail": ...} with its status.

@@ -6,27 +6,62 @@ goes through the same parts wired the same way.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from app import metrics
 from app.config import Settings
 from app.db import Database, Pool, open_database
 from app.scrapers.factory import marketplace_factory
-from app.services.activity_stream import ActivityStreamManager
+from app.services.activity_redis import RedisActivityStream
+from app.services.activity_stream import ActivityBackend, ActivityStreamManager
 from app.services.run_executor import RunExecutor
+from app.services.scrape import observe_pool
 
 
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
     database: Database
-    activity_stream: ActivityStreamManager
+    activity_stream: ActivityBackend
     executor: RunExecutor
 
     @property
     def pool(self) -> Pool:
         return self.database.pool
+
+
+_POOL_OBSERVE_SECONDS = 5.0
+
+
+def build_activity_backend(settings: Settings) -> ActivityBackend:
+    """Redis Streams when `REDIS_URL` is set (several processes), else in memory (one process)."""
+    if settings.redis_url:
+        return RedisActivityStream(
+            settings.redis_url,
+            key_prefix=settings.redis_key_prefix,
+            history=settings.activity_history,
+            subscriber_queue_size=settings.activity_subscriber_queue_size,
+            finished_ttl_seconds=settings.activity_finished_grace_seconds,
+            idle_ttl_seconds=settings.activity_idle_ttl_seconds,
+        )
+    return ActivityStreamManager(
+        history=settings.activity_history,
+        subscriber_queue_size=settings.activity_subscriber_queue_size,
+        finished_grace_seconds=settings.activity_finished_grace_seconds,
+        idle_ttl_seconds=settings.activity_idle_ttl_seconds,
+    )
+
+
+async def _observe_pool(pool: Pool) -> None:
+    # With several processes a scrape reaches only one of them; the others publish their pool use this way.
+    while True:
+        observe_pool(pool)
+        await asyncio.sleep(_POOL_OBSERVE_SECONDS)
 
 
 @asynccontextmanager
@@ -37,11 +72,8 @@ async def open_runtime(settings: Settings, *, adopt_orphans: bool = True) -> Asy
     `adopt_orphans=False`, since adopting is the server's job.
     """
     async with open_database(settings) as database:
-        stream = ActivityStreamManager(
-            subscriber_queue_size=settings.activity_subscriber_queue_size,
-            finished_grace_seconds=settings.activity_finished_grace_seconds,
-            idle_ttl_seconds=settings.activity_idle_ttl_seconds,
-        )
+        stream = build_activity_backend(settings)
+        await stream.start()
         executor = RunExecutor(
             pool=database.pool,
             settings=settings,
@@ -50,7 +82,13 @@ async def open_runtime(settings: Settings, *, adopt_orphans: bool = True) -> Asy
             adopt_orphans=adopt_orphans,
         )
         await executor.start()
+        observer = asyncio.create_task(_observe_pool(database.pool), name="observe-db-pool")
         try:
             yield Runtime(settings=settings, database=database, activity_stream=stream, executor=executor)
         finally:
+            observer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await observer
             await executor.close()
+            await stream.aclose()
+            metrics.mark_process_dead(os.getpid())

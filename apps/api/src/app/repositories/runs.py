@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
+
+from psycopg.types.json import Jsonb
 
 from app.db import Conn, columns, fetch_all, fetch_one, fetch_scalar, fetch_scalars
 from app.status import OPEN_STATUSES, TERMINAL_STATUSES, RunPhase, RunStatus
@@ -37,6 +40,11 @@ class RunRow:
     updated_at: datetime
     lease_owner: str | None
     lease_expires_at: datetime | None
+    # Migration 060: the highest activity-event id any executor may have used, and the executing
+    # process's worker lanes (for progress asked of another process).
+    event_seq_reserved: int
+    worker_lanes: list[dict[str, Any]] | None
+    worker_lanes_at: datetime | None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RunStatus(self.status))
@@ -219,19 +227,26 @@ async def add_counters(conn: Conn, *, run_id: UUID, **deltas: int) -> None:
     )
 
 
-async def claim_lease(conn: Conn, *, run_id: UUID, owner: str, ttl_seconds: float) -> RunRow | None:
-    """Take the run's lease if it is running and free, expired, or already ours."""
+async def claim_lease(
+    conn: Conn, *, run_id: UUID, owner: str, ttl_seconds: float, reserve_ids: int = 0
+) -> RunRow | None:
+    """Take the run's lease if it is running and free, expired, or already ours.
+
+    Also reserves `reserve_ids` activity-event ids: the returned `event_seq_reserved` minus
+    `reserve_ids` is the floor the new executor numbers above.
+    """
     return await fetch_one(
         conn,
         RunRow,
         f"""
         UPDATE collection_runs SET lease_owner = %(owner)s,
-            lease_expires_at = now() + make_interval(secs => %(ttl)s)
+            lease_expires_at = now() + make_interval(secs => %(ttl)s),
+            event_seq_reserved = event_seq_reserved + %(reserve)s
         WHERE id = %(run_id)s AND status = 'running'
           AND (lease_owner IS NULL OR lease_owner = %(owner)s OR lease_expires_at < now())
         RETURNING {_RUN}
         """,
-        {"run_id": run_id, "owner": owner, "ttl": ttl_seconds},
+        {"run_id": run_id, "owner": owner, "ttl": ttl_seconds, "reserve": reserve_ids},
     )
 
 
@@ -292,3 +307,80 @@ async def list_finished_runs(conn: Conn, *, org_id: UUID, limit: int, offset: in
         {"org_id": org_id, "finished": finished},
     )
     return rows, total
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCount:
+    status: RunStatus
+    count: int
+
+
+async def count_by_status(conn: Conn) -> list[StatusCount]:
+    """Runs per status across every org (for metrics)."""
+    return await fetch_all(
+        conn, StatusCount, "SELECT status, count(*)::int AS count FROM collection_runs GROUP BY status ORDER BY status"
+    )
+
+
+@dataclass(frozen=True)
+class ExecutionSync:
+    """What the executing process writes each control tick for one of its runs."""
+
+    run_id: UUID
+    lanes: list[dict[str, Any]]
+    reserve_to: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunControlState:
+    id: UUID
+    status: RunStatus
+    status_reason: str | None
+    lease_owner: str | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RunStatus(self.status))
+
+
+async def sync_executions(conn: Conn, *, owner: str, updates: list[ExecutionSync]) -> list[RunControlState]:
+    """Publish our runs' worker lanes and event-id reservations; return their current status and lease.
+
+    One statement per tick for all of a process's runs. Lanes are written only while we hold the
+    lease, so a stale process cannot overwrite its successor's.
+    """
+    if not updates:
+        return []
+    return await fetch_all(
+        conn,
+        RunControlState,
+        """
+        WITH v AS (
+            SELECT * FROM unnest(%(ids)s::uuid[], %(lanes)s::jsonb[], %(reserve)s::bigint[]) AS v(id, lanes, reserve_to)
+        ), upd AS (
+            UPDATE collection_runs r SET
+                worker_lanes = v.lanes, worker_lanes_at = now(),
+                event_seq_reserved = greatest(r.event_seq_reserved, v.reserve_to)
+            FROM v WHERE r.id = v.id AND r.status = 'running' AND r.lease_owner = %(owner)s
+        )
+        SELECT r.id, r.status, r.status_reason, r.lease_owner FROM collection_runs r JOIN v ON v.id = r.id
+        """,
+        {
+            "ids": [u.run_id for u in updates],
+            "lanes": [Jsonb(u.lanes) for u in updates],
+            "reserve": [u.reserve_to for u in updates],
+            "owner": owner,
+        },
+    )
+
+
+CONTROL_CHANNEL = "sellercollection_run_control"
+
+
+async def notify_control(conn: Conn, *, run_id: UUID) -> None:
+    """Wake the executing process (whichever it is) to look at the run's row now. Sent on commit."""
+    await conn.execute("SELECT pg_notify(%(channel)s, %(run_id)s)", {"channel": CONTROL_CHANNEL, "run_id": str(run_id)})
+
+
+async def listen_control(conn: Conn) -> None:
+    """On a dedicated connection: receive `notify_control` wake-ups."""
+    await conn.execute(f"LISTEN {CONTROL_CHANNEL}")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from app import metrics
 from app.deps import (
     ActivityReaderDep,
     AutomationDep,
@@ -29,7 +30,6 @@ from app.models import (
     StreamTokenResponse,
 )
 from app.services import activity_feed, collection
-from app.services.activity_stream import ActivityBackend
 from app.services.collection import LifecycleAction, RunLifecycle
 
 router = APIRouter(prefix="/collection", tags=["collection"])
@@ -115,18 +115,17 @@ def _last_event_id(header: str | None, query: int | None) -> int | None:
     return int(header)
 
 
-async def _sse_frames(
-    stream: ActivityBackend, *, run_id: UUID, last_event_id: int | None, retry_ms: int
-) -> AsyncIterator[ServerSentEvent | bytes]:
-    """Replay, then live events, until the terminal event; unsubscribes the moment the client goes."""
-    subscription = stream.subscribe(run_id, last_event_id)
+async def _sse_frames(frames: AsyncIterator[bytes], *, retry_ms: int) -> AsyncIterator[ServerSentEvent | bytes]:
+    """The feed's frames, after one that flushes the headers at once and says how soon to reconnect."""
+    metrics.SSE_SUBSCRIBERS.inc()
     try:
-        # The first frame flushes the headers at once and tells the browser how soon to reconnect.
         yield ServerSentEvent(comment="connected", retry=retry_ms)
-        async for event in subscription:
-            yield event.frame
+        async for frame in frames:
+            yield frame
     finally:
-        subscription.close()
+        metrics.SSE_SUBSCRIBERS.dec()
+        if isinstance(frames, AsyncGenerator):
+            await frames.aclose()  # unsubscribes at once when the client goes
 
 
 @router.post("/runs/{run_id}/activity/token", response_model=StreamTokenResponse)
@@ -162,10 +161,11 @@ async def stream_activity(
     """Stream the run's activity events: `id: <seq>` and `data: <ActivityEntry JSON>`, until the run ends."""
     run = await collection.get_run(pool, caller=caller, run_id=run_id)
     resume_after = _last_event_id(last_event_id_header, last_event_id)
-    if await activity_feed.nothing_more_to_send(stream, run, resume_after):
+    frames = await activity_feed.open_feed(pool, stream, run=run, last_event_id=resume_after)
+    if frames is None:
         return Response(status_code=204)
     return EventSourceResponse(
-        _sse_frames(stream, run_id=run_id, last_event_id=resume_after, retry_ms=settings.activity_retry_ms),
+        _sse_frames(frames, retry_ms=settings.activity_retry_ms),
         ping=settings.activity_keepalive_seconds,
         # sse-starlette arms a timer per send; it is worth its cost only when asked for.
         send_timeout=settings.activity_send_timeout_seconds or None,

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from app.db import Pool
 from app.errors import NotAuthenticated
+from app.models import ActivityEntry
 from app.repositories import auth as auth_repo
+from app.repositories.activity_history import StoredEvent
 from app.repositories.runs import RunRow
 from app.security import Caller, hash_secret, new_secret
-from app.services.activity_stream import ActivityBackend
+from app.services import activity_history
+from app.services.activity_stream import ActivityBackend, StreamEvent, sse_frame
 from app.status import TERMINAL_STATUSES
 
 
@@ -32,11 +36,37 @@ async def issue_stream_token(pool: Pool, *, caller: Caller, run_id: UUID, ttl_se
     return StreamToken(token=token, expires_at=expires_at)
 
 
-async def nothing_more_to_send(stream: ActivityBackend, run: RunRow, last_event_id: int | None) -> bool:
-    """True when the run is over and this client has (or can get) nothing further: answer 204."""
-    if run.status not in TERMINAL_STATUSES:
-        return False
-    last = await stream.last_seq(run.id)
-    if last is None:
-        return True
-    return last_event_id is not None and last_event_id >= last
+async def open_feed(
+    pool: Pool, stream: ActivityBackend, *, run: RunRow, last_event_id: int | None
+) -> AsyncIterator[bytes] | None:
+    """The SSE frames for this reader, or None when the run is over and it has seen everything (204).
+
+    A finished run is served from the last events stored with it (they end with its terminal
+    event, whichever process published it); in the moment before they are stored, from the
+    live stream.
+    """
+    if run.status in TERMINAL_STATUSES:
+        history = await activity_history.stored_after(pool, run_id=run.id, after_seq=last_event_id)
+        if history.stored:
+            return _stored_frames(history.events, last_event_id=last_event_id) if history.events else None
+        last = await stream.last_seq(run.id)
+        if last is None or (last_event_id is not None and last_event_id >= last):
+            return None
+    return _live_frames(stream, run_id=run.id, last_event_id=last_event_id)
+
+
+async def _stored_frames(stored: list[StoredEvent], *, last_event_id: int | None) -> AsyncIterator[bytes]:
+    if last_event_id is not None and stored[0].seq > last_event_id + 1:
+        yield StreamEvent.of(ActivityEntry.gap(None)).frame  # events older than those kept are gone
+    for event in stored:
+        yield sse_frame(event.seq, event.data)
+
+
+async def _live_frames(stream: ActivityBackend, *, run_id: UUID, last_event_id: int | None) -> AsyncIterator[bytes]:
+    """Replay, then live events, until the terminal event; unsubscribes the moment the reader goes."""
+    subscription = stream.subscribe(run_id, last_event_id)
+    try:
+        async for event in subscription:
+            yield event.frame
+    finally:
+        subscription.close()

@@ -6,7 +6,13 @@
   `is_terminal` holds (the run completed, failed or was cancelled) ends the stream;
 - `subscribe(run_id, last_event_id)` replays what came after `last_event_id` (a `gap` event first
   when that is no longer kept), then live events, and ends after the terminal event;
-- `last_seq(run_id)` is the last number handed out, or None when nothing is kept for the run.
+- `last_seq(run_id)` is the last number handed out, or None when nothing is kept for the run;
+- `ensure_floor(run_id, floor)` numbers above `floor` when the backend has no numbering for the run
+  yet (the high-water mark persisted with the run, so ids continue upwards after a restart);
+- `recent(run_id)` is what it keeps of the run, for storing a finished run's last events.
+
+`ActivityStreamManager` (below) keeps everything in this process; `RedisActivityStream`
+(`activity_redis`) shares the streams between processes.
 
 `ActivityStreamManager` is the in-memory backend for one process. It keeps the last
 `ACTIVITY_BUFFER_SIZE` events of each run. Every subscriber has its own bounded queue: a slow one
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
+from app import metrics
 from app.models import ActivityEntry
 
 logger = logging.getLogger(__name__)
@@ -82,13 +89,25 @@ class ActivitySubscription(Protocol):
 
 
 class ActivityBackend(Protocol):
-    """Where runs publish their events and readers find them (in memory here; Redis Streams may follow)."""
+    """Where runs publish their events and readers find them: in memory (one process) or Redis Streams."""
 
-    def push(self, run_id: UUID, event: ActivityEntry) -> int: ...
+    @property
+    def name(self) -> str: ...
+
+    def push(self, run_id: UUID, event: ActivityEntry) -> int | None:
+        """Number and publish `event`, in order; never blocks. The number, when known at once."""
+
+    def ensure_floor(self, run_id: UUID, floor: int) -> None: ...
 
     def subscribe(self, run_id: UUID, last_event_id: int | None = None) -> ActivitySubscription: ...
 
     async def last_seq(self, run_id: UUID) -> int | None: ...
+
+    async def recent(self, run_id: UUID) -> list[StreamEvent]: ...
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class Subscription:
@@ -112,6 +131,7 @@ class Subscription:
         if len(self._queue) >= self._queue_size:
             self._queue.popleft()
             self._missed += 1
+            metrics.EVENTS_DROPPED.labels("slow_subscriber").inc()
         self._queue.append(event)
         self._wakeup.set()
 
@@ -157,11 +177,14 @@ class Subscription:
 
 
 class _RunStream:
-    __slots__ = ("buffer", "drop_handle", "last_touched", "seq", "subscribers", "terminal")
+    __slots__ = ("base", "buffer", "drop_handle", "last_touched", "seq", "subscribers", "terminal")
 
-    def __init__(self) -> None:
+    def __init__(self, history: int) -> None:
         self.seq = 0
-        self.buffer: deque[StreamEvent] = deque(maxlen=ACTIVITY_BUFFER_SIZE)
+        # Ids up to `base` were handed out by an earlier process (before a restart): what they
+        # carried is unknown here.
+        self.base = 0
+        self.buffer: deque[StreamEvent] = deque(maxlen=history)
         self.subscribers: set[Subscription] = set()
         self.terminal = False
         self.last_touched = 0.0
@@ -171,15 +194,19 @@ class _RunStream:
 class ActivityStreamManager:
     """The in-memory `ActivityBackend` for one process. Create one per app (the runtime does)."""
 
+    name = "memory"
+
     def __init__(
         self,
         *,
+        history: int = ACTIVITY_BUFFER_SIZE,
         subscriber_queue_size: int = DEFAULT_SUBSCRIBER_QUEUE_SIZE,
         finished_grace_seconds: float = 120.0,
         idle_ttl_seconds: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._streams: dict[UUID, _RunStream] = {}
+        self._history = history
         self._subscriber_queue_size = subscriber_queue_size
         self._finished_grace_seconds = finished_grace_seconds
         self._idle_ttl_seconds = idle_ttl_seconds
@@ -198,12 +225,25 @@ class ActivityStreamManager:
         stream.seq += 1
         item = StreamEvent.of(event.model_copy(update={"seq": stream.seq}))
         stream.buffer.append(item)
+        metrics.EVENTS_PUBLISHED.labels(self.name).inc()
         for subscriber in stream.subscribers:
             subscriber.offer(item)
         if item.terminal:
             stream.terminal = True
             stream.drop_handle = asyncio.get_running_loop().call_later(self._finished_grace_seconds, self._drop, run_id)
         return stream.seq
+
+    def ensure_floor(self, run_id: UUID, floor: int) -> None:
+        stream = self._touch(run_id)
+        if stream.seq == 0 and floor > 0:
+            stream.seq = stream.base = floor
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        for run_id in list(self._streams):
+            self._drop(run_id)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -218,8 +258,8 @@ class ActivityStreamManager:
         if last_event_id is not None:
             oldest = replay[0].seq if replay else stream.seq + 1
             assert oldest is not None
-            if last_event_id > stream.seq:
-                # An id from before a restart (sequence numbers began again): we cannot tell what was missed.
+            if last_event_id > stream.seq or (stream.base and last_event_id <= stream.base):
+                # An id from before a restart: we cannot tell what was missed.
                 subscription.note_gap(None)
             else:
                 if last_event_id + 1 < oldest:
@@ -238,6 +278,10 @@ class ActivityStreamManager:
     async def last_seq(self, run_id: UUID) -> int | None:
         stream = self._streams.get(run_id)
         return stream.seq if stream else None
+
+    async def recent(self, run_id: UUID) -> list[StreamEvent]:
+        stream = self._streams.get(run_id)
+        return list(stream.buffer) if stream is not None else []
 
     def has_stream(self, run_id: UUID) -> bool:
         return run_id in self._streams
@@ -278,7 +322,7 @@ class ActivityStreamManager:
         self._maybe_sweep()
         stream = self._streams.get(run_id)
         if stream is None:
-            stream = self._streams[run_id] = _RunStream()
+            stream = self._streams[run_id] = _RunStream(self._history)
         stream.last_touched = self._clock()
         return stream
 

@@ -139,25 +139,43 @@ class RunLifecycle:
 
     async def _apply(self, transition: _Transition, caller: Caller, run_id: UUID) -> RunRow:
         async with self.pool.connection() as conn, conn.transaction():
-            run = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id, for_update=True)
-            if run is None:
+            before = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id, for_update=True)
+            if before is None:
                 raise NotFound("Run not found")
-            changed = run.status != transition.to
+            run = before
+            changed = before.status != transition.to
             if changed:
-                if run.status not in transition.allowed:
-                    raise Conflict(f"Cannot {transition.verb} a run that is {run.status}")
+                if before.status not in transition.allowed:
+                    raise Conflict(f"Cannot {transition.verb} a run that is {before.status}")
                 run = await runs_repo.set_status(conn, run_id=run_id, status=transition.to)
-        event = create_activity_event(0, "run", transition.action, error_message=transition.message)
+                if not transition.runs:
+                    # Wakes the executing process, wherever it is (delivered on commit).
+                    await runs_repo.notify_control(conn, run_id=run_id)
         if transition.runs:
             if changed:
-                self.stream.push(run_id, event)
+                self.stream.ensure_floor(run_id, run.event_seq_reserved)
+                self.stream.push(run_id, create_activity_event(0, "run", transition.action))
             # Also for a run already running: it may have lost its executor (idempotent; the lease decides).
             await self.executor.ensure_running(run_id)
         elif changed:
-            # Stop local workers first, so their last events come before this one.
-            await self.executor.stop(run_id)
-            self.stream.push(run_id, event)
+            # Executing here: stop the local workers, then announce it (their last events come first).
+            # Executing in another live process: that one does both when the notification arrives.
+            # Executing nowhere: announce it here.
+            stopped = await self.executor.stop_for_user(run_id, transition.to, transition.message)
+            if not stopped and not _executed_elsewhere(before, self.executor):
+                self.stream.ensure_floor(run_id, before.event_seq_reserved)
+                await self.executor.announce(run_id, transition.to, transition.message)
         return run
+
+
+def _executed_elsewhere(before: RunRow, executor: RunExecutor) -> bool:
+    """Another live process held the run's lease."""
+    return (
+        before.lease_owner is not None
+        and before.lease_owner != executor.owner
+        and before.lease_expires_at is not None
+        and before.lease_expires_at > datetime.now(UTC)
+    )
 
 
 @dataclass(frozen=True)
@@ -181,7 +199,13 @@ async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id:
     async with pool.connection() as conn:
         counts = await items_repo.count_by_status(conn, run_id=run_id)
     ctx = executor.context(run_id)
-    workers = sorted(ctx.workers.values(), key=lambda w: w.worker_id) if ctx else []
+    if ctx is not None:
+        workers = sorted(ctx.workers.values(), key=lambda w: w.worker_id)
+    elif run.status is RunStatus.RUNNING and run.worker_lanes:
+        # Executed by another process, which publishes its lanes to the row every control tick.
+        workers = [WorkerState(**lane) for lane in run.worker_lanes]
+    else:
+        workers = []
     waiting = ctx.gate.remaining() if ctx else 0.0
     return Progress(
         run=run,

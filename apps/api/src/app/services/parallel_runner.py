@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
+from app import metrics
 from app.models import ActivityAction, ActivityEntry
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ class ParallelCollectionRunner:
                     if await self.handle_failure(worker_id, f"{type(exc).__name__}: {exc}"):
                         message = f"{self.max_consecutive_failures} consecutive failures; last: {exc}"
                         logger.error("%s phase stopping: %s", phase, message)
+                        metrics.BREAKER_TRIPS.labels(phase).inc()
                         self._stop("failures", message, current_worker=worker_id)
                 else:
                     results.append(result)

@@ -22,6 +22,7 @@ from uuid import UUID
 import stamina
 from psycopg import errors as pg_errors
 
+from app import metrics
 from app.config import Settings
 from app.db import Pool
 from app.errors import AppError, RateLimited, UpstreamError
@@ -109,6 +110,10 @@ class RunContext:
             )
         self.stream.push(self.run_id, event)
 
+    def lanes(self) -> list[dict[str, Any]]:
+        """Each worker's latest step, as progress shows it (and as other processes read it from the row)."""
+        return [vars(w) for w in sorted(self.workers.values(), key=lambda w: w.worker_id)]
+
 
 def _usable_price(value: object) -> Decimal | None:
     """The stored Amazon price, if it can anchor an eBay price window (a zero price cannot)."""
@@ -150,10 +155,14 @@ async def call_upstream(
             await ctx.gate.wait()
             await ctx.emit(create_activity_event(worker_id, phase, "fetching", attempt=attempt.num, **fields))
             started = time.perf_counter()
+            provider = ctx.marketplace.name
             try:
-                return await call()
+                result = await call()
             except RateLimited as exc:
+                _observe_upstream(provider, "rate_limited", started)
                 wait = exc.retry_after if exc.retry_after is not None else settings.rate_limit_backoff_seconds
+                metrics.RATE_LIMITED.labels(provider).inc()
+                metrics.RATE_LIMIT_WAIT.labels(provider).inc(wait)
                 ctx.gate.hold(wait)
                 await ctx.emit(
                     create_activity_event(
@@ -163,6 +172,7 @@ async def call_upstream(
                 )  # fmt: skip
                 raise
             except UpstreamError as exc:
+                _observe_upstream(provider, exc.error_type, started)
                 await ctx.emit(
                     create_activity_event(
                         worker_id, phase, "error", attempt=attempt.num, error_type=exc.error_type,
@@ -170,7 +180,14 @@ async def call_upstream(
                     )
                 )  # fmt: skip
                 raise
+            _observe_upstream(provider, "ok", started)
+            return result
     raise AssertionError("unreachable: stamina either returns or raises")
+
+
+def _observe_upstream(provider: str, outcome: str, started: float) -> None:
+    metrics.UPSTREAM_REQUESTS.labels(provider, outcome).inc()
+    metrics.UPSTREAM_LATENCY.labels(provider).observe(time.perf_counter() - started)
 
 
 # An item's commit is retried if PostgreSQL picks it as a deadlock or serialization victim.
@@ -192,6 +209,8 @@ async def _store_failure(ctx: RunContext, item: WorkItem[Any], message: str) -> 
     async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
         if await items_repo.mark_finished(conn, item_id=item.id, status=ItemStatus.FAILED, error=message):
             await runs_repo.add_counters(conn, run_id=ctx.run_id, failed_items=1)
+            kind = ItemKind.CATEGORY if isinstance(item.payload, CategoryPayload) else ItemKind.PRODUCT
+            metrics.ITEMS_FAILED.labels(kind.value).inc()
 
 
 async def _mark_processing(ctx: RunContext, item: WorkItem[Any], worker_id: int) -> None:
@@ -267,13 +286,15 @@ async def _store_category(ctx: RunContext, item: WorkItem[CategoryPayload], rows
             return 0
         inserted = await items_repo.insert_product_items(conn, run_id=ctx.run_id, products=rows)
         await runs_repo.add_counters(conn, run_id=ctx.run_id, categories_completed=1, products_total=inserted)
-        return inserted
+    metrics.ITEMS_PROCESSED.labels(ItemKind.CATEGORY.value).inc()
+    return inserted
 
 
 async def _store_skipped(ctx: RunContext, item: WorkItem[ProductPayload], reason: str) -> None:
     async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
         if await items_repo.mark_finished(conn, item_id=item.id, status=ItemStatus.SKIPPED, result={"reason": reason}):
             await runs_repo.add_counters(conn, run_id=ctx.run_id, products_searched=1)
+            metrics.ITEMS_PROCESSED.labels(ItemKind.PRODUCT.value).inc()
 
 
 async def _store_sellers(
@@ -321,6 +342,7 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
         for key, s in found.items()
     ]
     new, known = await _commit(_store_sellers, ctx, item, upserts)
+    metrics.ITEMS_PROCESSED.labels(ItemKind.PRODUCT.value).inc()
     await ctx.emit(
         create_activity_event(
             worker_id, "ebay", "found", product_name=short_title, category=category,

@@ -4,6 +4,16 @@ Exactly one process executes a running run: the one holding its lease (`lease_ow
 `lease_expires_at`). A maintenance loop renews our leases, stops runs we lost, and adopts
 running runs whose owner is gone (a crash, a kill -9, a stopped server), so a restart resumes
 them by itself. Completed items are never fetched again because each one is committed as done.
+
+Control from any process: pause and cancel change the run row in whichever process receives
+them and send a PostgreSQL NOTIFY. A control loop here LISTENs on a dedicated connection and,
+on a wake-up or every `run_control_poll_seconds` (the fallback when notifications are lost),
+syncs its runs in one statement: it publishes their worker lanes and event-id reservations, and
+reads back their status, so a run paused or cancelled elsewhere stops here within a second.
+
+Event ids survive restarts: claiming a run reserves `EVENT_ID_BLOCK` ids in the row, and every
+tick keeps the reservation that far ahead of the last id used. A process that takes a run over
+numbers above the reservation, so no client ever sees an id twice.
 """
 
 from __future__ import annotations
@@ -20,13 +30,14 @@ from functools import partial
 from uuid import UUID
 
 from app.config import Settings
-from app.db import Pool
+from app.db import Pool, connect_dedicated
 from app.errors import AppError
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
 from app.scrapers.base import Marketplace
+from app.services.activity_history import finish_feed
 from app.services.activity_stream import ActivityBackend
-from app.services.parallel_runner import CollectionPausedException, create_activity_event
+from app.services.parallel_runner import ActivityEvent, CollectionPausedException, create_activity_event
 from app.services.pipeline import RunContext, RunFailed, run_amazon_phase, run_ebay_phase
 from app.status import RunPhase, RunStatus
 
@@ -34,11 +45,18 @@ logger = logging.getLogger(__name__)
 
 MarketplaceFactory = Callable[[str], Marketplace]
 
+# Activity-event ids reserved ahead of use (see the module docstring). Big enough that a tick
+# delayed by seconds at hundreds of events a second stays inside it; the cost is a jump in the
+# numbering after a takeover.
+EVENT_ID_BLOCK = 10_000
+
 
 @dataclass
 class _Execution:
     task: asyncio.Task[None]
     ctx: RunContext
+    stopping: bool = False  # a user's pause/cancel is being carried out; its event comes from that path
+    settling: bool = False  # the run is ending by itself (done, failed, breaker): let it finish its way
 
 
 class RunExecutor:
@@ -60,7 +78,10 @@ class RunExecutor:
         self._marketplaces: dict[str, Marketplace] = {}
         self._executions: dict[UUID, _Execution] = {}
         self._maintenance: asyncio.Task[None] | None = None
+        self._control: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self.listening = asyncio.Event()  # set while the control LISTEN connection is up
+        self._stopped_for_user: dict[UUID, str] = {}  # run -> status announced, until it runs here again
 
     # --- lifecycle of the executor ---------------------------------------------------------------
 
@@ -69,13 +90,15 @@ class RunExecutor:
         if self._adopt:
             await self.adopt_orphans()
         self._maintenance = asyncio.create_task(self._maintain(), name="run-executor-maintenance")
+        self._control = asyncio.create_task(self._control_loop(), name="run-executor-control")
 
     async def close(self) -> None:
         """Stop executing (runs stay `running`), hand our leases back, close upstream clients."""
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
+        for background in (self._maintenance, self._control):
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
         for run_id in list(self._executions):
             await self.stop(run_id)
         async with self.pool.connection() as conn:
@@ -95,8 +118,103 @@ class RunExecutor:
             except Exception:
                 logger.exception("run executor maintenance failed; retrying in %.1fs", interval)
 
+    async def _control_loop(self) -> None:
+        poll = self.settings.run_control_poll_seconds
+        while True:
+            try:
+                conn = await connect_dedicated(self.pool)
+            except Exception:
+                logger.warning("run control: cannot LISTEN (polling every %.1fs meanwhile)", poll, exc_info=True)
+                await self._poll_for(5.0)
+                continue
+            try:
+                async with conn:
+                    await runs_repo.listen_control(conn)
+                    self.listening.set()
+                    while True:
+                        async for _ in conn.notifies(timeout=poll, stop_after=1):
+                            pass
+                        await self.sync()
+            except Exception:
+                logger.warning("run control: LISTEN connection lost; reconnecting", exc_info=True)
+            finally:
+                self.listening.clear()
+            await self._poll_for(1.0)
+
+    async def _poll_for(self, seconds: float) -> None:
+        """The fallback while LISTEN is down: look at our runs' rows every poll interval."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            await asyncio.sleep(min(left, self.settings.run_control_poll_seconds))
+            with contextlib.suppress(Exception):
+                await self.sync()
+
+    async def sync(self) -> None:
+        """Publish our runs' lanes and id reservations; stop those paused, cancelled or taken elsewhere."""
+        local = {
+            run_id: ex
+            for run_id, ex in self._executions.items()
+            if not ex.task.done() and not ex.stopping and not ex.settling
+        }
+        if not local:
+            return
+        updates = [
+            runs_repo.ExecutionSync(
+                run_id=run_id,
+                lanes=ex.ctx.lanes(),
+                reserve_to=(await self.stream.last_seq(run_id) or 0) + EVENT_ID_BLOCK,
+            )
+            for run_id, ex in local.items()
+        ]
+        async with self.pool.connection() as conn:
+            states = await runs_repo.sync_executions(conn, owner=self.owner, updates=updates)
+        for state in states:
+            if state.status is RunStatus.RUNNING and state.lease_owner == self.owner:
+                continue
+            if state.status in (RunStatus.PAUSED, RunStatus.CANCELLED):
+                await self.stop_for_user(state.id, state.status, state.status_reason)
+            else:
+                logger.warning("run %s is no longer ours to execute (%s)", state.id, state.status)
+                await self.stop(state.id)
+
+    async def stop_for_user(self, run_id: UUID, status: str, reason: str | None = None) -> bool:
+        """Carry out a pause or cancel of a run executing here, then announce it. False if not executing here.
+
+        Whichever path gets here first (the request in this process, or the control loop woken by
+        another process) announces it; the other finds the execution already stopping.
+        """
+        execution = self._executions.get(run_id)
+        if execution is not None and execution.settling:
+            # It was ending by itself; the user's change came first, so its own ending records
+            # nothing (it needs the run still running): the caller announces the user's change.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(execution.task)
+            return False
+        if execution is None or execution.task.done():
+            return self._stopped_for_user.get(run_id) == status
+        if execution.stopping:
+            return True
+        execution.stopping = True
+        self._stopped_for_user[run_id] = status
+        # Stop local workers first, so their last events come before "paused" / "cancelled".
+        await self.stop(run_id)
+        await self.announce(run_id, status, reason)
+        return True
+
+    async def announce(self, run_id: UUID, status: str, reason: str | None = None) -> None:
+        """The feed event for a user's pause or cancel."""
+        if status == "cancelled":
+            await self.finish(run_id, create_activity_event(0, "run", "cancelled"))
+        else:
+            event = create_activity_event(0, "run", "paused", error_message=reason or "Paused by a user")
+            self.stream.push(run_id, event)
+
+    async def finish(self, run_id: UUID, event: ActivityEvent) -> None:
+        """Publish the run's terminal event and keep its last events with the run."""
+        await finish_feed(self.pool, self.stream, run_id=run_id, event=event, keep=self.settings.activity_history)
+
     async def renew(self) -> None:
-        local = [run_id for run_id, ex in self._executions.items() if not ex.task.done()]
+        local = [run_id for run_id, ex in self._executions.items() if not ex.task.done() and not ex.settling]
         async with self.pool.connection() as conn:
             kept = await runs_repo.renew_leases(
                 conn, owner=self.owner, run_ids=local, ttl_seconds=self.settings.run_lease_seconds
@@ -129,12 +247,17 @@ class RunExecutor:
                 return True
             async with self.pool.connection() as conn:
                 run = await runs_repo.claim_lease(
-                    conn, run_id=run_id, owner=self.owner, ttl_seconds=self.settings.run_lease_seconds
+                    conn,
+                    run_id=run_id,
+                    owner=self.owner,
+                    ttl_seconds=self.settings.run_lease_seconds,
+                    reserve_ids=EVENT_ID_BLOCK,
                 )
                 if run is None:
                     return False
                 # Whatever a dead executor had in flight goes back to the queue.
                 await items_repo.release_in_flight(conn, run_id=run_id)
+            self.stream.ensure_floor(run_id, run.event_seq_reserved - EVENT_ID_BLOCK)
             try:
                 marketplace = self._marketplace(run.provider)
             except AppError as exc:
@@ -148,6 +271,7 @@ class RunExecutor:
                 marketplace=marketplace,
                 stream=self.stream,
             )
+            self._stopped_for_user.pop(run_id, None)
             task = asyncio.create_task(self._execute(ctx), name=f"run-{run_id}")
             self._executions[run_id] = _Execution(task=task, ctx=ctx)
             task.add_done_callback(partial(self._forget, run_id))
@@ -188,16 +312,19 @@ class RunExecutor:
             if run.phase is RunPhase.AMAZON:
                 await run_amazon_phase(ctx)
             await run_ebay_phase(ctx)
+            self._settle(run_id)
             async with self.pool.connection() as conn:
                 done = await runs_repo.complete_run(conn, run_id=run_id, owner=self.owner)
             if done is not None:
-                await ctx.emit(
+                await self.finish(
+                    run_id,
                     create_activity_event(
                         0, "run", "complete", new_sellers_count=done.sellers_new, items_count=done.sellers_found
-                    )
+                    ),
                 )
                 logger.info("run %s completed: %s new sellers", run_id, done.sellers_new)
         except CollectionPausedException as exc:
+            self._settle(run_id)
             await self._release(ctx)
             if exc.reason == "failures":
                 reason = f"Paused after {exc}"
@@ -209,29 +336,33 @@ class RunExecutor:
                     await ctx.emit(create_activity_event(0, "run", "paused", error_message=reason))
                     logger.warning("run %s paused: %s", run_id, reason)
         except RunFailed as exc:
-            await self._fail(run_id, reason=exc.detail, ctx=ctx)
+            self._settle(run_id)
+            await self._fail(run_id, reason=exc.detail)
         except asyncio.CancelledError:
             await self._release(ctx)
             raise
         except Exception as exc:
             logger.exception("run %s crashed", run_id)
+            self._settle(run_id)
             await self._release(ctx)
-            await self._fail(run_id, reason=f"Internal error: {type(exc).__name__}: {exc}", ctx=ctx)
+            await self._fail(run_id, reason=f"Internal error: {type(exc).__name__}: {exc}")
+
+    def _settle(self, run_id: UUID) -> None:
+        """From here the run ends by itself; the control loop and lease upkeep leave it alone."""
+        execution = self._executions.get(run_id)
+        if execution is not None:
+            execution.settling = True
 
     async def _release(self, ctx: RunContext) -> None:
         """Put whatever is still in flight back in the queue."""
         async with self.pool.connection() as conn:
             await items_repo.release_in_flight(conn, run_id=ctx.run_id)
 
-    async def _fail(self, run_id: UUID, *, reason: str, ctx: RunContext | None = None) -> None:
+    async def _fail(self, run_id: UUID, *, reason: str) -> None:
         async with self.pool.connection() as conn:
             failed = await runs_repo.stop_if_running(
                 conn, run_id=run_id, owner=self.owner, status=RunStatus.FAILED, reason=reason
             )
         if failed:
             logger.warning("run %s failed: %s", run_id, reason)
-            event = create_activity_event(0, "run", "failed", error_message=reason)
-            if ctx is not None:
-                await ctx.emit(event)
-            else:
-                self.stream.push(run_id, event)
+            await self.finish(run_id, create_activity_event(0, "run", "failed", error_message=reason))

@@ -1,0 +1,39 @@
+"""`GET /metrics`: Prometheus exposition, behind its own bearer token (or off)."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Request, Response
+
+from app import metrics
+from app.config import Settings
+from app.deps import PoolDep, SettingsDep
+from app.errors import NotAuthenticated, NotFound
+from app.services import scrape
+
+router = APIRouter(tags=["metrics"])
+
+
+def _check_scrape_token(request: Request, settings: Settings) -> None:
+    if settings.metrics_token is None:
+        raise NotFound("Metrics are off (set SELLERCOLLECTION_METRICS_TOKEN to turn them on)")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = settings.metrics_token.get_secret_value()
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), expected.encode()):
+        raise NotAuthenticated("A valid metrics bearer token is required")
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus text format"},
+        401: {"description": "No or wrong scrape token"},
+        404: {"description": "Metrics are off (no scrape token configured)"},
+    },
+)
+async def get_metrics(request: Request, settings: SettingsDep, pool: PoolDep) -> Response:
+    """Runs by status, items, upstream requests and latency, 429s, breaker trips, SSE and pool gauges."""
+    _check_scrape_token(request, settings)
+    return Response(await scrape.scrape(pool), media_type=metrics.CONTENT_TYPE)

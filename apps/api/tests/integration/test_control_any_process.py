@@ -1,0 +1,143 @@
+"""Two servers (two apps, each with its own executor) on one database: control and progress from either."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from httpx_sse import aconnect_sse
+
+from app.config import Settings
+from app.main import create_app
+from app.services.run_executor import RunExecutor
+from tests.support import Events, Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app, terminal
+
+CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup", "auto-car-care"]
+
+
+@pytest.fixture(scope="module")
+def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(
+        db_url,
+        tmp_path_factory.mktemp("data"),
+        demo_latency_ms=20,
+        run_control_poll_seconds=0.3,
+        activity_subscriber_queue_size=100_000,
+    )
+
+
+@pytest.fixture(scope="module")
+async def other(settings: Settings) -> AsyncIterator[LiveServer]:
+    async for server in serve_app(create_app(settings)):
+        yield server
+
+
+def executor(server: LiveServer) -> RunExecutor:
+    ex: RunExecutor = server.runtime.executor
+    return ex
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 30) -> None:
+    async def holds() -> bool:
+        result = check()
+        return await result if inspect.isawaitable(result) else result
+
+    async def wait() -> None:
+        # Another executor acts on its own schedule; this only looks, bounded by the timeout.
+        while not await holds():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+def count(events: Events, action: str) -> int:
+    return sum(1 for e in events if e["phase"] == "run" and e["action"] == action)
+
+
+async def test_pause_resume_cancel_from_the_other_process_and_live_lanes(
+    live: LiveServer, other: LiveServer, make_identity: TokenFactory
+) -> None:
+    identity = await make_identity()
+    async with live.client(identity.token) as a, other.client(identity.token) as b:
+        run = (await a.post("/collection/runs", json={"category_ids": CATEGORIES})).json()
+        run_id = run["id"]
+        feed_a = Feed(live, run_id)
+        feed_b = Feed(other, run_id)
+        try:
+            await a.post(f"/collection/runs/{run_id}/start")
+            await feed_a.until(lambda ev: sum(e["action"] == "found" for e in ev) >= 2)
+            assert executor(live).is_executing(uuid.UUID(run_id))
+
+            # Progress asked of B shows A's live worker lanes (published to the row each control tick).
+            async def lanes_via_b() -> bool:
+                progress = (await b.get(f"/collection/runs/{run_id}/progress")).json()
+                return not progress["executing_here"] and len(progress["workers"]) > 0
+
+            await until(lanes_via_b)
+
+            paused = await b.post(f"/collection/runs/{run_id}/pause")
+            assert paused.status_code == 200 and paused.json()["status"] == "paused"
+            await until(lambda: not executor(live).is_executing(uuid.UUID(run_id)))
+            events_a = await feed_a.until(run_event("paused"))
+            assert count(events_a, "paused") == 1  # announced once, by the process that stopped it
+            assert events_a[-1]["action"] == "paused"  # the workers' last events came before it
+
+            resumed = await b.post(f"/collection/runs/{run_id}/resume")
+            assert resumed.json()["status"] == "running"
+            assert executor(other).is_executing(uuid.UUID(run_id))
+            await feed_b.until(lambda ev: sum(e["action"] == "found" for e in ev) >= 1)
+            progress_a = (await a.get(f"/collection/runs/{run_id}/progress")).json()
+            assert progress_a["executing_here"] is False
+
+            cancelled = await a.post(f"/collection/runs/{run_id}/cancel")
+            assert cancelled.json()["status"] == "cancelled"
+            events_b = await feed_b.until(terminal)
+            assert count(events_b, "cancelled") == 1 and events_b[-1]["action"] == "cancelled"
+            assert not executor(other).is_executing(uuid.UUID(run_id))
+        finally:
+            feed_a.close()
+            feed_b.close()
+
+        # The finished run's feed, asked of A (whose memory never saw the end), replays the stored
+        # events through the terminal one and ends; with the last id it is 204.
+        async with aconnect_sse(a, "GET", f"/collection/runs/{run_id}/activity") as sse:
+            replayed = [json.loads(e.data) | {"_id": e.id} async for e in sse.aiter_sse() if e.data]
+        assert replayed and replayed[-1]["action"] == "cancelled"
+        assert [int(e["_id"]) for e in replayed] == sorted({int(e["_id"]) for e in replayed})
+        assert len(replayed) <= live.runtime.settings.activity_history
+        last_id = replayed[-1]["_id"]
+        done = await a.get(f"/collection/runs/{run_id}/activity", headers={"Last-Event-ID": last_id})
+        assert done.status_code == 204
+
+
+async def test_a_pause_reaches_the_executing_process_by_notification(
+    make_identity: TokenFactory, db_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Polling is slowed to a minute and the lease to two minutes, so only the NOTIFY can stop it in time.
+    slow_poll = make_settings(
+        db_url,
+        tmp_path_factory.mktemp("notify"),
+        demo_latency_ms=20,
+        run_control_poll_seconds=60,
+        run_lease_seconds=120,
+    )
+    identity = await make_identity()
+    async for a_server in serve_app(create_app(slow_poll)):
+        async for b_server in serve_app(create_app(slow_poll)):
+            await asyncio.wait_for(executor(a_server).listening.wait(), 30)
+            async with a_server.client(identity.token) as a, b_server.client(identity.token) as b:
+                run = (await a.post("/collection/runs", json={"category_ids": CATEGORIES})).json()
+                feed = Feed(a_server, run["id"])
+                try:
+                    await a.post(f"/collection/runs/{run['id']}/start")
+                    await feed.until(lambda ev: any(e["action"] == "found" for e in ev))
+                    assert (await b.post(f"/collection/runs/{run['id']}/cancel")).status_code == 200
+                    events = await feed.until(terminal, timeout=10)
+                finally:
+                    feed.close()
+            assert events[-1]["action"] == "cancelled"
+            assert not executor(a_server).is_executing(uuid.UUID(run["id"]))
