@@ -1,13 +1,16 @@
-"""SSE fan-out: our activity feed against a bare sse-starlette broadcaster, under the same load, in one run.
+"""SSE fan-out: both feed backends and a bare sse-starlette broadcaster, under the same load, in one run.
 
-    /work/main/.venv/bin/python apps/api/bench/stream_bench.py [--subscribers 200] [--rate 200] [--seconds 15]
+    .venv/bin/python apps/api/bench/stream_bench.py [--subscribers 200] [--rate 200] [--seconds 15] [--idle 10000]
 
-For each target ("ours", then "bare"; `--rounds 2` runs ours, bare, bare, ours) a fresh server process is
-started (so neither inherits the other's heap or garbage, which would skew memory and GC pauses):
+For each target ("ours" = the in-memory backend, "redis" = the Redis Streams backend over two server
+processes, "bare"; `--rounds 2` runs them in ABBA order) a fresh server process is started (so none
+inherits another's heap or garbage, which would skew memory and GC pauses):
 
 - ours: the real app (create_app) on a fresh, migrated database, served by uvicorn on 127.0.0.1; a token
   with admin.automation and a run; S clients GET /collection/runs/{run_id}/activity with the Bearer token;
   the server process publishes `app.state.runtime.activity_stream.push(run_id, create_activity_event(...))`.
+- redis: the same app with REDIS_URL, in two processes sharing the database and Redis: half the clients
+  connect to the publishing process, half to a peer process, which gets the events through Redis.
 - bare: a dozen-line Starlette app, the same EventSourceResponse, one asyncio.Queue per client; the same
   payload (the same ActivityEvent as compact JSON with a seq) at the same rate.
 
@@ -17,7 +20,11 @@ registered server-side, it publishes R events/s for T seconds, then one terminal
 time.time() (client) minus the event's `timestamp` (set by create_activity_event right before the push).
 Memory per subscriber is the server process's RSS with S subscribers minus before any, over S.
 
-Bars (S=200, R=200): nothing lost; p99(ours) <= 1.25 x p99(bare).
+Then (`--idle N`, default 10,000) N idle subscribers on one process of ours, and of bare, for the server's
+memory per subscriber.
+
+Bars (S=200, R=200): nothing lost; p99(ours) <= 1.25 x p99(bare); p99(redis) <= 1.5 x p99(ours).
+Goal (idle): <= 30 KB per subscriber.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ from typing import Any
 HOST = "127.0.0.1"
 SCRIPT = os.path.abspath(__file__)
 P99_BAR = 1.25
+REDIS_P99_BAR = 1.5
+IDLE_KB_GOAL = 30.0
 TERMINAL_MARK = b'"action":"complete"'
 GAP_MARK = b'"action":"gap"'
 TIMESTAMP_MARK = b'"timestamp":"'
@@ -234,6 +243,64 @@ class Target:
     token: str
     publish: Callable[[Any, bool], None]  # (ActivityEvent, terminal)
     wait_subscribers: Callable[[int], Awaitable[None]]
+    run_id: str = ""
+
+
+class Peer:
+    """The second server process of the redis target: it serves subscribers, the events reach it via Redis."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, port: int) -> None:
+        self.proc, self.port = proc, port
+
+    @classmethod
+    async def start(cls, args: argparse.Namespace) -> Peer:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            SCRIPT,
+            "--role=peer",
+            f"--database-url={args.database_url}",
+            f"--redis-url={args.redis_url}",
+            f"--redis-prefix={args.redis_prefix}",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(90):
+            message = await read_json_line(proc.stdout, "port")  # type: ignore[arg-type]
+        return cls(proc, int(message["port"]))
+
+    async def wait_subscribers(self, run_id: str, count: int) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{run_id} {count}\n".encode())
+        await self.proc.stdin.drain()
+        await read_json_line(self.proc.stdout, "ready")  # type: ignore[arg-type]
+
+    async def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            async with asyncio.timeout(30):
+                await self.proc.wait()
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def peer_main(args: argparse.Namespace) -> None:
+    """Serve the app (Redis backend) and report when the given run has the given number of local subscribers."""
+    from uuid import UUID
+
+    from app.main import create_app
+
+    app = create_app(bench_settings(args))
+    async with serving(app) as port:
+        emit({"type": "port", "port": port})
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while line := await reader.readline():
+            run_id, count = line.decode().split()
+            await app.state.runtime.activity_stream.wait_for_subscribers(UUID(run_id), int(count))
+            emit({"type": "ready"})
 
 
 def bound_socket() -> socket.socket:
@@ -336,6 +403,7 @@ async def setup_ours(app: Any) -> Target:
         issued.token,
         publish,
         lambda count: manager.wait_for_subscribers(run_id, count),
+        str(run_id),
     )
 
 
@@ -391,12 +459,15 @@ async def read_json_line(stream: asyncio.StreamReader, kind: str) -> dict[str, A
             return message
 
 
-async def drive(target: Target, port: int, args: argparse.Namespace) -> dict[str, Any]:
+async def drive(target: Target, port: int, args: argparse.Namespace, peer: Peer | None = None) -> dict[str, Any]:
     import psutil
 
     me = psutil.Process()
     subscribers, procs = args.subscribers, max(1, min(args.client_procs, args.subscribers))
     shares = [subscribers // procs + (1 if i < subscribers % procs else 0) for i in range(procs)]
+    # With a peer, every other client process connects to it instead.
+    ports = [peer.port if peer is not None and i % 2 else port for i in range(procs)]
+    local = sum(share for share, p in zip(shares, ports, strict=True) if p == port)
     timeout = args.seconds + 60
     gc.collect()
     rss_before = me.memory_info().rss
@@ -405,7 +476,7 @@ async def drive(target: Target, port: int, args: argparse.Namespace) -> dict[str
             sys.executable,
             SCRIPT,
             "--role=client",
-            f"--port={port}",
+            f"--port={client_port}",
             f"--path={target.path}",
             f"--token={target.token}",
             f"--connections={share}",
@@ -413,7 +484,7 @@ async def drive(target: Target, port: int, args: argparse.Namespace) -> dict[str
             stdout=asyncio.subprocess.PIPE,
             limit=1 << 28,
         )
-        for share in shares
+        for share, client_port in zip(shares, ports, strict=True)
     ]
     try:
         async with asyncio.timeout(90):
@@ -421,7 +492,9 @@ async def drive(target: Target, port: int, args: argparse.Namespace) -> dict[str
             ok = sum(m["ok"] for m in connected)
             if ok != subscribers:
                 raise RuntimeError(f"only {ok}/{subscribers} subscriptions answered 200")
-            await target.wait_subscribers(subscribers)
+            await target.wait_subscribers(local)
+            if peer is not None:
+                await peer.wait_subscribers(target.run_id, subscribers - local)
         await asyncio.sleep(0.5)
         gc.collect()
         rss_after = me.memory_info().rss
@@ -478,7 +551,7 @@ async def drive(target: Target, port: int, args: argparse.Namespace) -> dict[str
         "mean_ms": statistics.fmean(latencies) / 1e3 if latencies else float("nan"),
         "rss_before_mb": rss_before / 2**20,
         "rss_after_mb": rss_after / 2**20,
-        "kb_per_subscriber": (rss_after - rss_before) / subscribers / 1024,
+        "kb_per_subscriber": (rss_after - rss_before) / max(1, local) / 1024,
         "server_cpu_pct": 100 * server_cpu / span,
         "server_cpu_us_per_event": 1e6 * server_cpu / max(1, sum(received)),
         "client_cpu_pct": [round(100 * r["cpu_s"] / span) for r in results],
@@ -502,8 +575,27 @@ async def server_main(args: argparse.Namespace) -> None:
 
     from app.main import create_app
 
-    settings = Settings(
+    if args.target != "redis":
+        args.redis_url = None
+    app = create_app(bench_settings(args))
+    async with serving(app) as port:
+        target = await setup_ours(app)
+        await warm_up(port, target)
+        peer = await Peer.start(args) if args.target == "redis" else None
+        try:
+            emit({"type": "result", **await drive(target, port, args, peer)})
+        finally:
+            if peer is not None:
+                await peer.stop()
+
+
+def bench_settings(args: argparse.Namespace) -> Any:
+    from app.config import Settings
+
+    return Settings(
         database_url=args.database_url,
+        redis_url=args.redis_url,
+        redis_key_prefix=args.redis_prefix,
         migrate_on_start=False,
         provider="demo",
         demo_latency_ms=0,
@@ -512,11 +604,6 @@ async def server_main(args: argparse.Namespace) -> None:
         db_pool_max_size=10,
         log_level="WARNING",
     )
-    app = create_app(settings)
-    async with serving(app) as port:
-        target = await setup_ours(app)
-        await warm_up(port, target)
-        emit({"type": "result", **await drive(target, port, args)})
 
 
 # ==================================================================================================
@@ -548,21 +635,29 @@ def drop_bench_database(server_url: str, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def run_target(target: str, args: argparse.Namespace, database_url: str) -> dict[str, Any]:
+def run_target(target: str, args: argparse.Namespace, database_url: str, **overrides: Any) -> dict[str, Any]:
+    values = {
+        "subscribers": args.subscribers,
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "client_procs": args.client_procs,
+    } | overrides
     cmd = [
         sys.executable,
         SCRIPT,
         "--role=server",
         f"--target={target}",
-        f"--subscribers={args.subscribers}",
-        f"--rate={args.rate}",
-        f"--seconds={args.seconds}",
-        f"--client-procs={args.client_procs}",
+        f"--subscribers={values['subscribers']}",
+        f"--rate={values['rate']}",
+        f"--seconds={values['seconds']}",
+        f"--client-procs={values['client_procs']}",
         f"--database-url={database_url}",
+        f"--redis-url={args.redis_url}",
+        f"--redis-prefix=bench:{uuid.uuid4().hex[:10]}",
     ]
     if args.profile:
         cmd.append("--profile")
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=args.seconds + 240, check=False)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=values["seconds"] + 300, check=False)
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{target} server process failed (exit {proc.returncode})")
@@ -603,7 +698,7 @@ def cell(result: dict[str, Any], key: str, fmt: str) -> str:
 
 def orchestrate(args: argparse.Namespace) -> int:
     server_url = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
-    targets = ["ours", "bare"] + (["bare+timeout"] if args.timeout_baseline else [])
+    targets = [t for t in args.targets.split(",") if t] + (["bare+timeout"] if args.timeout_baseline else [])
     order = [t for round_no in range(args.rounds) for t in (targets if round_no % 2 == 0 else targets[::-1])]
     print(
         f"S={args.subscribers} subscribers, R={args.rate:g} events/s, T={args.seconds:g} s, "
@@ -612,11 +707,20 @@ def orchestrate(args: argparse.Namespace) -> int:
     )
     name, url = create_bench_database(server_url)
     results: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
+    idle: dict[str, dict[str, Any]] = {}
     try:
         for target in order:
             started = time.monotonic()
             results[target].append(run_target(target, args, url))
             print(f"  {target} done in {time.monotonic() - started:.1f} s", flush=True)
+        if args.idle:
+            for target in ("ours", "bare"):
+                started = time.monotonic()
+                # Idle: nothing is published but the terminal event that ends them.
+                idle[target] = run_target(
+                    target, args, url, subscribers=args.idle, rate=1.0, seconds=0.0, client_procs=4
+                )
+                print(f"  idle {target} x {args.idle} done in {time.monotonic() - started:.1f} s", flush=True)
     finally:
         drop_bench_database(server_url, name)
 
@@ -627,24 +731,54 @@ def orchestrate(args: argparse.Namespace) -> int:
     for title, key, fmt in ROWS:
         print(f"{title:<{width}}" + "".join(f"{cell(r, key, fmt):>18}" for _, _, r in columns))
 
-    p99_ours = statistics.median(r["p99_ms"] for r in results["ours"])
-    p99_bare = statistics.median(r["p99_ms"] for r in results["bare"])
-    ratio = p99_ours / p99_bare
-    lost = sum(r["lost_total"] + r["gap_events"] for r in results["ours"])
-    lost_ok = lost == 0 and all(r["terminal_seen"] == args.subscribers for r in results["ours"])
-    p99_ok = ratio <= P99_BAR
+    def p99(target: str) -> float:
+        return statistics.median(r["p99_ms"] for r in results[target])
+
+    def lost_by(target: str) -> tuple[int, bool]:
+        lost = sum(r["lost_total"] + r["gap_events"] for r in results[target])
+        return lost, lost == 0 and all(r["terminal_seen"] == args.subscribers for r in results[target])
+
+    verdicts: list[bool] = []
     print()
-    print(
-        f"p99(ours) / p99(bare) = {p99_ours:.2f} / {p99_bare:.2f} ms = {ratio:.2f}   bar <= {P99_BAR}: "
-        f"{'PASS' if p99_ok else 'FAIL'}"
-    )
-    print(f"events lost by ours: {lost}   bar == 0: {'PASS' if lost_ok else 'FAIL'}")
-    if args.timeout_baseline:
+    if "ours" in results and "bare" in results:
+        ratio = p99("ours") / p99("bare")
+        verdicts.append(p99_ok := ratio <= P99_BAR)
+        print(
+            f"p99(ours) / p99(bare) = {p99('ours'):.2f} / {p99('bare'):.2f} ms = {ratio:.2f}   bar <= {P99_BAR}: "
+            f"{'PASS' if p99_ok else 'FAIL'}"
+        )
+    for target in ("ours", "redis"):
+        if target in results:
+            lost, lost_ok = lost_by(target)
+            verdicts.append(lost_ok)
+            print(f"events lost by {target}: {lost}   bar == 0: {'PASS' if lost_ok else 'FAIL'}")
+    if "ours" in results and "redis" in results:
+        ratio = p99("redis") / p99("ours")
+        verdicts.append(redis_ok := ratio <= REDIS_P99_BAR)
+        print(
+            f"p99(redis, 2 processes) / p99(ours) = {p99('redis'):.2f} / {p99('ours'):.2f} ms = {ratio:.2f}   "
+            f"bar <= {REDIS_P99_BAR}: {'PASS' if redis_ok else 'FAIL'}"
+        )
+    for target, r in idle.items():
+        print(
+            f"idle x {r['subscribers']:,} on one process, {target}: {r['kb_per_subscriber']:.1f} KB per subscriber "
+            f"(RSS {r['rss_before_mb']:.1f} -> {r['rss_after_mb']:.1f} MB)"
+            + (
+                f"   goal <= {IDLE_KB_GOAL:g}: {'MET' if r['kb_per_subscriber'] <= IDLE_KB_GOAL else 'NOT MET'}"
+                if target == "ours"
+                else ""
+            )
+        )
+    if "ours" in idle and "bare" in idle:
+        idle_ratio = idle["ours"]["kb_per_subscriber"] / idle["bare"]["kb_per_subscriber"]
+        print(f"idle KB per subscriber, ours / bare = {idle_ratio:.2f}")
+    p99_ok = all(verdicts)
+    if args.timeout_baseline and "ours" in results:
         p99_timeout = statistics.median(r["p99_ms"] for r in results["bare+timeout"])
-        print(f"(diagnostic) p99(ours) / p99(bare+timeout) = {p99_ours / p99_timeout:.2f}")
+        print(f"(diagnostic) p99(ours) / p99(bare+timeout) = {p99('ours') / p99_timeout:.2f}")
     if not p99_ok:
-        print("p99 bar missed: see bench/README.md; --timeout-baseline and --profile show where the time goes")
-    return 0 if p99_ok and lost_ok else 1
+        print("a bar missed: see bench/README.md; --timeout-baseline and --profile show where the time goes")
+    return 0 if p99_ok else 1
 
 
 def main() -> int:
@@ -660,8 +794,14 @@ def main() -> int:
         help="also run bare+timeout: the bare broadcaster with our per-send timeout (diagnostic)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile each server process while streaming")
-    parser.add_argument("--role", choices=("main", "server", "client"), default="main", help=argparse.SUPPRESS)
-    parser.add_argument("--target", choices=("ours", "bare", "bare+timeout"), help=argparse.SUPPRESS)
+    parser.add_argument("--targets", default="ours,redis,bare", help="comma-separated: ours, redis, bare")
+    parser.add_argument("--idle", type=int, default=10_000, help="idle subscribers for the memory figure (0: skip)")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0", help="Redis for `redis`"
+    )
+    parser.add_argument("--redis-prefix", default="bench", help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=("main", "server", "client", "peer"), default="main", help=argparse.SUPPRESS)
+    parser.add_argument("--target", choices=("ours", "redis", "bare", "bare+timeout"), help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
@@ -675,6 +815,9 @@ def main() -> int:
         return 0
     if args.role == "server":
         asyncio.run(server_main(args))
+        return 0
+    if args.role == "peer":
+        asyncio.run(peer_main(args))
         return 0
     return orchestrate(args)
 
