@@ -314,6 +314,9 @@ class StatusCount:
     status: RunStatus
     count: int
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RunStatus(self.status))
+
 
 async def count_by_status(conn: Conn) -> list[StatusCount]:
     """Runs per status across every org (for metrics)."""
