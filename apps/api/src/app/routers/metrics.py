@@ -16,12 +16,13 @@ router = APIRouter(tags=["metrics"])
 
 
 def _check_scrape_token(request: Request, settings: Settings) -> None:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise NotAuthenticated("Metrics need 'Authorization: Bearer <SELLERCOLLECTION_METRICS_TOKEN>'")
     if settings.metrics_token is None:
         raise NotFound("Metrics are off (set SELLERCOLLECTION_METRICS_TOKEN to turn them on)")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    expected = settings.metrics_token.get_secret_value()
-    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), expected.encode()):
-        raise NotAuthenticated("A valid metrics bearer token is required")
+    if not secrets.compare_digest(given.strip().encode(), settings.metrics_token.get_secret_value().encode()):
+        raise NotAuthenticated("Wrong metrics bearer token")
 
 
 @router.get(
@@ -30,7 +31,7 @@ def _check_scrape_token(request: Request, settings: Settings) -> None:
     responses={
         200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus text format"},
         401: {"description": "No or wrong scrape token"},
-        404: {"description": "Metrics are off (no scrape token configured)"},
+        404: {"description": "Metrics are off (no scrape token configured), for a caller sending a token"},
     },
 )
 async def get_metrics(request: Request, settings: SettingsDep, pool: PoolDep) -> Response:

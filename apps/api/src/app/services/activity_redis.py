@@ -202,7 +202,7 @@ class _RunReader:
             top = await cast(Any, client.xrevrange(key, "+", "-", count=1))
             last = _event_of(*top[0]) if top else None
             if after is not None and last is not None and last.terminal and last.seq is not None and after >= last.seq:
-                subscription.finish()  # the run is over and this client has seen all of it
+                subscription.close()  # the run is over and this client has seen all of it
                 return
             base = int(await cast(Any, client.get(self.backend.base_key(self.run_id))) or 0)
             # Ids above the stream's last, or up to the floor it started from, were handed out by
@@ -293,7 +293,11 @@ class RedisActivityStream:
     async def start(self) -> None:
         self._client = Redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=5)
         self._reader_client = Redis.from_url(
-            self._url, socket_connect_timeout=2, socket_timeout=(_XREAD_BLOCK_MS / 1000) + 5
+            # A blocking XREAD answers within its block time; the margin is for a busy host, and the
+            # timeout still catches a half-open connection.
+            self._url,
+            socket_connect_timeout=2,
+            socket_timeout=(_XREAD_BLOCK_MS / 1000) + 30,
         )
         self._script = self._client.register_script(_PUBLISH)
         self._writer = asyncio.create_task(self._write_loop(), name="activity-redis-writer")
