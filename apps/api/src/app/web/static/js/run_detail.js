@@ -40,8 +40,8 @@ function laneView(id) {
       set(state, "state", STATE_WORD[lane.state] || lane.state);
       set(label, "label", lane.label || "–");
       if (label.title !== lane.label) label.title = lane.label || "";
-      set(last, "last", lane.lastDuration === null ? "" : `last ${duration(lane.lastDuration)}`);
-      set(counters, "counters", `${num(lane.requests)} req · ${num(lane.successes)} ok · ${num(lane.retries)} retries · avg ${lane.durN ? duration(lane.durSum / lane.durN) : "–"}`);
+      set(last, "last", lane.lastDuration === null ? "" : `last ${duration(lane.lastDuration)} · avg ${duration(lane.durSum / lane.durN)}`);
+      set(counters, "counters", `${num(lane.requests)} req · ${num(lane.successes)} ok · ${num(lane.retries)} retries`);
       const errs = Object.entries(lane.errors).map(([k, v]) => `${k.replace("_", " ")} ${num(v)}`).join(" · ");
       set(errors, "errors", errs ? `errors: ${errs}` : "no errors");
     },
@@ -96,7 +96,7 @@ export function mount(view, [runId], app) {
   const list = h("ol", { class: "feed", id: "feed", "aria-label": "Activity feed, newest first" });
   const newPill = h("button", { type: "button", class: "new-pill", hidden: true });
   const followBtn = h("button", { type: "button", class: "ghost", "aria-pressed": "true", text: "Following" });
-  const feedInfo = h("span", { class: "muted num" });
+  const feedInfo = h("span", { class: "muted num feed-info" });
   const scroller = h("div", { class: "feed-scroll", dataset: { following: "true" } }, list);
   const totals = h("dl", { class: "totals" });
   const chartSlot = h("div", { class: "chart" });
