@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     activity_idle_ttl_seconds: float = Field(
         default=3600.0, gt=0, description="A stream nobody reads or writes is dropped after this long."
     )
+    max_streams_per_token: int = Field(
+        default=10, ge=1, description="Activity streams one API token may hold open at once (429 above it)."
+    )
+    stream_cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to open the activity stream cross-origin (JSON list)."
+    )
+    signin_failures_per_minute: int = Field(
+        default=30, ge=1, description="Failed sign-ins one client address may make per minute before 429."
+    )
     stream_token_ttl_seconds: int = Field(default=60, ge=5, description="Validity of a one-run SSE stream token.")
     activity_history: int = Field(
         default=100,

@@ -7,7 +7,10 @@ credentials from the request happens here; turning them into a `Caller` is `app.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, cast
+from urllib.parse import unquote_plus
 from uuid import UUID
 
 from fastapi import Depends, Query, Request, Security
@@ -29,11 +32,14 @@ from app.security import (
     caller_from_stream_token,
     caller_from_token,
     check_permission,
+    hash_secret,
 )
 from app.services.activity_stream import ActivityBackend, get_activity_stream
 from app.services.collection import RunLifecycle
 from app.services.export_slots import ExportSlots
 from app.services.run_executor import RunExecutor
+from app.services.stream_guard import StreamCredential, StreamGuard
+from app.signin_throttle import SigninThrottle
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -99,19 +105,31 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
+async def signed_in(request: HTTPConnection, attempt: Callable[[], Awaitable[Caller]]) -> Caller:
+    """Run a credential check under the client address's failed-attempt limit (429 past it, before any query)."""
+    throttle = cast(SigninThrottle, request.app.state.signin_throttle)
+    address = request.client.host if request.client else "unknown"
+    throttle.check(address)
+    try:
+        return await attempt()
+    except NotAuthenticated:
+        throttle.failed(address)
+        raise
+
+
 async def authenticate(
     request: Request, pool: PoolDep, _bearer: BearerDeclared = None, _session: SessionDeclared = None
 ) -> Caller:
     """The caller, from a Bearer token or else a session cookie; 401 when neither is valid."""
     token = bearer_token(request)
     if token is not None:
-        return await caller_from_token(pool, token)
+        return await signed_in(request, lambda: caller_from_token(pool, token))
     session = request.cookies.get(SESSION_COOKIE)
     if not session:
         raise NotAuthenticated("Not authenticated: send 'Authorization: Bearer <token>' or a session cookie")
     # A state-changing cookie request must prove it comes from our page (CSRF); an absent header proves nothing.
     csrf = None if request.method in _SAFE_METHODS else request.headers.get(CSRF_HEADER, "")
-    return await caller_from_session(pool, session, csrf_token=csrf)
+    return await signed_in(request, lambda: caller_from_session(pool, session, csrf_token=csrf))
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]
@@ -129,27 +147,55 @@ def _sellers_write(caller: CallerDep) -> Caller:
     return check_permission(caller, *SELLERS_WRITE)
 
 
-async def _activity_caller(
+STREAM_TOKEN_PARAM = "stream_token"
+
+
+def exact_query_param(request: HTTPConnection, name: str) -> str | None:
+    """A query parameter spelled exactly `name` in the raw query string (a percent-encoded name does not count).
+
+    Starlette decodes names, so `?stream_tok%65n=` would read as `stream_token`; a credential is
+    taken only from the spelling that every log redactor and proxy recognises.
+    """
+    wanted = name.encode()
+    for part in request.scope.get("query_string", b"").split(b"&"):
+        key, sep, value = part.partition(b"=")
+        if sep and key == wanted:
+            return unquote_plus(value.decode("latin-1"))
+    return None
+
+
+@dataclass(frozen=True)
+class ActivityReader:
+    caller: Caller
+    credential: StreamCredential
+
+
+async def _activity_reader(
     request: Request,
     run_id: UUID,
     pool: PoolDep,
-    stream_token: Annotated[str | None, Query(description="Short-lived token from POST .../activity/token")] = None,
+    stream_token: Annotated[
+        str | None, Query(description="Short-lived token from POST .../activity/token (this exact name only)")
+    ] = None,
     _bearer: BearerDeclared = None,
     _session: SessionDeclared = None,
-) -> Caller:
+) -> ActivityReader:
     """Bearer header, session cookie, or a stream token issued for this very run."""
-    if stream_token:
-        caller = await caller_from_stream_token(pool, stream_token, run_id)
+    exact = exact_query_param(request, STREAM_TOKEN_PARAM)
+    if exact:
+        caller = await signed_in(request, lambda: caller_from_stream_token(pool, exact, run_id))
+        credential = StreamCredential(token_id=caller.token_id, stream_token_hash=hash_secret(exact))
     else:
         caller = await authenticate(request, pool)
-    return check_permission(caller, AUTOMATION)
+        credential = StreamCredential(token_id=caller.token_id, session_id=caller.session_id)
+    return ActivityReader(caller=check_permission(caller, AUTOMATION), credential=credential)
 
 
 # Callers holding the permission an endpoint needs (403 otherwise).
 AutomationDep = Annotated[Caller, Depends(_automation)]
 SellersReadDep = Annotated[Caller, Depends(_sellers_read)]
 SellersWriteDep = Annotated[Caller, Depends(_sellers_write)]
-ActivityReaderDep = Annotated[Caller, Depends(_activity_caller)]
+ActivityReaderDep = Annotated[ActivityReader, Depends(_activity_reader)]
 
 
 def get_export_slots(conn: HTTPConnection) -> ExportSlots:
@@ -157,3 +203,10 @@ def get_export_slots(conn: HTTPConnection) -> ExportSlots:
 
 
 ExportSlotsDep = Annotated[ExportSlots, Depends(get_export_slots)]
+
+
+def get_stream_guard(conn: HTTPConnection) -> StreamGuard:
+    return cast(StreamGuard, conn.app.state.stream_guard)
+
+
+StreamGuardDep = Annotated[StreamGuard, Depends(get_stream_guard)]

@@ -6,18 +6,32 @@ import logging
 import logging.config
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
-_SECRET_QUERY = re.compile(r"((?:stream_token|token|access_token)=)[^&\s\"]+", re.IGNORECASE)
+_SECRET_NAMES = frozenset({"stream_token", "token", "access_token"})
+# Any query parameter: its name (possibly percent-encoded) and value, up to the next separator.
+_QUERY_PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;\s\"?#]+)=(?P<value>[^&;\s\"#]*)")
+
+
+def _redact_param(match: re.Match[str]) -> str:
+    # The name is compared decoded and lowercased, so `?stream_tok%65n=` or `?TOKEN=` are masked too.
+    if unquote_plus(match["name"]).strip().lower() in _SECRET_NAMES:
+        return f"{match['lead']}{match['name']}=***"
+    return match.group(0)
+
+
+def redact(text: str) -> str:
+    return _QUERY_PARAM.sub(_redact_param, text)
 
 
 class RedactSecretsFilter(logging.Filter):
-    """Masks token-like query parameters (uvicorn's access log prints full request lines)."""
+    """Masks token-like query parameters in every spelling (uvicorn's access log prints full request lines)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args and isinstance(record.args, tuple):
-            record.args = tuple(_SECRET_QUERY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):
-            record.msg = _SECRET_QUERY.sub(r"\1***", record.msg)
+            record.msg = redact(record.msg)
         return True
 
 

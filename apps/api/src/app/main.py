@@ -16,6 +16,9 @@ from app.openapi import install_openapi
 from app.routers import amazon, auth, collection, docs, health, history, metrics, sellers, web
 from app.runtime import open_runtime
 from app.services.export_slots import ExportSlots
+from app.services.stream_guard import StreamGuard
+from app.signin_throttle import SigninThrottle
+from app.stream_cors import StreamCORSMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.runtime = runtime
             app.state.export_slots = ExportSlots(
                 settings.max_concurrent_exports_per_org, concurrent_snapshots=max(1, settings.db_pool_max_size // 4)
+            )
+            app.state.signin_throttle = SigninThrottle(settings.signin_failures_per_minute)
+            app.state.stream_guard = StreamGuard(
+                runtime.pool, per_token=settings.max_streams_per_token, check_every=settings.activity_keepalive_seconds
             )
             logger.info(
                 "SellerCollection %s ready (provider: %s, activity feed: %s)",
@@ -55,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_error_handlers(app, routers)
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(StreamCORSMiddleware, origins=settings.stream_cors_origins)
     docs.install(app)
     web.install(app)  # last: the page routes answer only what the API does not
     return app

@@ -27,6 +27,7 @@ def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
         activity_keepalive_seconds=0.3,
         activity_send_timeout_seconds=2,
         activity_finished_grace_seconds=30,
+        max_streams_per_token=20,
     )
 
 

@@ -6,10 +6,19 @@ import asyncio
 import sys
 from pathlib import Path
 
-from tests.support import LiveServer, TokenFactory
+import pytest
+
+from app.config import Settings
+from tests.support import LiveServer, TokenFactory, make_settings
 
 CONFIG = Path(__file__).resolve().parents[1] / "schemathesis" / "schemathesis.toml"
 PERMISSIONS = ("admin.automation", "sellers.read", "sellers.write")
+
+
+@pytest.fixture(scope="module")
+def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    # The fuzzer's deliberate bad credentials must not throttle its own address (test_signin_throttle covers that).
+    return make_settings(db_url, tmp_path_factory.mktemp("data"), signin_failures_per_minute=1_000_000)
 
 
 async def test_the_api_matches_its_openapi_document(live: LiveServer, make_identity: TokenFactory) -> None:

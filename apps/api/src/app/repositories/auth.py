@@ -220,3 +220,23 @@ async def caller_by_stream_token(conn: Conn, *, token_hash: bytes, run_id: UUID)
         """,
         {"hash": token_hash, "run_id": run_id},
     )
+
+
+async def credential_alive(
+    conn: Conn, *, token_id: UUID | None, session_id: UUID | None, stream_token_hash: bytes | None
+) -> bool:
+    """Whether an open stream's credential still holds: token not revoked, session and stream token not expired."""
+    cur = await conn.execute(
+        """
+        SELECT (%(token_id)s::uuid IS NULL
+                OR EXISTS (SELECT 1 FROM api_tokens WHERE id = %(token_id)s AND revoked_at IS NULL))
+           AND (%(session_id)s::uuid IS NULL
+                OR EXISTS (SELECT 1 FROM auth_sessions WHERE id = %(session_id)s AND expires_at > now()))
+           AND (%(stream)s::bytea IS NULL
+                OR EXISTS (SELECT 1 FROM stream_tokens WHERE token_hash = %(stream)s AND expires_at > now()))
+           AS alive
+        """,
+        {"token_id": token_id, "session_id": session_id, "stream": stream_token_hash},
+    )
+    row = await cur.fetchone()
+    return bool(row and row["alive"])

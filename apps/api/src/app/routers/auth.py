@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.deps import BearerDeclared, CallerDep, PoolDep, SettingsDep, bearer_token
+from app.deps import BearerDeclared, CallerDep, PoolDep, SettingsDep, bearer_token, signed_in
 from app.errors import NotAuthenticated
 from app.models import MeResponse, SessionResponse
 from app.security import CSRF_COOKIE, SESSION_COOKIE, caller_from_token
@@ -31,7 +31,7 @@ async def create_session(
     token = bearer_token(request)
     if token is None:
         raise NotAuthenticated("Send 'Authorization: Bearer <token>' to open a session")
-    caller = await caller_from_token(pool, token)
+    caller = await signed_in(request, lambda: caller_from_token(pool, token))
     async with pool.connection() as conn:
         opened = await accounts.open_session(conn, caller=caller, ttl_hours=settings.session_ttl_hours)
     response.set_cookie(

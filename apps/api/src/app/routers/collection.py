@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
@@ -18,6 +19,7 @@ from app.deps import (
     PoolDep,
     SettingsDep,
     StreamDep,
+    StreamGuardDep,
 )
 from app.errors import InvalidInput, quote
 from app.models import (
@@ -31,6 +33,7 @@ from app.models import (
 )
 from app.services import activity_feed, collection
 from app.services.collection import LifecycleAction, RunLifecycle
+from app.services.stream_guard import StreamCredential, StreamGuard
 
 router = APIRouter(prefix="/collection", tags=["collection"])
 
@@ -115,15 +118,28 @@ def _last_event_id(header: str | None, query: int | None) -> int | None:
     return int(header)
 
 
-async def _sse_frames(frames: AsyncIterator[bytes], *, retry_ms: int) -> AsyncIterator[ServerSentEvent | bytes]:
-    """The feed's frames, after one that flushes the headers at once and says how soon to reconnect."""
+async def _sse_frames(
+    frames: AsyncIterator[bytes],
+    guard: StreamGuard,
+    credential: StreamCredential,
+    credentials_ended: asyncio.Event,
+    *,
+    retry_ms: int,
+) -> AsyncIterator[ServerSentEvent | bytes]:
+    """The feed's frames, after one that flushes the headers at once and says how soon to reconnect.
+
+    Ends early when the credentials it was opened with end. The guard has counted this stream already.
+    """
     metrics.SSE_SUBSCRIBERS.inc()
     try:
         yield ServerSentEvent(comment="connected", retry=retry_ms)
         async for frame in frames:
             yield frame
+        if credentials_ended.is_set():
+            yield ServerSentEvent(comment="credentials ended")
     finally:
         metrics.SSE_SUBSCRIBERS.dec()
+        guard.close(credential)
         if isinstance(frames, AsyncGenerator):
             await frames.aclose()  # unsubscribes at once when the client goes
 
@@ -151,21 +167,32 @@ async def create_activity_token(
 )
 async def stream_activity(
     run_id: UUID,
-    caller: ActivityReaderDep,
+    reader: ActivityReaderDep,
+    guard: StreamGuardDep,
     pool: PoolDep,
     settings: SettingsDep,
     stream: StreamDep,
     last_event_id: Annotated[int | None, Query(ge=0, lt=10**18, description="Resume after this event id")] = None,
     last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
-    """Stream the run's activity events: `id: <seq>` and `data: <ActivityEntry JSON>`, until the run ends."""
-    run = await collection.get_run(pool, caller=caller, run_id=run_id)
+    """Stream the run's activity events: `id: <seq>` and `data: <ActivityEntry JSON>`, until the run ends.
+
+    The stream also ends within one keepalive interval of its credentials ending (token revoked,
+    session ended, stream token expired). 429 when the token already holds
+    `SELLERCOLLECTION_MAX_STREAMS_PER_TOKEN` open streams.
+    """
+    run = await collection.get_run(pool, caller=reader.caller, run_id=run_id)
     resume_after = _last_event_id(last_event_id_header, last_event_id)
-    frames = await activity_feed.open_feed(pool, stream, run=run, last_event_id=resume_after)
+    credentials_ended = asyncio.Event()
+    frames = await activity_feed.open_feed(
+        pool, stream, run=run, last_event_id=resume_after,
+        watch=lambda subscription: guard.watch(reader.credential, subscription, ended=credentials_ended),
+    )  # fmt: skip
     if frames is None:
         return Response(status_code=204)
+    guard.open(reader.credential)
     return EventSourceResponse(
-        _sse_frames(frames, retry_ms=settings.activity_retry_ms),
+        _sse_frames(frames, guard, reader.credential, credentials_ended, retry_ms=settings.activity_retry_ms),
         ping=settings.activity_keepalive_seconds,
         # sse-starlette arms a timer per send; it is worth its cost only when asked for.
         send_timeout=settings.activity_send_timeout_seconds or None,

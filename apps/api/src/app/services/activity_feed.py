@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from app.db import Pool
@@ -15,7 +17,7 @@ from app.repositories.activity_history import StoredEvent
 from app.repositories.runs import RunRow
 from app.security import Caller, hash_secret, new_secret
 from app.services import activity_history
-from app.services.activity_stream import ActivityBackend, StreamEvent, sse_frame
+from app.services.activity_stream import ActivityBackend, ActivitySubscription, StreamEvent, sse_frame
 from app.status import TERMINAL_STATUSES
 
 
@@ -37,7 +39,12 @@ async def issue_stream_token(pool: Pool, *, caller: Caller, run_id: UUID, ttl_se
 
 
 async def open_feed(
-    pool: Pool, stream: ActivityBackend, *, run: RunRow, last_event_id: int | None
+    pool: Pool,
+    stream: ActivityBackend,
+    *,
+    run: RunRow,
+    last_event_id: int | None,
+    watch: Callable[[ActivitySubscription], Coroutine[Any, Any, None]] | None = None,
 ) -> AsyncIterator[bytes] | None:
     """The SSE frames for this reader, or None when the run is over and it has seen everything (204).
 
@@ -52,7 +59,7 @@ async def open_feed(
         last = await stream.last_seq(run.id)
         if last is None or (last_event_id is not None and last_event_id >= last):
             return None
-    return _live_frames(stream, run_id=run.id, last_event_id=last_event_id)
+    return _live_frames(stream, run_id=run.id, last_event_id=last_event_id, watch=watch)
 
 
 async def _stored_frames(stored: list[StoredEvent], *, last_event_id: int | None) -> AsyncIterator[bytes]:
@@ -62,11 +69,24 @@ async def _stored_frames(stored: list[StoredEvent], *, last_event_id: int | None
         yield sse_frame(event.seq, event.data)
 
 
-async def _live_frames(stream: ActivityBackend, *, run_id: UUID, last_event_id: int | None) -> AsyncIterator[bytes]:
-    """Replay, then live events, until the terminal event; unsubscribes the moment the reader goes."""
+async def _live_frames(
+    stream: ActivityBackend,
+    *,
+    run_id: UUID,
+    last_event_id: int | None,
+    watch: Callable[[ActivitySubscription], Coroutine[Any, Any, None]] | None = None,
+) -> AsyncIterator[bytes]:
+    """Replay, then live events, until the terminal event; unsubscribes the moment the reader goes.
+
+    `watch` (if given) runs beside the subscription for as long as it lasts and may close it early
+    (the reader's credentials ended).
+    """
     subscription = stream.subscribe(run_id, last_event_id)
+    watcher = asyncio.create_task(watch(subscription)) if watch is not None else None
     try:
         async for event in subscription:
             yield event.frame
     finally:
+        if watcher is not None:
+            watcher.cancel()
         subscription.close()
