@@ -131,11 +131,10 @@ async def export_sellers(
     """
     slots.acquire(caller.org_id)
     try:
-        async with slots.snapshot_turn():
-            result = await export.export_sellers(
-                pool, caller=caller, fmt=format, run_id=run_id, flagged=flagged,
-                spool_memory_bytes=settings.export_spool_memory_bytes,
-            )  # fmt: skip
+        result = await export.export_sellers(
+            pool, caller=caller, fmt=format, run_id=run_id, flagged=flagged,
+            spool_memory_bytes=settings.export_spool_memory_bytes, turn=slots.snapshot_turn(),
+        )  # fmt: skip
     except BaseException:
         slots.release(caller.org_id)
         raise

@@ -1,20 +1,22 @@
 """Seller export: CSV, JSON or plain text, snapshotted with `COPY ... TO STDOUT` into a bounded spool.
 
 The snapshot is taken in one REPEATABLE READ transaction (count and rows agree) and written to a
-SpooledTemporaryFile: in memory up to a limit, on disk beyond it. The pooled connection goes back
-to the pool before the first byte is sent, so however slowly (or never) a client reads, it holds
-a temporary file and nothing else. The audit row is written only once the whole body was sent.
+spool: in memory up to a limit, on disk beyond it. The response reads the spool behind the
+snapshot, so a fast client gets its first bytes at once, and the pooled connection goes back to
+the pool as soon as COPY is done, however slowly (or never) the client reads: a stalled client
+holds a spool and nothing else. The audit row is written only once the whole body was sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-import tempfile
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Literal
+from typing import Literal
 from uuid import UUID
 
 from app.db import Pool
@@ -23,12 +25,14 @@ from app.repositories import audit as audit_repo
 from app.repositories import exports as exports_repo
 from app.repositories import runs as runs_repo
 from app.security import Caller
+from app.services.spool import Spool
 
 ExportFormat = Literal["csv", "json", "text"]
 
 _MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "text": "text/plain; charset=utf-8"}
 _EXTENSIONS = {"csv": "csv", "json": "json", "text": "txt"}
-_READ_CHUNK = 64 * 1024
+# COPY hands over one row at a time; rows go to the spool in pieces of about this size.
+_BATCH = 64 * 1024
 
 # COPY's text format escapes these; JSON documents and names are restored to what the row held.
 _COPY_ESCAPE = re.compile(rb"\\(.)")
@@ -48,15 +52,18 @@ class Export:
     fmt: ExportFormat
     scope: str
     count: int
-    spool: IO[bytes] = field(repr=False)
+    spool: Spool = field(repr=False)
+    writer: asyncio.Task[None] = field(repr=False)
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The spooled body, from the start, in chunks; closes the spool when done or abandoned."""
+        """The body, as the snapshot fills the spool; the spool is dropped when done or abandoned."""
         try:
-            self.spool.seek(0)
-            while chunk := self.spool.read(_READ_CHUNK):
+            async for chunk in self.spool.read():
                 yield chunk
         finally:
+            if not self.writer.done():
+                # The client left before the snapshot was even complete: stop reading the database.
+                self.writer.cancel()
             self.spool.close()
 
 
@@ -71,6 +78,36 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+async def _fill(
+    snap: exports_repo.Snapshot, spool: Spool, *, fmt: ExportFormat, head: bytes, org_id: UUID,
+    run_id: UUID | None, flagged: bool | None,
+) -> None:  # fmt: skip
+    spool.write(head)
+    batch = bytearray()
+    if fmt == "csv":
+        async for data in snap.copy_csv(org_id=org_id, run_id=run_id, flagged=flagged):
+            batch += data
+            if len(batch) >= _BATCH:
+                spool.write(bytes(batch))
+                batch.clear()
+    elif fmt == "json":
+        separator = b""
+        async for row in snap.copy_json_rows(org_id=org_id, run_id=run_id, flagged=flagged):
+            batch += separator + _unescape_copy_text(row).rstrip(b"\n")
+            separator = b","
+            if len(batch) >= _BATCH:
+                spool.write(bytes(batch))
+                batch.clear()
+        batch += b"]}"
+    else:
+        async for row in snap.copy_names(org_id=org_id, run_id=run_id, flagged=flagged):
+            batch += _unescape_copy_text(row)
+            if len(batch) >= _BATCH:
+                spool.write(bytes(batch))
+                batch.clear()
+    spool.write(bytes(batch))
+
+
 async def export_sellers(
     pool: Pool,
     *,
@@ -79,35 +116,50 @@ async def export_sellers(
     run_id: UUID | None,
     flagged: bool | None,
     spool_memory_bytes: int,
+    turn: AbstractAsyncContextManager[None] | None = None,
 ) -> Export:
-    """Snapshot the rows into a spool and give the connection back; the caller streams `Export.chunks()`."""
+    """Count the rows, then snapshot them into a spool in the background; the caller streams `Export.chunks()`.
+
+    The count and the rows come from one REPEATABLE READ transaction. The pooled connection is
+    held only while COPY runs, which goes at the database's pace whatever the client's; `turn`
+    (if given) is held for as long, to cap how many snapshots run at once.
+    """
     if run_id is not None:
         async with pool.connection() as conn:
             if await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id) is None:
                 raise NotFound("Run not found")  # also for another org's run
     scope = _scope(run_id, flagged)
     exported_at = datetime.now(UTC)
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=spool_memory_bytes, prefix="sc_export_")  # noqa: SIM115
+    spool = Spool(spool_memory_bytes)
+    counted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def snapshot() -> None:
+        try:
+            async with turn or nullcontext(), pool.connection() as conn, exports_repo.snapshot(conn) as snap:
+                count = await snap.count(org_id=caller.org_id, run_id=run_id, flagged=flagged)
+                counted.set_result(count)
+                if fmt == "csv":
+                    head = b"\xef\xbb\xbf" + exports_repo.CSV_HEADER  # the BOM makes Excel read UTF-8
+                elif fmt == "json":
+                    meta = {"exported_at": exported_at.isoformat(), "scope": scope, "run_id": run_id and str(run_id)}
+                    head = (json.dumps(meta)[:-1] + f', "count": {count}, "sellers": [').encode()
+                else:
+                    head = b""
+                await _fill(snap, spool, fmt=fmt, head=head, org_id=caller.org_id, run_id=run_id, flagged=flagged)
+        except BaseException as exc:
+            if not counted.done():
+                counted.set_exception(exc)
+            spool.finish(exc)
+            raise
+        spool.finish()
+
+    writer = asyncio.create_task(snapshot(), name="export snapshot")
+    # Its failure reaches the client through the spool; retrieving it here keeps asyncio from logging it again.
+    writer.add_done_callback(lambda task: task.cancelled() or task.exception())
     try:
-        async with pool.connection() as conn, exports_repo.snapshot(conn) as snap:
-            count = await snap.count(org_id=caller.org_id, run_id=run_id, flagged=flagged)
-            if fmt == "csv":
-                # The BOM makes Excel read the file as UTF-8.
-                spool.write(b"\xef\xbb\xbf" + exports_repo.CSV_HEADER)
-                async for data in snap.copy_csv(org_id=caller.org_id, run_id=run_id, flagged=flagged):
-                    spool.write(data)
-            elif fmt == "json":
-                head = {"exported_at": exported_at.isoformat(), "scope": scope, "run_id": run_id and str(run_id)}
-                spool.write((json.dumps(head)[:-1] + f', "count": {count}, "sellers": [').encode())
-                separator = b""
-                async for row in snap.copy_json_rows(org_id=caller.org_id, run_id=run_id, flagged=flagged):
-                    spool.write(separator + _unescape_copy_text(row).rstrip(b"\n"))
-                    separator = b","
-                spool.write(b"]}")
-            else:
-                async for row in snap.copy_names(org_id=caller.org_id, run_id=run_id, flagged=flagged):
-                    spool.write(_unescape_copy_text(row))
+        count = await counted
     except BaseException:
+        writer.cancel()
         spool.close()
         raise
     return Export(
@@ -117,6 +169,7 @@ async def export_sellers(
         scope=scope,
         count=count,
         spool=spool,
+        writer=writer,
     )
 
 
