@@ -160,7 +160,7 @@ async def timeline(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> list
         SELECT * FROM (
             SELECT 'run' AS kind, r.id, coalesce(r.completed_at, r.paused_at, r.updated_at) AS at,
                    r.status AS action, r.name AS summary, r.sellers_new AS affected_count,
-                   r.seller_count_snapshot, r.journal_seq, NULL::uuid AS user_id
+                   r.seller_count_snapshot, r.journal_seq, r.created_by AS user_id
             FROM collection_runs r
             WHERE r.org_id = %(org_id)s AND r.journal_seq IS NOT NULL
             UNION ALL

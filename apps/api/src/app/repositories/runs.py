@@ -274,6 +274,25 @@ async def renew_leases(conn: Conn, *, owner: str, run_ids: list[UUID], ttl_secon
     return set(kept)
 
 
+async def lease_owners(conn: Conn) -> list[str]:
+    """The executors that hold a running run's lease."""
+    rows = await (
+        await conn.execute(
+            "SELECT DISTINCT lease_owner FROM collection_runs WHERE status = 'running' AND lease_owner IS NOT NULL"
+        )
+    ).fetchall()
+    return [row["lease_owner"] for row in rows]
+
+
+async def expire_leases(conn: Conn, *, owners: list[str]) -> None:
+    """Let the leases of `owners` lapse now (their runs become orphans, for any executor to adopt)."""
+    await conn.execute(
+        "UPDATE collection_runs SET lease_expires_at = now() - interval '1 second' "
+        "WHERE status = 'running' AND lease_owner = ANY(%(owners)s)",
+        {"owners": owners},
+    )
+
+
 async def orphaned_running_runs(conn: Conn) -> list[UUID]:
     """Running runs nobody executes: no lease, or a lease its owner stopped renewing."""
     orphans: list[UUID] = await fetch_scalars(

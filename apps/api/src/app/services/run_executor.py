@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from functools import partial
 from uuid import UUID
 
+import psutil
+
 from app.config import Settings
 from app.db import Pool, connect_dedicated
 from app.errors import AppError
@@ -42,6 +44,16 @@ from app.services.pipeline import RunContext, RunFailed, run_amazon_phase, run_e
 from app.status import RunPhase, RunStatus
 
 logger = logging.getLogger(__name__)
+
+
+def _dead_here(owner: str) -> bool:
+    """Whether a lease owner (`host:pid:nonce`) was an executor on this host whose process no longer exists."""
+    parts = owner.split(":")
+    if len(parts) < 3 or not parts[-2].isdigit():
+        return False
+    host, pid = ":".join(parts[:-2]), int(parts[-2])
+    return host == socket.gethostname() and pid != os.getpid() and not psutil.pid_exists(pid)
+
 
 MarketplaceFactory = Callable[[str], Marketplace]
 
@@ -223,7 +235,21 @@ class RunExecutor:
             logger.warning("run %s is no longer ours to execute (paused, cancelled or taken over)", run_id)
             await self.stop(run_id)
 
+    async def expire_dead_local_leases(self) -> None:
+        """End at once the leases of executors that ran on this host and whose process is gone.
+
+        Their leases would otherwise keep the runs for up to `run_lease_seconds` after a crash or
+        `kill -9`; on the same host the pid says for certain that the owner is dead.
+        """
+        async with self.pool.connection() as conn:
+            owners = await runs_repo.lease_owners(conn)
+            dead = [owner for owner in owners if _dead_here(owner)]
+            if dead:
+                logger.info("executors %s on this host are gone; their runs are free to take over", dead)
+                await runs_repo.expire_leases(conn, owners=dead)
+
     async def adopt_orphans(self) -> None:
+        await self.expire_dead_local_leases()
         async with self.pool.connection() as conn:
             orphans = await runs_repo.orphaned_running_runs(conn)
         for run_id in orphans:
@@ -245,6 +271,7 @@ class RunExecutor:
         async with self._lock:
             if self.is_executing(run_id):
                 return True
+            await self.expire_dead_local_leases()
             async with self.pool.connection() as conn:
                 run = await runs_repo.claim_lease(
                     conn,
