@@ -112,7 +112,7 @@ async def probe(client: httpx.AsyncClient, token: str, until: float, out: list[t
 async def main_async(args: argparse.Namespace) -> int:
     import psycopg
     from psycopg.rows import dict_row
-    from tests.pg import create_database, drop_database, with_dbname
+    from tests.support import create_database, drop_database, with_dbname
 
     from app.migrations import apply_migrations
     from app.services import accounts

@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.procs import CLI, child_env, free_port, wait_healthy
+from tests.support import CLI, child_env, free_port, wait_healthy
 
 
 def postgres_of(pgdata: Path) -> list[psutil.Process]:

@@ -11,7 +11,7 @@ import psycopg
 
 from app.repositories import runs as runs_repo
 from app.services.run_executor import RunExecutor
-from tests.conftest import LiveServer, TokenFactory
+from tests.support import LiveServer, TokenFactory
 
 
 def dead_pid() -> int:
@@ -28,9 +28,9 @@ async def running_run_leased_to(live: LiveServer, org_id: uuid.UUID, db_url: str
         conn.execute(
             "UPDATE collection_runs SET status = 'running', started_at = now(), lease_owner = %s, "
             "lease_expires_at = now() + interval '1 hour' WHERE id = %s",
-            (owner, run["id"]),
+            (owner, run.id),
         )
-    run_id: uuid.UUID = run["id"]
+    run_id: uuid.UUID = run.id
     return run_id
 
 

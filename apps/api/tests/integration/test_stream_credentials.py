@@ -37,7 +37,7 @@ async def new_run(live: LiveServer, identity: Identity) -> uuid.UUID:
         run = await runs_repo.insert_run(
             conn, org_id=identity.org_id, name="credentials", category_ids=["electronics-computers"], created_by=None
         )
-    run_id: uuid.UUID = run["id"]
+    run_id: uuid.UUID = run.id
     return run_id
 
 
