@@ -71,7 +71,8 @@ def make_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
         "redis_url": None,  # the in-memory feed unless a test asks for Redis
     }
     values.update(overrides)
-    return Settings(**values)
+    # Tests take no settings from a `.env` file a developer may keep in the working directory.
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @dataclass

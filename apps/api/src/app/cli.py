@@ -31,6 +31,8 @@ console = Console(stderr=True)
 def _settings() -> Settings:
     settings = Settings()
     configure_logging(settings.log_level)
+    # Said every time: two terminals with different settings would otherwise quietly use two databases.
+    console.print(f"Database: {settings.database_description()}", highlight=False, soft_wrap=True)
     return settings
 
 
@@ -46,8 +48,6 @@ def serve(
         applied = apply_migrations(url)
         if applied:
             console.print(f"Applied migrations: {', '.join(applied)}")
-        if settings.database_url is None:
-            console.print(f"Embedded PostgreSQL data: {settings.data_dir / 'pgdata'}")
         app = create_app(settings.model_copy(update={"database_url": url, "migrate_on_start": False}))
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         console.print(
@@ -126,7 +126,13 @@ def collect(
     resume: Annotated[
         str | None, typer.Option("--resume", metavar="RUN_ID", help="Resume this paused run instead of a new one.")
     ] = None,
-    org: Annotated[str, typer.Option(help="Org to collect for; created when missing.")] = cli_collect.DEFAULT_ORG,
+    org: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Org to collect for; created when missing (default: {cli_collect.DEFAULT_ORG!r}, or the "
+            "resumed run's org)."
+        ),
+    ] = None,
     email: Annotated[str, typer.Option(help="User the run is created by.")] = cli_collect.DEFAULT_EMAIL,
 ) -> None:
     """Run one collection here with a live view; Ctrl-C pauses it (exit 130) and prints how to resume."""

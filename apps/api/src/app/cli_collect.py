@@ -22,7 +22,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -41,6 +41,7 @@ from app.embedded_pg import database_url
 from app.errors import AppError, Conflict
 from app.migrations import apply_migrations
 from app.models import ActivityEntry
+from app.repositories import runs as runs_repo
 from app.repositories.runs import RunRow
 from app.runtime import Runtime, open_runtime
 from app.scrapers.factory import marketplace_factory
@@ -85,7 +86,7 @@ class CollectOptions:
     resume: UUID | None
     provider: str | None
     name: str | None
-    org: str
+    org: str | None  # None: the default org for a new run, the run's own org for --resume
     email: str
 
     @classmethod
@@ -96,7 +97,7 @@ class CollectOptions:
         resume: str | None,
         provider: str | None,
         name: str | None,
-        org: str,
+        org: str | None,
         email: str,
     ) -> CollectOptions:
         # `--categories a,b --categories c` and `--categories "a, b"` all mean [a, b, c].
@@ -116,11 +117,8 @@ class CollectOptions:
         return cls(category_ids=ids, resume=run_id, provider=provider, name=name, org=org, email=email)
 
     def resume_command(self, run_id: UUID) -> str:
-        """The command that resumes `run_id`; names the org when it is not the default (runs are per org)."""
-        parts = ["sellercollection", "collect", "--resume", str(run_id)]
-        if self.org != DEFAULT_ORG:
-            parts += ["--org", self.org]
-        return shlex.join(parts)
+        """The command that resumes `run_id` (it finds the run's org by itself)."""
+        return shlex.join(["sellercollection", "collect", "--resume", str(run_id)])
 
 
 def run_collect(settings: Settings, options: CollectOptions, *, console: Console, err_console: Console) -> int:
@@ -140,12 +138,27 @@ async def _collect(settings: Settings, url: str, options: CollectOptions, consol
     settings = settings.model_copy(update={"database_url": url, "migrate_on_start": False})
     # A CLI executes the one run it was asked for; adopting other orphans is the server's job.
     async with open_runtime(settings, adopt_orphans=False) as runtime:
+        options = replace(options, org=await _org_for(runtime.pool, options))
         caller = await _local_caller(runtime.pool, options)
         return await _Session(runtime, caller, options, console).run()
 
 
+async def _org_for(pool: Pool, options: CollectOptions) -> str:
+    """The org to act in: the one named, else the resumed run's own org, else the default local org."""
+    if options.org is not None:
+        return options.org
+    if options.resume is not None:
+        async with pool.connection() as conn:
+            org_name = await runs_repo.org_name_of_run(conn, run_id=options.resume)
+        if org_name is None:
+            raise CollectError(f"Run {options.resume} not found")
+        return org_name
+    return DEFAULT_ORG
+
+
 async def _local_caller(pool: Pool, options: CollectOptions) -> Caller:
     """The local org/user's caller (created when missing): the operator acts as them, without a token."""
+    assert options.org is not None
     async with pool.connection() as conn:
         try:
             member = await accounts.ensure_member(

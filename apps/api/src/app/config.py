@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
@@ -17,7 +18,15 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Every option can be set by an environment variable named in its alias or `SELLERCOLLECTION_<NAME>`."""
 
-    model_config = SettingsConfigDict(env_prefix="SELLERCOLLECTION_", extra="ignore", populate_by_name=True)
+    # A `.env` file in the working directory is read too (environment variables win), so settings made
+    # once are seen by every command run from that folder, in any terminal.
+    model_config = SettingsConfigDict(
+        env_prefix="SELLERCOLLECTION_",
+        extra="ignore",
+        populate_by_name=True,
+        env_file=".env",
+        env_file_encoding="utf-8",
+    )
 
     database_url: str | None = Field(
         default=None,
@@ -142,6 +151,16 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_url_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    def database_description(self) -> str:
+        """Which database commands use, for people: the URL without its password, or the embedded one's folder."""
+        if self.database_url is None:
+            return f"embedded PostgreSQL in {self.data_dir / 'pgdata'}"
+        parts = urlsplit(self.database_url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+            return urlunsplit(parts._replace(netloc=netloc))
+        return self.database_url
 
     @property
     def oxylabs_configured(self) -> bool:

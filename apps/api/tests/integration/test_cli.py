@@ -4,6 +4,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psutil
@@ -78,3 +79,16 @@ def test_serve_on_embedded_postgres_keeps_data_and_stops_cleanly(tmp_path: Path)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
     assert not _postgres_running_in(data_dir / "pgdata")
+
+
+def test_settings_come_from_a_dotenv_file_and_the_cli_names_its_database(db_url: str, tmp_path: Path) -> None:
+    # The URL only in ./.env, as a second terminal would find it; the password never shows.
+    parts = urlsplit(db_url)
+    shown_url = urlunsplit(parts._replace(netloc=f"{parts.username}:s3cret@{parts.netloc.split('@', 1)[1]}"))
+    (tmp_path / ".env").write_text(f"DATABASE_URL={shown_url}\nSELLERCOLLECTION_LOG_LEVEL=WARNING\n")
+    result = subprocess.run([*CLI, "migrate"], env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    dbname = db_url.rsplit("/", 1)[-1].split("?")[0]
+    assert "Database: postgresql://postgres:***@" in result.stderr and dbname in result.stderr
+    assert "s3cret" not in result.stderr
+    assert "Database is up to date." in result.stderr

@@ -125,9 +125,9 @@ def test_ctrl_c_pauses_the_run_keeping_finished_items_and_resume_completes_it(db
     done_before = _items(db_url, org, "completed")
     assert len(done_before) >= 5
     assert _items(db_url, org, "processing") == {}  # in-flight work went back to the queue
-    assert f"Paused. Resume with: sellercollection collect --resume {run['id']} --org {org}" in out
+    assert f"Paused. Resume with: sellercollection collect --resume {run['id']}" in out
 
-    resumed = _collect(db_url, "--resume", str(run["id"]), "--org", org)
+    resumed = _collect(db_url, "--resume", str(run["id"]))  # finds the run's org by itself
     assert resumed.returncode == 0, resumed.stderr
     [final] = _runs(db_url, org)
     assert final["status"] == "completed"

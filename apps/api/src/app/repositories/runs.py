@@ -274,6 +274,16 @@ async def renew_leases(conn: Conn, *, owner: str, run_ids: list[UUID], ttl_secon
     return set(kept)
 
 
+async def org_name_of_run(conn: Conn, *, run_id: UUID) -> str | None:
+    """The name of the org a run belongs to (for the local operator, who may act in any org)."""
+    row = await (
+        await conn.execute(
+            "SELECT o.name FROM collection_runs r JOIN orgs o ON o.id = r.org_id WHERE r.id = %(id)s", {"id": run_id}
+        )
+    ).fetchone()
+    return None if row is None else str(row["name"])
+
+
 async def lease_owners(conn: Conn) -> list[str]:
     """The executors that hold a running run's lease."""
     rows = await (
