@@ -19,6 +19,7 @@ from app.logging_config import configure_logging, logging_config
 from app.main import create_app
 from app.migrations import apply_migrations
 from app.services import accounts
+from app.text import plural
 
 cli = typer.Typer(
     help="SellerCollection: find eBay sellers who resell Amazon best sellers.",
@@ -109,7 +110,7 @@ def revoke_token(
     if count == 0:
         console.print("No active token matches.")
         raise typer.Exit(1)
-    console.print(f"Revoked {count} token(s).")
+    console.print(f"Revoked {plural(count, 'token')}.")
 
 
 @cli.command()

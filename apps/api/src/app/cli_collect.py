@@ -50,6 +50,7 @@ from app.services import accounts, collection
 from app.services.activity_stream import ActivitySubscription, StreamEvent
 from app.services.collection import Progress, RunLifecycle
 from app.status import TERMINAL_STATUSES, RunStatus
+from app.text import plural
 
 logger = logging.getLogger(__name__)
 
@@ -546,23 +547,23 @@ def _detail(entry: ActivityEntry) -> str:
     took = f" in {entry.duration_ms} ms" if entry.duration_ms is not None else ""
     subject = _label(entry)
     if action == "found" and entry.phase == "amazon":
-        return f"{subject}: {count} products{took}"
+        return f"{subject}: {plural(count, 'product')}{took}"
     if action == "found":
-        return f"{subject}: {count} sellers, {new} new{took}"
+        return f"{subject}: {plural(count, 'seller')}, {new} new{took}"
     if action == "uploading":
-        return f"{count} products stored"
+        return f"{plural(count, 'product')} stored"
     if action == "deduped":
-        return f"{count} sellers already known"
+        return f"{plural(count, 'seller')} already known"
     if action == "inserted":
-        return f"{count} new sellers added"
+        return f"{plural(count, 'new seller')} added"
     if action in {"error", "rate_limited", "paused", "failed"}:
         reason = entry.error_message or entry.error_type or ""
         return f"{subject}: {reason}" if subject else reason
     if action == "gap":
         missed = entry.missed
-        return f"{missed} events not shown" if missed is not None else "some events not shown"
+        return f"{plural(missed, 'event')} not shown" if missed is not None else "some events not shown"
     if action == "complete" and entry.phase == "run":
-        return f"{new} new sellers"
+        return plural(new, "new seller")
     if action == "complete":
-        return f"{count} products to search"
+        return f"{plural(count, 'product')} to search"
     return subject

@@ -26,6 +26,7 @@ from app.repositories import exports as exports_repo
 from app.repositories import runs as runs_repo
 from app.security import Caller
 from app.services.spool import Spool
+from app.text import plural
 
 ExportFormat = Literal["csv", "json", "text"]
 
@@ -72,10 +73,6 @@ def _scope(run_id: UUID | None, flagged: bool | None) -> str:
     if flagged is not None:
         parts.append("flagged" if flagged else "unflagged")
     return "_".join(parts) or "all"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 async def _fill(
@@ -178,7 +175,7 @@ async def record_export(pool: Pool, *, caller: Caller, export: Export) -> None:
     async with pool.connection() as conn:
         await audit_repo.insert_audit(
             conn, org_id=caller.org_id, action="export",
-            seller_name=f"Exported {_plural(export.count, 'seller')} as {export.fmt}",
+            seller_name=f"Exported {plural(export.count, 'seller')} as {export.fmt}",
             new_value={"format": export.fmt, "scope": export.scope, "count": export.count},
             affected_count=export.count, user_id=caller.user_id,
         )  # fmt: skip
