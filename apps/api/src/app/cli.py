@@ -1,4 +1,4 @@
-"""The `sellercollection` command: serve, migrate, create-token, revoke-token, collect."""
+"""The `sellercollection` command: serve, migrate, tokens, collect, and the categories / presets / schedules lists."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from rich.console import Console
 
-from app import cli_collect
+from app import cli_collect, cli_lists
 from app.config import Settings
 from app.embedded_pg import database_url
 from app.logging_config import configure_logging, logging_config
@@ -120,6 +120,9 @@ def collect(
         list[str] | None,
         typer.Option("--categories", "-c", metavar="ID[,ID...]", help="Category ids to collect (comma-separated)."),
     ] = None,
+    preset: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Collect a preset's categories (see `sellercollection presets`).")
+    ] = None,
     provider: Annotated[
         cli_collect.Provider | None, typer.Option(help="Upstream provider for this run (default: settings).")
     ] = None,
@@ -146,12 +149,49 @@ def collect(
             name=name,
             org=org,
             email=email,
+            preset=preset,
         )
     except cli_collect.CollectError as exc:
         console.print(f"[red]{exc.message}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from exc
     code = cli_collect.run_collect(settings, options, console=Console(), err_console=console)
     raise typer.Exit(code)
+
+
+@cli.command()
+def categories(
+    department: Annotated[str | None, typer.Argument(help="A department id or name; all when left out.")] = None,
+) -> None:
+    """The Amazon category tree (leaf ids are what runs, presets and schedules take)."""
+    try:
+        cli_lists.print_categories(Console(), department)
+    except cli_lists.ListError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def _listing(kind: str, org: str) -> None:
+    settings = _settings()
+    show = cli_lists.print_presets if kind == "presets" else cli_lists.print_schedules
+    with database_url(settings.database_url, settings.data_dir) as url:
+        apply_migrations(url)
+        try:
+            asyncio.run(show(settings, url, org, Console()))
+        except cli_lists.ListError as exc:
+            console.print(f"[red]{exc.message}[/red]")
+            raise typer.Exit(2) from exc
+
+
+@cli.command()
+def presets(org: Annotated[str, typer.Option(help="Org whose presets to list.")] = cli_collect.DEFAULT_ORG) -> None:
+    """Category presets: the built-ins every org has, then the org's own."""
+    _listing("presets", org)
+
+
+@cli.command()
+def schedules(org: Annotated[str, typer.Option(help="Org whose schedules to list.")] = cli_collect.DEFAULT_ORG) -> None:
+    """The org's collection schedules with their next and last runs."""
+    _listing("schedules", org)
 
 
 def main() -> None:

@@ -46,7 +46,7 @@ from app.repositories.runs import RunRow
 from app.runtime import Runtime, open_runtime
 from app.scrapers.factory import marketplace_factory
 from app.security import AUTOMATION, Caller, caller_for_member
-from app.services import accounts, collection
+from app.services import accounts, collection, presets
 from app.services.activity_stream import ActivitySubscription, StreamEvent
 from app.services.collection import Progress, RunLifecycle
 from app.status import TERMINAL_STATUSES, RunStatus
@@ -89,6 +89,7 @@ class CollectOptions:
     name: str | None
     org: str | None  # None: the default org for a new run, the run's own org for --resume
     email: str
+    preset: str | None = None
 
     @classmethod
     def parse(
@@ -100,6 +101,7 @@ class CollectOptions:
         name: str | None,
         org: str | None,
         email: str,
+        preset: str | None = None,
     ) -> CollectOptions:
         # `--categories a,b --categories c` and `--categories "a, b"` all mean [a, b, c].
         ids = [part.strip() for value in categories or [] for part in value.split(",") if part.strip()]
@@ -109,13 +111,17 @@ class CollectOptions:
                 run_id = UUID(resume.strip())
             except ValueError:
                 raise CollectError(f"--resume expects a run id (a UUID), got {resume!r}") from None
-            if ids:
-                raise CollectError("Use either --categories (a new run) or --resume (an existing run), not both")
+            if ids or preset:
+                raise CollectError("Use either --categories/--preset (a new run) or --resume (an existing run)")
             if name:
                 raise CollectError("--name only applies to a new run; a resumed run keeps its name")
-        elif not ids:
-            raise CollectError("Name the categories to collect with --categories ID[,ID...] (or --resume RUN_ID)")
-        return cls(category_ids=ids, resume=run_id, provider=provider, name=name, org=org, email=email)
+        elif ids and preset:
+            raise CollectError("Use either --categories or --preset, not both")
+        elif not ids and not preset:
+            raise CollectError(
+                "Name the categories to collect with --categories ID[,ID...] or --preset NAME (or --resume RUN_ID)"
+            )
+        return cls(category_ids=ids, resume=run_id, provider=provider, name=name, org=org, email=email, preset=preset)
 
     def resume_command(self, run_id: UUID) -> str:
         """The command that resumes `run_id` (it finds the run's org by itself)."""
@@ -280,6 +286,8 @@ class _Session:
                     caller=self.caller,
                     name=self.options.name,
                     category_ids=self.options.category_ids,
+                    preset_id=await self._preset_id(),
+                    provider=self.options.provider,
                 )
             run = await collection.get_run(self.pool, caller=self.caller, run_id=self.options.resume)
         except CollectError:
@@ -294,6 +302,12 @@ class _Session:
             )
         await _check_provider(self.settings, run.provider)
         return run
+
+    async def _preset_id(self) -> UUID | None:
+        if self.options.preset is None:
+            return None
+        preset = await presets.find_preset(self.pool, org_id=self.caller.org_id, name=self.options.preset)
+        return preset.id
 
     async def _start(self, run: RunRow) -> bool:
         """Start (pending) or resume (paused, or running with nobody executing it); True if it executes here."""

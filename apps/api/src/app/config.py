@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -139,6 +140,21 @@ class Settings(BaseSettings):
     rate_limit_backoff_seconds: float = Field(default=5.0, ge=0, description="Wait after a 429 without Retry-After.")
     retry_wait_initial_seconds: float = Field(default=0.5, ge=0, description="First backoff of a transient retry.")
     retry_wait_max_seconds: float = Field(default=10.0, ge=0, description="Longest backoff of a transient retry.")
+
+    # Schedules
+    scheduler_enabled: bool = Field(default=True, description="Run the schedule loop in this server process.")
+    scheduler_tick_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How often a server looks for due schedules."
+    )
+    schedule_grace_seconds: float = Field(
+        default=3600.0, ge=0, description="A fire time missed while no server ran is still fired if this recent."
+    )
+    scheduler_clock_speed: float = Field(
+        default=1.0, gt=0, description="For tests only: the schedule clock runs this many times faster than real time."
+    )
+    scheduler_clock_anchor: datetime | None = Field(
+        default=None, description="For tests only: the instant from which a sped-up schedule clock runs fast."
+    )
 
     # Demo marketplace
     demo_latency_ms: float = Field(default=150.0, ge=0, description="Simulated upstream latency of the demo provider.")

@@ -38,6 +38,7 @@ from app.services.activity_stream import ActivityBackend, get_activity_stream
 from app.services.collection import RunLifecycle
 from app.services.export_slots import ExportSlots
 from app.services.run_executor import RunExecutor
+from app.services.schedules import Clock, schedule_clock
 from app.services.stream_guard import StreamCredential, StreamGuard
 from app.signin_throttle import SigninThrottle
 
@@ -89,6 +90,14 @@ PoolDep = Annotated[Pool, Depends(get_pool)]
 StreamDep = Annotated[ActivityBackend, Depends(get_stream)]
 ExecutorDep = Annotated[RunExecutor, Depends(get_executor)]
 LifecycleDep = Annotated[RunLifecycle, Depends(get_lifecycle)]
+
+
+def get_schedule_clock(runtime: RuntimeDep) -> Clock:
+    """The scheduler's clock (real time, or a test's faster one), so next fire times agree with it."""
+    return schedule_clock(runtime.settings)
+
+
+ClockDep = Annotated[Clock, Depends(get_schedule_clock)]
 
 
 # --- who is calling --------------------------------------------------------------------------------

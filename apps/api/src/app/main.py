@@ -13,9 +13,24 @@ from app.body_limit import BodyLimitMiddleware
 from app.config import Settings
 from app.http_errors import register_error_handlers
 from app.openapi import install_openapi
-from app.routers import amazon, auth, collection, docs, health, history, metrics, sellers, web
+from app.routers import (
+    amazon,
+    auth,
+    collection,
+    collection_settings,
+    docs,
+    health,
+    history,
+    metrics,
+    presets,
+    schedules,
+    sellers,
+    web,
+)
 from app.runtime import open_runtime
 from app.services.export_slots import ExportSlots
+from app.services.scheduler import Scheduler
+from app.services.schedules import schedule_clock
 from app.services.stream_guard import StreamGuard
 from app.signin_throttle import SigninThrottle
 from app.stream_cors import StreamCORSMiddleware
@@ -38,20 +53,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.stream_guard = StreamGuard(
                 runtime.pool, per_token=settings.max_streams_per_token, check_every=settings.activity_keepalive_seconds
             )
+            # Every server process runs the scheduler; the claim in the database makes each fire happen once.
+            scheduler = Scheduler(
+                pool=runtime.pool,
+                settings=settings,
+                executor=runtime.executor,
+                stream=runtime.activity_stream,
+                clock=schedule_clock(settings),
+            )
+            app.state.scheduler = scheduler
+            if settings.scheduler_enabled:
+                await scheduler.start()
             logger.info(
                 "SellerCollection %s ready (provider: %s, activity feed: %s)",
                 __version__,
                 settings.run_provider,
                 runtime.activity_stream.name,
             )
-            yield
+            try:
+                yield
+            finally:
+                await scheduler.close()
 
     app = FastAPI(title="SellerCollection", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     routers = [
         health.router,
         auth.router,
         amazon.router,
+        presets.router,
         collection.router,
+        collection_settings.router,
+        schedules.router,
         sellers.router,
         history.router,
         metrics.router,

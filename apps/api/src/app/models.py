@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 
 def reject_control_characters(value: str) -> str:
@@ -155,9 +155,28 @@ class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: CleanStr | None = Field(default=None, max_length=200)
-    category_ids: list[Annotated[CleanStr, Field(max_length=100)]] = Field(
-        min_length=1, max_length=200, description="Leaf ids from GET /amazon/categories"
+    category_ids: list[Annotated[CleanStr, Field(max_length=100)]] | None = Field(
+        default=None, min_length=1, max_length=200, description="Leaf ids from GET /amazon/categories"
     )
+    preset_id: UUID | None = Field(default=None, description="A preset from GET /amazon/presets, instead of ids")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RunCreate:
+        if (self.category_ids is None) == (self.preset_id is None):
+            raise ValueError("give exactly one of category_ids and preset_id")
+        return self
+
+
+class RunSettingsOut(BaseModel):
+    """The settings a run was created with (and runs with)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    provider: str
+    ebay_pages_per_product: int
+    price_min_multiplier: float
+    price_max_multiplier: float
+    workers: int
 
 
 class RunResponse(BaseModel):
@@ -178,6 +197,10 @@ class RunResponse(BaseModel):
     sellers_new: int
     failed_items: int
     seller_count_snapshot: int | None
+    trigger: Literal["manual", "schedule"] = "manual"
+    preset_id: UUID | None = None
+    schedule_id: UUID | None = None
+    settings: RunSettingsOut | None = Field(default=None, description="Null on runs made before per-run settings")
     created_by: UUID | None
     created_at: datetime
     started_at: datetime | None
@@ -355,9 +378,12 @@ class TimelineEntry(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: UUID
-    kind: Literal["run", "audit"]
+    kind: Literal["run", "audit", "schedule"]
     at: datetime
-    action: str = Field(description="Run status, or the audit action")
+    action: str = Field(
+        description="Run status, the audit action, or a schedule fire's outcome (skipped, missed, failed)"
+    )
+    trigger: str | None = Field(default=None, description="For a run: manual or schedule")
     summary: str
     affected_count: int
     seller_count_snapshot: int | None
@@ -397,3 +423,123 @@ class ChangeList(BaseModel):
     entry_id: UUID
     changes: list[JournalChange]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+# --- Presets, schedules, per-org settings ---------------------------------------------------------
+
+PresetName = Annotated[CleanStr, Field(min_length=1, max_length=100)]
+
+
+class PresetCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: PresetName
+    category_ids: list[str] = Field(min_length=1, max_length=200, description="Leaf ids from GET /amazon/categories")
+
+
+class PresetUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: PresetName | None = None
+    category_ids: list[str] | None = Field(default=None, min_length=1, max_length=200)
+
+
+class PresetOut(BaseModel):
+    id: UUID
+    name: str
+    category_ids: list[str]
+    is_builtin: bool
+    builtin_key: str | None = Field(description="`all` or `department:<id>` for a built-in")
+    created_by: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PresetList(BaseModel):
+    presets: list[PresetOut]
+
+
+class ScheduleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: PresetName
+    preset_id: UUID | None = None
+    category_ids: list[str] | None = Field(default=None, min_length=1, max_length=200)
+    cron_expression: CleanStr = Field(max_length=200, description="Five fields (minute hour day month weekday)")
+    timezone: CleanStr = Field(default="UTC", max_length=100, description="IANA time zone, e.g. America/New_York")
+    enabled: bool = True
+
+
+class ScheduleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: PresetName | None = None
+    preset_id: UUID | None = None
+    category_ids: list[str] | None = Field(default=None, min_length=1, max_length=200)
+    cron_expression: CleanStr | None = Field(default=None, max_length=200)
+    timezone: CleanStr | None = Field(default=None, max_length=100)
+    enabled: bool | None = None
+
+
+class ScheduleOut(BaseModel):
+    id: UUID
+    name: str
+    preset_id: UUID | None
+    preset_name: str | None
+    category_ids: list[str] | None
+    cron_expression: str
+    description: str = Field(description="The cron expression in words")
+    timezone: str
+    enabled: bool
+    next_run_at: datetime | None
+    next_fire_times: list[datetime] = Field(description="The next five fire times (empty while disabled)")
+    last_run_at: datetime | None
+    last_run_id: UUID | None = Field(description="The run the last fire started")
+    created_by: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleOut]
+
+
+class ScheduleFireOut(BaseModel):
+    id: UUID
+    fire_time: datetime
+    fire_count: int = Field(description="Fire times this entry stands for (several for a `missed` entry)")
+    recorded_at: datetime
+    outcome: Literal["started", "skipped", "missed", "failed"]
+    reason: str | None
+    run_id: UUID | None
+    claimed_by: str
+
+
+class ScheduleFireList(BaseModel):
+    fires: list[ScheduleFireOut]
+
+
+class CollectionSettingsOut(BaseModel):
+    max_open_runs: int
+    provider: Literal["auto", "demo", "oxylabs"]
+    ebay_pages_per_product: int
+    price_min_multiplier: float
+    price_max_multiplier: float
+    workers: int
+
+
+class CollectionSettingsUpdate(BaseModel):
+    """Fields left out keep their value; a field set to null goes back to the server's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_open_runs: int | None = Field(default=None, ge=1, le=50, description="Open runs the org may have")
+    provider: Literal["auto", "demo", "oxylabs"] | None = None
+    ebay_pages_per_product: int | None = Field(default=None, ge=1, le=10)
+    price_min_multiplier: float | None = Field(
+        default=None, ge=0.1, le=100, description="Low end of the eBay price window, x the Amazon price (3 decimals)"
+    )
+    price_max_multiplier: float | None = Field(
+        default=None, ge=0.1, le=100, description="High end of the eBay price window, x the Amazon price (3 decimals)"
+    )
+    workers: int | None = Field(default=None, ge=1, le=5)

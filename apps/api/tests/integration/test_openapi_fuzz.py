@@ -21,6 +21,8 @@ def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return make_settings(db_url, tmp_path_factory.mktemp("data"), signin_failures_per_minute=1_000_000)
 
 
+# The document grows with the API; schemathesis gets the same 10 minutes as the wait below.
+@pytest.mark.timeout(660)
 async def test_the_api_matches_its_openapi_document(
     live: LiveServer, make_identity: TokenFactory, tmp_path: Path
 ) -> None:

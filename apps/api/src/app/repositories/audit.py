@@ -33,7 +33,7 @@ class AuditRow:
 
 @dataclass(frozen=True, slots=True)
 class TimelineRow:
-    kind: Literal["run", "audit"]
+    kind: Literal["run", "audit", "schedule"]
     id: UUID
     at: datetime
     action: str
@@ -42,6 +42,7 @@ class TimelineRow:
     seller_count_snapshot: int | None
     journal_seq: int | None
     user_id: UUID | None
+    trigger: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,14 +161,20 @@ async def timeline(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> list
         SELECT * FROM (
             SELECT 'run' AS kind, r.id, coalesce(r.completed_at, r.paused_at, r.updated_at) AS at,
                    r.status AS action, r.name AS summary, r.sellers_new AS affected_count,
-                   r.seller_count_snapshot, r.journal_seq, r.created_by AS user_id
+                   r.seller_count_snapshot, r.journal_seq, r.created_by AS user_id, r.trigger
             FROM collection_runs r
             WHERE r.org_id = %(org_id)s AND r.journal_seq IS NOT NULL
             UNION ALL
             SELECT 'audit', a.id, a.created_at, a.action, a.seller_name, a.affected_count,
-                   a.seller_count_snapshot, a.journal_seq, a.user_id
+                   a.seller_count_snapshot, a.journal_seq, a.user_id, NULL
             FROM seller_audit_log a
             WHERE a.org_id = %(org_id)s
+            UNION ALL
+            -- Scheduled fires that started nothing (a started one shows as its run).
+            SELECT 'schedule', f.id, f.fire_time, f.outcome, s.name || ': ' || coalesce(f.reason, f.outcome),
+                   f.fire_count, NULL, NULL, NULL, 'schedule'
+            FROM schedule_fires f JOIN collection_schedules s ON s.id = f.schedule_id
+            WHERE f.org_id = %(org_id)s AND f.outcome <> 'started'
         ) AS entries
         ORDER BY at DESC, id DESC
         LIMIT %(limit)s OFFSET %(offset)s

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -11,6 +12,22 @@ from psycopg.types.json import Jsonb
 
 from app.db import Conn, columns, fetch_all, fetch_one, fetch_scalar, fetch_scalars
 from app.status import OPEN_STATUSES, TERMINAL_STATUSES, RunPhase, RunStatus
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """The org's settings a run was created with, and runs with (`collection_runs.settings`, JSON)."""
+
+    provider: str
+    ebay_pages_per_product: int
+    price_min_multiplier: float
+    price_max_multiplier: float
+    workers: int
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> RunSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in value.items() if k in known})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +62,17 @@ class RunRow:
     event_seq_reserved: int
     worker_lanes: list[dict[str, Any]] | None
     worker_lanes_at: datetime | None
+    trigger: str
+    preset_id: UUID | None
+    schedule_id: UUID | None
+    # NULL on runs made before migration 066: those run with the server's settings.
+    settings: RunSettings | None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RunStatus(self.status))
         object.__setattr__(self, "phase", RunPhase(self.phase))
+        if isinstance(self.settings, Mapping):
+            object.__setattr__(self, "settings", RunSettings.from_json(self.settings))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +109,19 @@ async def insert_run(
     created_by: UUID | None,
     provider: str = "demo",
     categories_total: int = 0,
+    trigger: str = "manual",
+    preset_id: UUID | None = None,
+    schedule_id: UUID | None = None,
+    settings: RunSettings | None = None,
 ) -> RunRow:
     row = await fetch_one(
         conn,
         RunRow,
         f"""
-        INSERT INTO collection_runs (org_id, name, category_ids, created_by, provider, categories_total)
-        VALUES (%(org_id)s, %(name)s, %(category_ids)s, %(created_by)s, %(provider)s, %(categories_total)s)
+        INSERT INTO collection_runs (org_id, name, category_ids, created_by, provider, categories_total,
+            trigger, preset_id, schedule_id, settings)
+        VALUES (%(org_id)s, %(name)s, %(category_ids)s, %(created_by)s, %(provider)s, %(categories_total)s,
+            %(trigger)s, %(preset_id)s, %(schedule_id)s, %(settings)s)
         RETURNING {_RUN}
         """,
         {
@@ -101,6 +131,10 @@ async def insert_run(
             "created_by": created_by,
             "provider": provider,
             "categories_total": categories_total,
+            "trigger": trigger,
+            "preset_id": preset_id,
+            "schedule_id": schedule_id,
+            "settings": Jsonb(asdict(settings)) if settings is not None else None,
         },
     )
     assert row is not None

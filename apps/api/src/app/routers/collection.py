@@ -42,10 +42,20 @@ TRANSITION_CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/runs", response_model=RunResponse, status_code=201)
+@router.post(
+    "/runs",
+    response_model=RunResponse,
+    status_code=201,
+    responses={404: {"description": "Unknown preset, or another org's"}},
+)
 async def create_run(body: RunCreate, caller: AutomationDep, pool: PoolDep, settings: SettingsDep) -> RunResponse:
-    """Create a pending run over the given leaf categories (422 names unknown ids; 429 over the open-run limit)."""
-    run = await collection.create_run(pool, settings, caller=caller, name=body.name, category_ids=body.category_ids)
+    """Create a pending run over leaf categories or a preset, with the org's settings recorded on it.
+
+    422 names unknown category ids; 404 for an unknown (or another org's) preset; 429 over the open-run limit.
+    """
+    run = await collection.create_run(
+        pool, settings, caller=caller, name=body.name, category_ids=body.category_ids, preset_id=body.preset_id
+    )
     return RunResponse.model_validate(run)
 
 

@@ -42,6 +42,11 @@ async def run_page(request: Request, run_id: str) -> HTMLResponse:
     return _shell(request)
 
 
+@router.get("/schedules", response_class=HTMLResponse)
+async def schedules_page(request: Request) -> HTMLResponse:
+    return _shell(request)
+
+
 # Page addresses that are API paths too; see the module docstring.
 SHARED_PAGE_PATHS = frozenset({"/history", "/sellers"})
 

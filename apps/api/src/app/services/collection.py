@@ -17,14 +17,16 @@ from typing import Protocol
 from uuid import UUID
 
 from app.config import Settings
-from app.db import Pool
-from app.errors import Conflict, NotFound, TooManyOpenRuns
+from app.db import Conn, Pool
+from app.errors import Conflict, InvalidInput, NotFound, TooManyOpenRuns
 from app.models import ActivityAction
 from app.repositories import items as items_repo
+from app.repositories import presets as presets_repo
 from app.repositories import runs as runs_repo
 from app.repositories.items import CategoryPayload
 from app.repositories.runs import FinishedRunRow, RunRow
 from app.security import Caller
+from app.services import org_settings
 from app.services.activity_stream import ActivityBackend
 from app.services.catalogue import resolve_categories
 from app.services.parallel_runner import create_activity_event
@@ -56,35 +58,88 @@ async def run_history(pool: Pool, *, caller: Caller, limit: int, offset: int) ->
 
 
 async def create_run(
-    pool: Pool, settings: Settings, *, caller: Caller, name: str | None, category_ids: list[str]
+    pool: Pool,
+    settings: Settings,
+    *,
+    caller: Caller,
+    name: str | None,
+    category_ids: list[str] | None,
+    preset_id: UUID | None = None,
+    provider: str | None = None,
 ) -> RunRow:
+    """A pending run over `category_ids` or a preset's categories, with the org's settings recorded."""
+    async with pool.connection() as conn, conn.transaction():
+        return await create_run_in(
+            conn,
+            settings,
+            org_id=caller.org_id,
+            user_id=caller.user_id,
+            name=name,
+            category_ids=category_ids,
+            preset_id=preset_id,
+            provider=provider,
+        )
+
+
+async def create_run_in(
+    conn: Conn,
+    settings: Settings,
+    *,
+    org_id: UUID,
+    user_id: UUID | None,
+    name: str | None,
+    category_ids: list[str] | None,
+    preset_id: UUID | None = None,
+    provider: str | None = None,
+    trigger: str = "manual",
+    schedule_id: UUID | None = None,
+    start: bool = False,
+) -> RunRow:
+    """Create a run inside the caller's transaction (the scheduler claims and creates in one).
+
+    `start` creates it already running: a process that dies before executing it leaves a running
+    run without a lease, which any server adopts.
+    """
+    if preset_id is not None:
+        preset = await presets_repo.get_preset(conn, org_id=org_id, preset_id=preset_id)
+        if preset is None:
+            raise NotFound(f"Preset {preset_id} not found")
+        category_ids = preset.category_ids
+    if category_ids is None:
+        raise InvalidInput("Give category_ids or preset_id")
     categories = resolve_categories(category_ids)
     name = (name or "").strip() or f"Collection {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    async with pool.connection() as conn, conn.transaction():
-        open_runs = await runs_repo.count_open_runs_locked(conn, org_id=caller.org_id)
-        if open_runs >= settings.max_open_runs_per_org:
-            raise TooManyOpenRuns(
-                f"Your org already has {open_runs} open runs (limit {settings.max_open_runs_per_org}); "
-                "finish, cancel or wait for one before creating another"
-            )
-        run = await runs_repo.insert_run(
-            conn,
-            org_id=caller.org_id,
-            name=name,
-            category_ids=[c.id for c in categories],
-            created_by=caller.user_id,
-            provider=settings.run_provider,
-            categories_total=len(categories),
+    org = await org_settings.load(conn, settings, org_id=org_id)
+    open_runs = await runs_repo.count_open_runs_locked(conn, org_id=org_id)
+    if open_runs >= org.max_open_runs:
+        raise TooManyOpenRuns(
+            f"Your org already has {open_runs} open runs (limit {org.max_open_runs}); "
+            "finish, cancel or wait for one before creating another"
         )
-        await items_repo.insert_category_items(
-            conn,
-            run_id=run.id,
-            categories=[
-                CategoryPayload(id=c.id, node_id=c.node_id, name=c.name, display_name=c.display_name)
-                for c in categories
-            ],
-        )
-    logger.info("run %s created with %d categories", run.id, len(categories))
+    recorded = org_settings.run_settings(org, settings, provider=provider)
+    run = await runs_repo.insert_run(
+        conn,
+        org_id=org_id,
+        name=name,
+        category_ids=[c.id for c in categories],
+        created_by=user_id,
+        provider=recorded.provider,
+        categories_total=len(categories),
+        trigger=trigger,
+        preset_id=preset_id,
+        schedule_id=schedule_id,
+        settings=recorded,
+    )
+    await items_repo.insert_category_items(
+        conn,
+        run_id=run.id,
+        categories=[
+            CategoryPayload(id=c.id, node_id=c.node_id, name=c.name, display_name=c.display_name) for c in categories
+        ],
+    )
+    if start:
+        run = await runs_repo.set_status(conn, run_id=run.id, status=RunStatus.RUNNING)
+    logger.info("run %s created (%s) with %d categories", run.id, trigger, len(categories))
     return run
 
 

@@ -37,6 +37,7 @@ from app.errors import AppError
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
 from app.scrapers.base import Marketplace
+from app.services import org_settings
 from app.services.activity_history import finish_feed
 from app.services.activity_stream import ActivityBackend
 from app.services.parallel_runner import ActivityEvent, CollectionPausedException, create_activity_event
@@ -290,11 +291,13 @@ class RunExecutor:
             except AppError as exc:
                 await self._fail(run_id, reason=exc.detail)
                 return False
+            # The run goes with the settings it recorded when it was created, not today's.
+            settings = self.settings if run.settings is None else org_settings.apply(run.settings, self.settings)
             ctx = RunContext(
                 run_id=run_id,
                 org_id=run.org_id,
                 pool=self.pool,
-                settings=self.settings,
+                settings=settings,
                 marketplace=marketplace,
                 stream=self.stream,
             )

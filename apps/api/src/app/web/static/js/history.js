@@ -60,7 +60,17 @@ function detailView(entryId, data) {
       pager(sellers, loadSellers, data.next_cursor || null, "Load more")));
 }
 
+function fireView(e) {
+  return h("li", { class: "entry kind-schedule", dataset: { entryId: e.id, kind: e.kind, outcome: e.action } },
+    h("span", { class: "entry-icon" }, icon(e.action === "missed" ? "gap" : "paused")),
+    h("div", { class: "entry-main" },
+      h("div", { class: "row spread" },
+        h("span", {}, `Scheduled run ${e.action}: `, h("strong", { text: e.summary })),
+        h("time", { class: "muted num", datetime: e.at, text: dateTime(e.at) }))));
+}
+
 function entryView(e) {
+  if (e.kind === "schedule") return fireView(e);
   const isRun = e.kind === "run";
   const slot = h("div", { class: "entry-slot" });
   const err = errorBox();
@@ -80,7 +90,7 @@ function entryView(e) {
     }
   });
   const what = isRun
-    ? h("span", {}, "Run ", h("a", { href: `/runs/${e.id}`, "data-nav": true, text: e.summary }), " · ", RUN_STATUSES.has(e.action) ? statusBadge(e.action) : e.action, ` · ${num(e.affected_count)} new sellers`)
+    ? h("span", {}, e.trigger === "schedule" ? "Scheduled run " : "Run ", h("a", { href: `/runs/${e.id}`, "data-nav": true, text: e.summary }), " · ", RUN_STATUSES.has(e.action) ? statusBadge(e.action) : e.action, ` · ${num(e.affected_count)} new sellers`)
     : h("span", {}, `${e.action.replaceAll("_", " ")}: `, h("strong", { text: e.summary }), e.affected_count > 1 ? ` (${num(e.affected_count)} sellers)` : "");
   return h("li", { class: `entry kind-${e.kind}`, dataset: { entryId: e.id, kind: e.kind, runId: isRun ? e.id : null, snapshot: e.seller_count_snapshot ?? "" } },
     h("span", { class: "entry-icon" }, icon(isRun ? "complete" : "pipeline")),

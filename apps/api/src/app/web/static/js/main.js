@@ -7,6 +7,7 @@ import * as runsPage from "./runs.js";
 import * as runPage from "./run_detail.js";
 import * as historyPage from "./history.js";
 import * as sellersPage from "./sellers.js";
+import * as schedulesPage from "./schedules.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("main-nav");
@@ -19,6 +20,7 @@ const ROUTES = [
   { page: "runs", re: /^\/runs\/([^/]+)\/?$/, module: runPage },
   { page: "history", re: /^\/history\/?$/, module: historyPage },
   { page: "sellers", re: /^\/sellers\/?$/, module: sellersPage },
+  { page: "schedules", re: /^\/schedules\/?$/, module: schedulesPage },
 ];
 
 const app = {

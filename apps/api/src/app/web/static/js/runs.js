@@ -7,9 +7,12 @@ import { progressCard } from "./progress.js";
 
 const POLL_MS = 3000;
 
-function newRunForm(catalogue, app) {
+function newRunForm(catalogue, presets, app) {
   const err = errorBox();
   const name = h("input", { id: "run-name", name: "name", maxlength: "200", placeholder: "e.g. Kitchen test" });
+  const preset = h("select", { id: "run-preset", name: "preset" }, h("option", { value: "", text: "Choose categories below" }),
+    presets.map((p) => h("option", { value: p.id, text: p.is_builtin ? p.name : `${p.name} (yours)` })));
+  const presetIds = new Map(presets.map((p) => [p.id, p.category_ids]));
   const all = h("input", { type: "checkbox", id: "cat-all" });
   const count = h("span", { class: "muted num", "aria-live": "polite" });
   const groups = catalogue.departments.map((dep) => {
@@ -23,6 +26,7 @@ function newRunForm(catalogue, app) {
   const form = h("form", { class: "panel new-run", "aria-labelledby": "new-run-title" },
     h("h2", { id: "new-run-title", text: "New run" }),
     h("div", { class: "row" }, h("label", { for: "run-name", text: "Name (optional)" }), name),
+    h("div", { class: "row" }, h("label", { for: "run-preset", text: "Preset" }), preset),
     h("div", { class: "row" }, h("label", { class: "check" }, all, "Select all categories"), count),
     h("div", { class: "depts" }, groups),
     err.el,
@@ -42,6 +46,13 @@ function newRunForm(catalogue, app) {
   }
   form.addEventListener("change", (e) => {
     const t = e.target;
+    if (t === preset) {
+      const chosen = new Set(presetIds.get(preset.value) || []);
+      if (preset.value) boxes().forEach((b) => { b.checked = chosen.has(b.value); });
+      sync();
+      return;
+    }
+    if (t.name === "category" || t.dataset.department || t === all) preset.value = "";  // a hand-made selection
     if (t === all) boxes().forEach((b) => { b.checked = all.checked; });
     else if (t.dataset.department && !t.name) boxes().filter((b) => b.dataset.department === t.dataset.department).forEach((b) => { b.checked = t.checked; });
     sync();
@@ -53,7 +64,9 @@ function newRunForm(catalogue, app) {
     if (!ids.length) { err.show("Pick at least one category."); return; }
     button.disabled = true;
     try {
-      const run = await api("/collection/runs", { method: "POST", body: { name: name.value.trim() || null, category_ids: ids } });
+      // A run made from a preset records it; a hand-made selection sends its ids.
+      const target = preset.value ? { preset_id: preset.value } : { category_ids: ids };
+      const run = await api("/collection/runs", { method: "POST", body: { name: name.value.trim() || null, ...target } });
       await api(`/collection/runs/${run.id}/start`, { method: "POST" });
       app.navigate(`/runs/${run.id}`);
     } catch (ex) {
@@ -72,7 +85,8 @@ function runsTable(runs) {
   return h("div", { class: "table-wrap" }, h("table", { class: "runs" },
     h("thead", {}, h("tr", {}, head.map((t) => h("th", { scope: "col", text: t })))),
     h("tbody", {}, runs.map((r) => h("tr", { dataset: { runId: r.id, status: r.status } },
-      h("td", {}, h("a", { href: `/runs/${r.id}`, "data-nav": true, text: r.name })),
+      h("td", {}, h("a", { href: `/runs/${r.id}`, "data-nav": true, text: r.name }),
+        r.trigger === "schedule" ? h("span", { class: "tag", title: "Started by a schedule", text: "scheduled" }) : null),
       h("td", {}, statusBadge(r.status)),
       h("td", { text: dateTime(r.started_at || r.created_at) }),
       h("td", { class: "num", text: duration(runDurationMs(r)) }),
@@ -94,7 +108,9 @@ export function mount(view, _params, app) {
   let stopped = false;
   const cards = new Map();
 
-  api("/amazon/categories").then((cat) => formSlot.replaceChildren(newRunForm(cat, app))).catch((e) => err.show(e));
+  Promise.all([api("/amazon/categories"), api("/amazon/presets")])
+    .then(([cat, { presets }]) => formSlot.replaceChildren(newRunForm(cat, presets, app)))
+    .catch((e) => err.show(e));
 
   async function refresh() {
     timer = null;

@@ -1,0 +1,71 @@
+"""Category presets: saved selections of leaf categories; built-ins first."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Response
+
+from app.deps import AutomationDep, PoolDep
+from app.models import PresetCreate, PresetList, PresetOut, PresetUpdate
+from app.repositories.presets import PresetRow
+from app.services import presets
+
+router = APIRouter(prefix="/amazon/presets", tags=["presets"])
+
+
+def _out(preset: PresetRow) -> PresetOut:
+    return PresetOut(
+        id=preset.id,
+        name=preset.name,
+        category_ids=preset.category_ids,
+        is_builtin=preset.is_builtin,
+        builtin_key=preset.builtin_key,
+        created_by=preset.created_by,
+        created_at=preset.created_at,
+        updated_at=preset.updated_at,
+    )
+
+
+@router.get("", response_model=PresetList)
+async def list_presets(caller: AutomationDep, pool: PoolDep) -> PresetList:
+    """Built-in presets ("All categories", then one per department), then the org's own, by name."""
+    return PresetList(presets=[_out(p) for p in await presets.list_presets(pool, org_id=caller.org_id)])
+
+
+@router.post("", response_model=PresetOut, status_code=201, responses={409: {"description": "The name is taken"}})
+async def create_preset(body: PresetCreate, caller: AutomationDep, pool: PoolDep) -> PresetOut:
+    """422 names unknown category ids; 409 when the name is taken (by the org or a built-in)."""
+    preset = await presets.create_preset(
+        pool, org_id=caller.org_id, user_id=caller.user_id, name=body.name, category_ids=body.category_ids
+    )
+    return _out(preset)
+
+
+@router.get("/{preset_id}", response_model=PresetOut)
+async def get_preset(preset_id: UUID, caller: AutomationDep, pool: PoolDep) -> PresetOut:
+    return _out(await presets.get_preset(pool, org_id=caller.org_id, preset_id=preset_id))
+
+
+@router.patch(
+    "/{preset_id}",
+    response_model=PresetOut,
+    responses={409: {"description": "A built-in preset, or the name is taken"}},
+)
+async def update_preset(preset_id: UUID, body: PresetUpdate, caller: AutomationDep, pool: PoolDep) -> PresetOut:
+    """Rename and/or change the categories of one of the org's presets (built-ins: 409)."""
+    preset = await presets.update_preset(
+        pool, org_id=caller.org_id, preset_id=preset_id, name=body.name, category_ids=body.category_ids
+    )
+    return _out(preset)
+
+
+@router.delete(
+    "/{preset_id}",
+    status_code=204,
+    responses={409: {"description": "A built-in preset, or one a schedule uses"}},
+)
+async def delete_preset(preset_id: UUID, caller: AutomationDep, pool: PoolDep) -> Response:
+    """Built-ins and presets a schedule uses answer 409."""
+    await presets.delete_preset(pool, org_id=caller.org_id, preset_id=preset_id)
+    return Response(status_code=204)
