@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -56,8 +57,10 @@ def db_url(pg_server_url: str, template_db: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(db_url, tmp_path_factory.mktemp("data"))
+def settings(request: pytest.FixtureRequest, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The test module's settings: the test defaults, plus the module's `SETTINGS` overrides if it has any."""
+    overrides: dict[str, Any] = getattr(request.module, "SETTINGS", {})
+    return make_settings(db_url, tmp_path_factory.mktemp("data"), **overrides)
 
 
 @pytest.fixture(scope="module")

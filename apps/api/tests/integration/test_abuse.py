@@ -11,27 +11,22 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 
-from app.config import Settings
-from tests.support import LiveServer, TokenFactory, make_settings
+from tests.support import LiveServer, TokenFactory
 
 BODY_LIMIT = 64 * 1024
 BULK_CAP = 5
 STALLED_ROWS = 30_000
 
 
-@pytest.fixture(scope="module")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(
-        db_url,
-        tmp_path_factory.mktemp("data"),
-        max_request_body_bytes=BODY_LIMIT,
-        max_bulk_items=BULK_CAP,
-        db_pool_max_size=4,
-        max_concurrent_exports_per_org=2,
-        export_send_timeout_seconds=10.0,
-    )
+# This module's settings (conftest's `settings` fixture applies them).
+SETTINGS: dict[str, Any] = {
+    "max_request_body_bytes": BODY_LIMIT,
+    "max_bulk_items": BULK_CAP,
+    "db_pool_max_size": 4,
+    "max_concurrent_exports_per_org": 2,
+    "export_send_timeout_seconds": 10.0,
+}
 
 
 def cursor_of(value: Any) -> str:

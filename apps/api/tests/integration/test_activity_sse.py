@@ -10,25 +10,19 @@ from urllib.parse import urlsplit
 
 import httpx
 import psycopg
-import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
 
-from app.config import Settings
 from app.repositories import runs as runs_repo
 from app.services.parallel_runner import create_activity_event
-from tests.support import Identity, LiveServer, TokenFactory, make_settings
+from tests.support import Identity, LiveServer, TokenFactory
 
-
-@pytest.fixture(scope="module")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(
-        db_url,
-        tmp_path_factory.mktemp("data"),
-        activity_keepalive_seconds=0.3,
-        activity_send_timeout_seconds=2,
-        activity_finished_grace_seconds=30,
-        max_streams_per_token=20,
-    )
+# This module's settings (conftest's `settings` fixture applies them).
+SETTINGS: dict[str, Any] = {
+    "activity_keepalive_seconds": 0.3,
+    "activity_send_timeout_seconds": 2,
+    "activity_finished_grace_seconds": 30,
+    "max_streams_per_token": 20,
+}
 
 
 async def new_run(live: LiveServer, identity: Identity) -> uuid.UUID:
@@ -139,10 +133,12 @@ async def test_two_subscribers_each_receive_every_event_then_the_stream_ends(
         fresh = await client.get(url)
     assert again.status_code == 204
     assert fresh.status_code == 200  # the finished stream is still replayable during its grace period
-    live.stream.cleanup(run_id)
+    # A finished run whose stream is gone (its grace period over, or a restart) has nothing to replay.
+    quiet = await new_run(live, identity)
+    finish_run(db_url, quiet)
     async with live.client(identity.token) as client:
-        gone = await client.get(url)
-    assert gone.status_code == 204
+        gone = await client.get(f"/collection/runs/{quiet}/activity")
+    assert gone.status_code == 204 and not live.stream.has_stream(quiet)
 
 
 async def test_reconnect_gets_exactly_the_missed_events(live: LiveServer, make_identity: TokenFactory) -> None:

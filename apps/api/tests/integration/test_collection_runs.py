@@ -5,25 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from typing import Any
 
 import psycopg
 import pytest
 
-from app.config import Settings
 from tests.support import Feed, LiveServer, TokenFactory, make_settings, terminal
 
 CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup", "auto-car-care"]
 
 
-@pytest.fixture(scope="module")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(
-        db_url,
-        tmp_path_factory.mktemp("data"),
-        demo_latency_ms=2,
-        retry_wait_initial_seconds=0.01,
-        activity_subscriber_queue_size=100_000,
-    )
+# This module's settings (conftest's `settings` fixture applies them).
+SETTINGS: dict[str, Any] = {
+    "demo_latency_ms": 2,
+    "retry_wait_initial_seconds": 0.01,
+    "activity_subscriber_queue_size": 100_000,
+}
 
 
 async def known_category_ids(live: LiveServer, token: str) -> list[str]:

@@ -11,19 +11,14 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 
-from app.config import Settings
-from tests.support import Feed, LiveServer, TokenFactory, make_settings, terminal
+from tests.support import Feed, LiveServer, TokenFactory, terminal
 
 CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup"]
 
 
-@pytest.fixture(scope="module")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(
-        db_url, tmp_path_factory.mktemp("data"), demo_latency_ms=1, activity_subscriber_queue_size=100_000
-    )
+# This module's settings (conftest's `settings` fixture applies them).
+SETTINGS: dict[str, Any] = {"demo_latency_ms": 1, "activity_subscriber_queue_size": 100_000}
 
 
 async def all_names(client: httpx.AsyncClient) -> list[str]:

@@ -197,7 +197,10 @@ async def test_cancel_halts_promptly_and_cancels_in_flight_work() -> None:
     assert info.value.reason == "cancelled"
     assert interrupted == MAX_WORKERS
     assert sorted(info.value.unprocessed) == list(range(50))
-    assert runner.is_cancelled
+    # Cancelling is sticky: the same runner starts nothing afterwards.
+    with pytest.raises(CollectionPausedException) as again:
+        await runner.run([1, 2, 3], process)
+    assert again.value.reason == "cancelled" and again.value.unprocessed == [1, 2, 3] and started == MAX_WORKERS
 
 
 async def test_run_after_cancel_stops_at_once() -> None:

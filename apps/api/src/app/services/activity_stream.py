@@ -326,10 +326,6 @@ class ActivityStreamManager:
         stream.last_touched = self._clock()
         return stream
 
-    def cleanup(self, run_id: UUID) -> None:
-        """Drop a run's stream now, ending its subscriptions."""
-        self._drop(run_id)
-
     def _unsubscribe(self, subscription: Subscription) -> None:
         stream = self._streams.get(subscription.run_id)
         if stream is None:

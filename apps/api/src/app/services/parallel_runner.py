@@ -113,10 +113,6 @@ class ParallelCollectionRunner:
         self._cancelled = False
         self._state = _RunState()
 
-    @property
-    def is_cancelled(self) -> bool:
-        return self._cancelled
-
     def cancel(self) -> None:
         """Stop every worker now: no new task starts, in-flight tasks are cancelled.
 
