@@ -7,6 +7,7 @@ import inspect
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from httpx_sse import aconnect_sse
@@ -19,15 +20,11 @@ from tests.support import Events, Feed, LiveServer, TokenFactory, make_settings,
 CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup", "auto-car-care"]
 
 
-@pytest.fixture(scope="module")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(
-        db_url,
-        tmp_path_factory.mktemp("data"),
-        demo_latency_ms=20,
-        run_control_poll_seconds=0.3,
-        activity_subscriber_queue_size=100_000,
-    )
+SETTINGS: dict[str, Any] = {
+    "demo_latency_ms": 20,
+    "run_control_poll_seconds": 0.3,
+    "activity_subscriber_queue_size": 100_000,
+}
 
 
 @pytest.fixture(scope="module")

@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.config import Settings
 from app.main import create_app
 from tests.support import Feed, LiveServer, TokenFactory, make_settings, serve_app, terminal
 
 SCRAPE_TOKEN = "scrape-secret-for-tests"
 
 
-@pytest.fixture(scope="module")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(
-        db_url,
-        tmp_path_factory.mktemp("data"),
-        demo_latency_ms=1,
-        demo_rate_limit_rate=0.05,
-        demo_retry_after_seconds=0.01,
-        retry_wait_initial_seconds=0.01,
-        metrics_token=SCRAPE_TOKEN,
-        activity_subscriber_queue_size=100_000,
-    )
-
+SETTINGS: dict[str, Any] = {
+    "demo_latency_ms": 1,
+    "demo_rate_limit_rate": 0.05,
+    "demo_retry_after_seconds": 0.01,
+    "retry_wait_initial_seconds": 0.01,
+    "metrics_token": SCRAPE_TOKEN,
+    "activity_subscriber_queue_size": 100_000,
+}
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -5,20 +5,18 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from app.config import Settings
-from tests.support import LiveServer, TokenFactory, make_settings
+from tests.support import LiveServer, TokenFactory
 
 CONFIG = Path(__file__).resolve().parents[1] / "schemathesis" / "schemathesis.toml"
 PERMISSIONS = ("admin.automation", "sellers.read", "sellers.write")
 
 
-@pytest.fixture(scope="module")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    # The fuzzer's deliberate bad credentials must not throttle its own address (test_signin_throttle covers that).
-    return make_settings(db_url, tmp_path_factory.mktemp("data"), signin_failures_per_minute=1_000_000)
+# The fuzzer's deliberate bad credentials must not throttle its own address (test_signin_throttle covers that).
+SETTINGS: dict[str, Any] = {"signin_failures_per_minute": 1_000_000}
 
 
 # The document grows with the API; schemathesis gets the same 10 minutes as the wait below.

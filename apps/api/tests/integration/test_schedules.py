@@ -21,15 +21,13 @@ from app.db import make_pool
 from app.main import create_app
 from app.services import schedules as schedules_service
 from app.services.scheduler import Scheduler
-from tests.support import Identity, LiveServer, TokenFactory, make_settings, serve_app
+from tests.support import Identity, LiveServer, TokenFactory, serve_app
 
 NY = "America/New_York"
 
 
-@pytest.fixture(scope="module")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    # Runs stay open for a while (slow demo upstream), so "previous run still open" can be seen.
-    return make_settings(db_url, tmp_path_factory.mktemp("data"), scheduler_enabled=False, demo_latency_ms=1000)
+# Runs stay open for a while (slow demo upstream), so "previous run still open" can be seen.
+SETTINGS: dict[str, Any] = {"scheduler_enabled": False, "demo_latency_ms": 1000}
 
 
 def scheduler(live: LiveServer) -> Scheduler:

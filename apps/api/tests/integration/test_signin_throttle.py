@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from app.config import Settings
-from tests.support import LiveServer, TokenFactory, make_settings
+from tests.support import LiveServer, TokenFactory
 
 FAILURES = 3
 
 
-@pytest.fixture(scope="module")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(db_url, tmp_path_factory.mktemp("data"), signin_failures_per_minute=FAILURES)
+SETTINGS: dict[str, Any] = {"signin_failures_per_minute": FAILURES}
 
 
 async def test_failed_sign_ins_are_throttled_per_address_without_queries(

@@ -5,31 +5,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from typing import Any
 
 import httpx
 import psycopg
-import pytest
 from httpx_sse import aconnect_sse
 
-from app.config import Settings
 from app.logging_config import RedactSecretsFilter
 from app.repositories import runs as runs_repo
 from app.services import accounts
-from tests.support import Identity, LiveServer, TokenFactory, make_settings
+from tests.support import Identity, LiveServer, TokenFactory
 
 ORIGIN = "https://dashboard.example"
 PER_TOKEN = 2
 
 
-@pytest.fixture(scope="module")
-def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(
-        db_url,
-        tmp_path_factory.mktemp("data"),
-        activity_keepalive_seconds=0.2,
-        max_streams_per_token=PER_TOKEN,
-        stream_cors_origins=[ORIGIN],
-    )
+SETTINGS: dict[str, Any] = {
+    "activity_keepalive_seconds": 0.2,
+    "max_streams_per_token": PER_TOKEN,
+    "stream_cors_origins": [ORIGIN],
+}
 
 
 async def new_run(live: LiveServer, identity: Identity) -> uuid.UUID:
