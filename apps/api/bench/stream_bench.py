@@ -198,12 +198,17 @@ async def client_main(port: int, path: str, token: str, connections: int, timeou
         f"Cache-Control: no-cache\r\n{auth}\r\n"
     ).encode()
 
+    # Opened at most 200 at a time: thousands of simultaneous connects overflow the listen backlog
+    # and measure the accept queue, not the feed.
+    opening = asyncio.Semaphore(200)
+
     async def open_one() -> SSEConnection:
-        _, conn = await loop.create_connection(lambda: SSEConnection(request, stats, loop), HOST, port)
-        await conn.status
+        async with opening:
+            _, conn = await loop.create_connection(lambda: SSEConnection(request, stats, loop), HOST, port)
+            await conn.status
         return conn
 
-    async with asyncio.timeout(60):
+    async with asyncio.timeout(max(60.0, connections * 0.1)):
         conns = await asyncio.gather(*(open_one() for _ in range(connections)))
     emit({"type": "connected", "ok": sum(c.status.result() == 200 for c in conns), "n": connections})
     cpu_connected = time.process_time()
@@ -468,7 +473,7 @@ async def drive(target: Target, port: int, args: argparse.Namespace, peer: Peer 
     # With a peer, every other client process connects to it instead.
     ports = [peer.port if peer is not None and i % 2 else port for i in range(procs)]
     local = sum(share for share, p in zip(shares, ports, strict=True) if p == port)
-    timeout = args.seconds + 60
+    timeout = args.seconds + 60 + subscribers * 0.1  # the last client may connect long after the first
     gc.collect()
     rss_before = me.memory_info().rss
     clients = [
@@ -487,7 +492,7 @@ async def drive(target: Target, port: int, args: argparse.Namespace, peer: Peer 
         for share, client_port in zip(shares, ports, strict=True)
     ]
     try:
-        async with asyncio.timeout(90):
+        async with asyncio.timeout(max(90.0, subscribers * 0.1)):
             connected = [await read_json_line(c.stdout, "connected") for c in clients]  # type: ignore[arg-type]
             ok = sum(m["ok"] for m in connected)
             if ok != subscribers:
