@@ -233,6 +233,11 @@ class RunExecutor:
                 conn, owner=self.owner, run_ids=local, ttl_seconds=self.settings.run_lease_seconds
             )
         for run_id in set(local) - kept:
+            execution = self._executions.get(run_id)
+            if execution is not None and execution.settling:
+                # It ended by itself while we asked (e.g. the breaker paused it): cancelling it now
+                # would lose the event it is about to publish.
+                continue
             logger.warning("run %s is no longer ours to execute (paused, cancelled or taken over)", run_id)
             await self.stop(run_id)
 
