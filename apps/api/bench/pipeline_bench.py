@@ -388,6 +388,12 @@ def report(outcome: Outcome, latency_ms: float, server: str) -> bool:
         f"{len(db_worker) / max(products, 1):.2f} per product; waiting for a connection {acquire_seconds:.3f} s)"
     )
     print(f"sellers found / new   {run.sellers_found:,} / {run.sellers_new:,}")
+    stored = sum(sum(kinds.values()) for kinds in run.upstream_requests.values())
+    per_new = f"{stored / run.sellers_new:.3f}" if run.sellers_new else "n/a"
+    print(
+        f"requests per new seller {per_new} ({stored:,} requests stored on the run: {run.upstream_requests}; "
+        f"{run.ebay_pages_skipped:,} eBay pages skipped; cost ${run.upstream_cost:.4f})"
+    )
     print()
     print(
         f"where the worker time goes ({outcome.workers} x makespan = {worker_time:.2f} s); the nominal row's share is "
@@ -469,6 +475,9 @@ def main() -> int:
     parser.add_argument("--categories", type=int, default=75, help="how many catalogue categories (default all 75)")
     parser.add_argument("--profile", action="store_true", help="profile the run with cProfile (slows it down)")
     parser.add_argument(
+        "--fixed-concurrency", action="store_true", help="always SELLERCOLLECTION_WORKERS in flight (no adaptive limit)"
+    )
+    parser.add_argument(
         "--db-waits",
         type=float,
         metavar="MS",
@@ -493,6 +502,7 @@ def main() -> int:
             demo_latency_ms=args.latency_ms,
             demo_error_rate=0.0,
             demo_rate_limit_rate=0.0,
+            adaptive_concurrency=not args.fixed_concurrency,
             log_level="WARNING",
         )
         waits = args.db_waits / 1000 if args.db_waits else None

@@ -376,6 +376,8 @@ class _Session:
         table.add_row("Products", f"{run.products_searched} searched / {run.products_total} found")
         table.add_row("Sellers", f"{run.sellers_found} found, {run.sellers_new} new")
         table.add_row("Failed items", str(run.failed_items))
+        table.add_row("Requests", _requests_line(run))
+        table.add_row("Cost", _cost_line(run))
         if run.seller_count_snapshot is not None:
             table.add_row("Sellers in org", f"{run.seller_count_snapshot} (when the run stopped)")
         table.add_row("Run id", str(run.id))
@@ -438,6 +440,8 @@ class LiveView:
     lanes: dict[int, _Lane] = field(default_factory=dict)
     recent: deque[tuple[str, str, str, str, str]] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
     rate_limited_for: float | None = None
+    concurrency_limit: int | None = None
+    paced_rps: float | None = None
     last_seq: int = 0
     started: float = field(default_factory=time.monotonic)
     _reader_done: bool = field(default=False, init=False)
@@ -465,6 +469,8 @@ class LiveView:
         worker = entry.worker_id
         if worker > 0:
             self.lanes[worker] = _Lane(phase=entry.phase, action=entry.action, label=_label(entry), at=_clock(entry))
+        if entry.concurrency_limit is not None:
+            self.concurrency_limit = entry.concurrency_limit
         # Worker 0 is the pipeline: storage steps carry an operation type, the rest are run milestones.
         who = f"W{worker}" if worker else ("db" if entry.operation_type else "run")
         self.recent.append((_clock(entry), who, entry.phase, entry.action, _detail(entry)))
@@ -472,6 +478,8 @@ class LiveView:
     def update_progress(self, progress: Progress) -> None:
         self.run = progress.run
         self.rate_limited_for = progress.rate_limited_for_seconds
+        self.concurrency_limit = progress.concurrency_limit
+        self.paced_rps = progress.paced_rps
 
     def render(self) -> RenderableType:
         run = self.run
@@ -506,7 +514,11 @@ class LiveView:
                 lanes.add_row(str(worker), lane.phase, lane.action, lane.label, lane.at, style="dim")
             else:
                 lanes.add_row(str(worker), lane.phase, _styled(lane.action), lane.label, lane.at)
-        parts: list[RenderableType] = [header, counters, lanes]
+        upstream = [f"Requests [bold]{_requests_line(run)}[/bold]", f"Cost [bold]{_cost_line(run)}[/bold]"]
+        if self.concurrency_limit is not None:
+            pace = f", paced {self.paced_rps:g} req/s" if self.paced_rps else ""
+            upstream.append(f"In flight ≤ [bold]{self.concurrency_limit}[/bold]/{self.workers}{pace}")
+        parts: list[RenderableType] = [header, counters, Text.from_markup("   ".join(upstream)), lanes]
         if self.rate_limited_for:
             parts.append(Text(f"Waiting for rate limit {self.rate_limited_for:.1f}s", style="bold yellow"))
         events = Table(box=None, expand=True, show_header=False, pad_edge=False)
@@ -519,6 +531,22 @@ class LiveView:
             events.add_row(at, who, phase, _styled(action), detail)
         parts.append(Panel(events, title="Recent events", title_align="left", box=box.ROUNDED))
         return Panel(Group(*parts), title=f"SellerCollection · run {run.id}", title_align="left")
+
+
+def _requests_line(run: RunRow) -> str:
+    """'412 (best sellers 12, eBay pages 380, retries 15, 429s 5)'."""
+    kinds = {"best_sellers": "best sellers", "ebay_page": "eBay pages", "retry": "retries", "rate_limited": "429s"}
+    totals = {kind: sum(k.get(kind, 0) for k in run.upstream_requests.values()) for kind in kinds}
+    detail = ", ".join(f"{label} {totals[kind]}" for kind, label in kinds.items() if totals[kind])
+    total = sum(totals.values())
+    skipped = f"; {run.ebay_pages_skipped} pages skipped" if run.ebay_pages_skipped else ""
+    return f"{total} ({detail}){skipped}" if detail else f"{total}{skipped}"
+
+
+def _cost_line(run: RunRow) -> str:
+    cost = run.upstream_cost
+    per_seller = f", ${cost / run.sellers_new:.4f} per new seller" if run.sellers_new else ""
+    return f"${cost:.4f}{per_seller}"
 
 
 _ACTION_STYLES = {

@@ -130,11 +130,20 @@ class Settings(BaseSettings):
     ebay_client_secret: SecretStr | None = Field(default=None, validation_alias=AliasChoices("EBAY_CLIENT_SECRET"))
     ebay_base_url: str = Field(default="https://api.ebay.com", validation_alias=AliasChoices("EBAY_BASE_URL"))
     ebay_api_page_size: int = Field(default=200, ge=1, le=200, description="Listings per Browse API request.")
+    oxylabs_max_rps: float = Field(default=0.0, ge=0, description="Fixed cap on Oxylabs requests per second (0: none).")
+    ebay_api_max_rps: float = Field(default=0.0, ge=0, description="Fixed cap on Browse API requests/s (0: none).")
+    demo_max_rps: float = Field(default=0.0, ge=0, description="Fixed cap on demo requests per second (0: none).")
+    oxylabs_price_per_1000: float = Field(default=1.5, ge=0, description="USD per 1,000 billed Oxylabs requests.")
+    ebay_api_price_per_1000: float = Field(default=0.0, ge=0, description="USD per 1,000 Browse API requests.")
+    demo_price_per_1000: float = Field(default=0.0, ge=0, description="USD per 1,000 demo requests.")
+    adaptive_concurrency: bool = Field(
+        default=True, description="Find the concurrency and pace the upstream allows (off: always `workers`)."
+    )
     price_min_multiplier: float = Field(default=1.8, gt=0, description="eBay price window low end, x Amazon price.")
     price_max_multiplier: float = Field(default=2.2, gt=0, description="eBay price window high end, x Amazon price.")
     ebay_pages_per_product: int = Field(default=3, ge=1, le=10)
     run_lease_seconds: float = Field(default=30.0, gt=1, description="A run whose executor misses this is taken over.")
-    workers: int = Field(default=5, ge=1, le=20, description="Parallel workers per run phase.")
+    workers: int = Field(default=5, ge=1, le=20, description="Most upstream requests in flight per run phase.")
     upstream_attempts: int = Field(default=3, ge=1, description="Tries per upstream request on transient errors.")
     rate_limit_retries: int = Field(default=8, ge=0, description="429 answers tolerated per upstream request.")
     rate_limit_backoff_seconds: float = Field(default=5.0, ge=0, description="Wait after a 429 without Retry-After.")
@@ -199,6 +208,11 @@ class Settings(BaseSettings):
         if plus and ebay in ("demo", "oxylabs", "ebay_api"):
             return ebay  # type: ignore[return-value]
         return self.ebay_provider or self.resolved_provider
+
+    def max_rps(self, provider: str) -> float | None:
+        """The fixed request-rate cap of `provider`, None when uncapped."""
+        cap = {"oxylabs": self.oxylabs_max_rps, "ebay_api": self.ebay_api_max_rps, "demo": self.demo_max_rps}
+        return cap.get(provider) or None
 
     @property
     def run_provider(self) -> str:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, computed_field, model_validator
 
 
 def reject_control_characters(value: str) -> str:
@@ -118,6 +118,7 @@ class ActivityEntry(BaseModel):
     operation_type: str | None = None
     missed: int | None = Field(default=None, description="On a gap event: how many events were lost, if known.")
     retry_after_seconds: float | None = None
+    concurrency_limit: int | None = Field(default=None, description="Requests the run allowed in flight then.")
 
     @classmethod
     def create(cls, worker_id: int, phase: str, action: ActivityAction, **fields: Any) -> ActivityEntry:
@@ -196,6 +197,14 @@ class RunResponse(BaseModel):
     sellers_found: int
     sellers_new: int
     failed_items: int
+    upstream_requests: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Upstream requests by provider and kind (best_sellers, ebay_page, retry, rate_limited).",
+    )
+    upstream_cost: float = Field(default=0.0, description="USD, priced per provider when the requests were made.")
+    ebay_pages_skipped: int = Field(
+        default=0, description="Result pages not fetched: no listing inside the window, or the exact matches ended."
+    )
     seller_count_snapshot: int | None
     trigger: Literal["manual", "schedule"] = "manual"
     preset_id: UUID | None = None
@@ -207,6 +216,16 @@ class RunResponse(BaseModel):
     paused_at: datetime | None
     completed_at: datetime | None
     updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def requests_total(self) -> int:
+        return sum(sum(kinds.values()) for kinds in self.upstream_requests.values())
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost_per_new_seller(self) -> float | None:
+        return round(self.upstream_cost / self.sellers_new, 4) if self.sellers_new else None
 
 
 class RunList(BaseModel):
@@ -242,6 +261,11 @@ class RunProgress(BaseModel):
     workers: list[WorkerProgress] = Field(description="Each worker's latest step (empty unless executing here).")
     executing_here: bool
     rate_limited_for_seconds: float | None = Field(description="Set while the run waits out an upstream 429.")
+    concurrency_limit: int | None = Field(default=None, description="Requests allowed in flight now (executing here).")
+    paced_rps: float | None = Field(
+        default=None, description="Requests/s the run keeps to after a 429 (None: unpaced)."
+    )
+    max_rps: float | None = Field(default=None, description="The provider's fixed requests/s cap, if any.")
 
 
 class CategoryOut(BaseModel):

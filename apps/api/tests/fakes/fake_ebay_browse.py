@@ -106,14 +106,13 @@ def error_body(error_id: int, message: str, *, domain: str = "API_BROWSE", categ
 
 
 def default_sellers(query: str) -> list[FakeSeller]:
-    """Three to five listings for any query, from a pool of 30 sellers shared across queries."""
+    """Three to five listings for any query, from a pool of 30 sellers shared across queries.
+
+    A seller's feedback is the same on every listing, so what a run stores does not depend on order.
+    """
     seed = sum(map(ord, query))
-    return [
-        FakeSeller(
-            f"api_seller_{(seed + 7 * k) % 30:02d}", feedback_count=50 + (seed + k) % 5000, feedback_percent="99.2"
-        )
-        for k in range(3 + seed % 3)
-    ]
+    picks = [(seed + 7 * k) % 30 for k in range(3 + seed % 3)]
+    return [FakeSeller(f"api_seller_{n:02d}", feedback_count=50 + 37 * n, feedback_percent="99.2") for n in picks]
 
 
 @dataclass

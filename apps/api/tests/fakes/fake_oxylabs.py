@@ -187,6 +187,8 @@ class FakeOxylabs:
         }
         self.layout: Layout = layout
         self.default_view: View = default_view
+        # Set: every listing shows this price instead of one inside the searched window.
+        self.listing_price: Decimal | None = None
         self.requests: Counter[ItemKey] = Counter()
         self.payloads: list[dict[str, Any]] = []
         self.unauthorized = 0
@@ -290,7 +292,7 @@ class FakeOxylabs:
         if page < len(pages):
             next_params = {name: values[0] for name, values in params.items()} | {"_pgn": str(page + 1)}
             next_url = f"{EBAY_SEARCH_PREFIX}?{urlencode(next_params)}"
-        price = _listing_price(params)
+        price = self.listing_price if self.listing_price is not None else _listing_price(params)
         view = {"1": "list", "2": "gallery"}.get(params.get("_dmd", [""])[0], self.default_view)
         if view == "gallery":
             return render_search_page(query, sellers, next_url=next_url, price=price, gallery=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -47,6 +48,9 @@ class RunRow:
     sellers_found: int
     sellers_new: int
     failed_items: int
+    upstream_requests: dict[str, dict[str, int]]
+    upstream_cost: Decimal
+    ebay_pages_skipped: int
     seller_count_snapshot: int | None
     journal_seq: int | None
     created_by: UUID | None

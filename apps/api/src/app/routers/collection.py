@@ -31,7 +31,7 @@ from app.models import (
     RunResponse,
     StreamTokenResponse,
 )
-from app.services import activity_feed, collection
+from app.services import activity_feed, collection, runs_export
 from app.services.collection import LifecycleAction, RunLifecycle
 from app.services.stream_guard import StreamCredential, StreamGuard
 
@@ -81,6 +81,17 @@ async def run_history(
     """Finished runs with duration, categories, products, sellers found and new, and the seller-count snapshot."""
     runs, total = await collection.run_history(pool, caller=caller, limit=limit, offset=offset)
     return RunHistoryList(runs=[RunHistoryEntry.model_validate(r) for r in runs], total=total)
+
+
+@router.get("/runs/export", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+async def export_runs(caller: AutomationDep, pool: PoolDep) -> Response:
+    """Finished runs as CSV: requests by kind, pages skipped, cost and cost per new seller, sellers found."""
+    body = await runs_export.runs_csv(pool, caller=caller)
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="runs.csv"'},
+    )
 
 
 @router.get("/runs/{run_id}", response_model=RunResponse)

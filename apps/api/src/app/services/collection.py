@@ -247,6 +247,9 @@ class Progress:
     workers: list[WorkerState]
     executing_here: bool
     rate_limited_for_seconds: float | None
+    concurrency_limit: int | None = None
+    paced_rps: float | None = None
+    max_rps: float | None = None
 
 
 async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id: UUID) -> Progress:
@@ -262,10 +265,14 @@ async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id:
     else:
         workers = []
     waiting = ctx.gate.remaining() if ctx else 0.0
+    limiter = ctx.limiter.state if ctx else None
     return Progress(
         run=run,
         items=[ItemTally(kind, status, n) for (kind, status), n in sorted(counts.items())],
         workers=workers,
         executing_here=ctx is not None,
         rate_limited_for_seconds=round(waiting, 3) if waiting > 0 else None,
+        concurrency_limit=limiter.concurrency_limit if limiter else None,
+        paced_rps=limiter.paced_rps if limiter else None,
+        max_rps=limiter.max_rps if limiter else None,
     )

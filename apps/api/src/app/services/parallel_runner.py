@@ -32,7 +32,7 @@ R = TypeVar("R")
 MAX_WORKERS = 5
 MAX_CONSECUTIVE_FAILURES = 5
 
-StopReason = Literal["failures", "cancelled"]
+StopReason = Literal["failures", "cancelled", "layout"]
 
 
 # The runner's name for the one event model (fields, wire form and the `gap` constructor live there).
@@ -174,9 +174,10 @@ class ParallelCollectionRunner:
                         state.unprocessed.append(task)
                     raise
                 except CollectionPausedException as exc:
-                    # process_task asked for the run to stop (e.g. it saw a pause signal).
+                    # process_task asked for the run to stop: a pause signal, or (reason "layout") the
+                    # pipeline saw that the upstream's pages are mostly unreadable.
                     state.unprocessed.append(task)
-                    self._stop("cancelled", str(exc), current_worker=worker_id)
+                    self._stop("layout" if exc.reason == "layout" else "cancelled", str(exc), current_worker=worker_id)
                 except Exception as exc:
                     self.failures.append(TaskFailure(task=task, error=exc, worker_id=worker_id))
                     if state.stop_reason is not None:

@@ -29,12 +29,20 @@ from app.errors import AppError, RateLimited, UpstreamError
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
+from app.repositories import usage as usage_repo
 from app.repositories.items import CategoryPayload, ProductPayload, WorkItem
 from app.scrapers.base import EbaySeller, Marketplace, PriceWindow
 from app.scrapers.prices import parse_price, to_cents
 from app.services.activity_stream import ActivityBackend
 from app.services.normalize import normalize_name
-from app.services.parallel_runner import ActivityEvent, ParallelCollectionRunner, create_activity_event
+from app.services.parallel_runner import (
+    ActivityEvent,
+    CollectionPausedException,
+    ParallelCollectionRunner,
+    create_activity_event,
+)
+from app.services.upstream_limiter import AdaptiveLimiter, Outcome
+from app.services.usage import RequestKind, RequestMeter, prices_per_1000
 from app.status import ItemKind, ItemStatus, RunPhase
 
 logger = logging.getLogger(__name__)
@@ -43,6 +51,8 @@ T = TypeVar("T")
 
 # Transient upstream failures worth retrying; a malformed body will be malformed again.
 _TRANSIENT = frozenset({"http_error", "timeout", "network"})
+# A run pauses once at least this many answers could not be read and they outnumber the readable ones.
+LAYOUT_PAUSE_MIN = 3
 
 
 class RunFailed(AppError):
@@ -69,6 +79,18 @@ class RateGate:
 
 
 @dataclass
+class LayoutWatch:
+    """Answers of the current phase that were read, and those whose page layout was not understood."""
+
+    read: int = 0
+    unreadable: int = 0
+
+    @property
+    def mostly_unreadable(self) -> bool:
+        return self.unreadable >= LAYOUT_PAUSE_MIN and self.unreadable > self.read
+
+
+@dataclass
 class WorkerState:
     worker_id: int
     phase: str
@@ -88,11 +110,34 @@ class RunContext:
     gate: RateGate = field(default_factory=RateGate)
     workers: dict[int, WorkerState] = field(default_factory=dict)
     runner: ParallelCollectionRunner = field(init=False)
+    limiter: AdaptiveLimiter = field(init=False)
+    meter: RequestMeter = field(init=False)
+    layout: LayoutWatch = field(init=False)
+    limiter_provider: str | None = field(default=None, init=False)
+    usage_flushed_at: float = 0.0
 
     def __post_init__(self) -> None:
         # One runner serves both phases (each `run` starts afresh); every event of the run goes
         # through it, so its callback is the single place events are published.
         self.runner = ParallelCollectionRunner(max_workers=self.settings.workers, on_activity=self._publish)
+        self.meter = RequestMeter(prices_per_1000(self.settings))
+        self.start_phase("amazon")
+
+    def start_phase(self, phase: str) -> None:
+        """A phase on another provider learns that upstream's limits afresh; the same provider keeps them."""
+        settings = self.settings
+        provider = self.provider(phase)
+        if self.limiter_provider != provider:
+            self.limiter = AdaptiveLimiter(
+                settings.workers, max_rps=settings.max_rps(provider), fixed=not settings.adaptive_concurrency
+            )
+            self.limiter_provider = provider
+        self.layout = LayoutWatch()
+
+    def provider(self, phase: str) -> str:
+        """The provider serving `phase` ("oxylabs+ebay_api" serves Amazon from oxylabs, eBay from the API)."""
+        amazon, _, ebay = self.marketplace.name.partition("+")
+        return (ebay or amazon) if phase == "ebay" else amazon
 
     async def emit(self, event: ActivityEvent) -> None:
         """Publish `event` through the runner: now, in order, and never breaking the caller."""
@@ -128,9 +173,16 @@ async def call_upstream(
     worker_id: int,
     phase: str,
     fields: dict[str, Any],
+    is_retry: bool = False,
 ) -> T:
-    """One upstream request with retries; emits fetching / rate_limited / error for every attempt."""
+    """One upstream request with retries; emits fetching / rate_limited / error for every attempt.
+
+    Each attempt waits for the run's rate gate and a slot of the adaptive limiter, is counted by
+    the run's meter, and reports its outcome to the limiter.
+    """
     settings = ctx.settings
+    provider = ctx.provider(phase)
+    first_kind: RequestKind = "best_sellers" if phase == "amazon" else "ebay_page"
     transient_failures = 0
     rate_limits = 0
 
@@ -153,41 +205,94 @@ async def call_upstream(
     ):
         with attempt:
             await ctx.gate.wait()
-            await ctx.emit(create_activity_event(worker_id, phase, "fetching", attempt=attempt.num, **fields))
-            started = time.perf_counter()
-            provider = ctx.marketplace.name
-            try:
-                result = await call()
-            except RateLimited as exc:
-                _observe_upstream(provider, "rate_limited", started)
-                wait = exc.retry_after if exc.retry_after is not None else settings.rate_limit_backoff_seconds
-                metrics.RATE_LIMITED.labels(provider).inc()
-                metrics.RATE_LIMIT_WAIT.labels(provider).inc(wait)
-                ctx.gate.hold(wait)
+            kind: RequestKind = "retry" if is_retry or attempt.num > 1 else first_kind
+            async with ctx.limiter.slot() as report:
+                # A 429 may have come in while this worker waited for its slot.
+                await ctx.gate.wait()
                 await ctx.emit(
                     create_activity_event(
-                        worker_id, phase, "rate_limited", attempt=attempt.num, error_type="rate_limit",
-                        retry_after_seconds=wait, duration_ms=_ms_since(started), **fields,
+                        worker_id, phase, "fetching", attempt=attempt.num,
+                        concurrency_limit=ctx.limiter.concurrency_limit, **fields,
                     )
                 )  # fmt: skip
-                raise
-            except UpstreamError as exc:
-                _observe_upstream(provider, exc.error_type, started)
-                await ctx.emit(
-                    create_activity_event(
-                        worker_id, phase, "error", attempt=attempt.num, error_type=exc.error_type,
-                        error_message=exc.detail, duration_ms=_ms_since(started), **fields,
-                    )
-                )  # fmt: skip
-                raise
-            _observe_upstream(provider, "ok", started)
-            return result
+                started = time.perf_counter()
+                try:
+                    result = await call()
+                except RateLimited as exc:
+                    report("rate_limited")
+                    ctx.meter.count(provider, "rate_limited")
+                    _observe_upstream(provider, "rate_limited", started)
+                    wait = exc.retry_after if exc.retry_after is not None else settings.rate_limit_backoff_seconds
+                    metrics.RATE_LIMITED.labels(provider).inc()
+                    metrics.RATE_LIMIT_WAIT.labels(provider).inc(wait)
+                    ctx.gate.hold(wait)
+                    await ctx.emit(
+                        create_activity_event(
+                            worker_id, phase, "rate_limited", attempt=attempt.num, error_type="rate_limit",
+                            retry_after_seconds=wait, duration_ms=_ms_since(started),
+                            concurrency_limit=ctx.limiter.concurrency_limit, **fields,
+                        )
+                    )  # fmt: skip
+                    raise
+                except UpstreamError as exc:
+                    outcome: Outcome = "timeout" if exc.error_type == "timeout" else "error"
+                    report(outcome)
+                    ctx.meter.count(provider, kind)
+                    _observe_upstream(provider, exc.error_type, started)
+                    await ctx.emit(
+                        create_activity_event(
+                            worker_id, phase, "error", attempt=attempt.num, error_type=exc.error_type,
+                            error_message=exc.detail, duration_ms=_ms_since(started), **fields,
+                        )
+                    )  # fmt: skip
+                    raise
+                report("ok")
+                ctx.meter.count(provider, kind)
+                _observe_upstream(provider, "ok", started)
+                return result
     raise AssertionError("unreachable: stamina either returns or raises")
 
 
 def _observe_upstream(provider: str, outcome: str, started: float) -> None:
     metrics.UPSTREAM_REQUESTS.labels(provider, outcome).inc()
     metrics.UPSTREAM_LATENCY.labels(provider).observe(time.perf_counter() - started)
+
+
+USAGE_FLUSH_SECONDS = 1.0
+
+
+async def _flush_usage(ctx: RunContext, *, force: bool = False) -> None:
+    """Add the requests counted since the last flush to the run: at most once a second, and at phase ends.
+
+    Once a second, not once per item: a statement per item on the run's row would cost a database
+    round trip on every item's critical path. A crash loses at most a second of counts.
+    """
+    now = time.monotonic()
+    if not force and now - ctx.usage_flushed_at < USAGE_FLUSH_SECONDS:
+        return
+    ctx.usage_flushed_at = now
+    delta = ctx.meter.drain()
+    if delta.empty:
+        return
+    async with ctx.pool.connection() as conn:
+        await usage_repo.add_usage(
+            conn, run_id=ctx.run_id, requests=delta.requests, cost=delta.cost, pages_skipped=delta.pages_skipped
+        )
+
+
+def _layout_failure(ctx: RunContext, exc: Exception) -> CollectionPausedException | None:
+    """Count an unreadable answer; the pause to raise when the phase's answers are now mostly unreadable."""
+    if not (isinstance(exc, UpstreamError) and exc.error_type == "layout"):
+        return None
+    ctx.layout.unreadable += 1
+    if not ctx.layout.mostly_unreadable:
+        return None
+    watch = ctx.layout
+    return CollectionPausedException(
+        f"the page layout was not understood: {watch.unreadable} of {watch.read + watch.unreadable} answers "
+        f"could not be read (last: {exc.detail})",
+        reason="layout",
+    )
 
 
 # An item's commit is retried if PostgreSQL picks it as a deadlock or serialization victim.
@@ -198,6 +303,20 @@ _commit = stamina.AsyncRetryingCaller(attempts=5, timeout=None, wait_initial=0.0
 
 def _ms_since(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
+
+
+async def _item_failed(ctx: RunContext, item: WorkItem[Any], exc: Exception) -> None:
+    """Store the item's failure and its requests; pause the run when its answers are mostly unreadable.
+
+    The item that tips the run into a pause is not marked failed: it goes back to the queue, so a
+    resume (once the layout is understood) searches it again.
+    """
+    pause = _layout_failure(ctx, exc)
+    if pause is None:
+        await _record_failure(ctx, item, exc)
+    await _flush_usage(ctx)
+    if pause is not None:
+        raise pause from exc
 
 
 async def _record_failure(ctx: RunContext, item: WorkItem[Any], exc: Exception) -> None:
@@ -244,8 +363,9 @@ async def process_category(ctx: RunContext, item: WorkItem[CategoryPayload], wor
                 fields=fields,
             )  # fmt: skip
     except Exception as exc:
-        await _record_failure(ctx, item, exc)
+        await _item_failed(ctx, item, exc)
         raise
+    ctx.layout.read += 1
     rows = [
         ProductPayload(
             asin=p.asin,
@@ -262,6 +382,7 @@ async def process_category(ctx: RunContext, item: WorkItem[CategoryPayload], wor
         if p.asin
     ]
     inserted = await _commit(_store_category, ctx, item, rows)
+    await _flush_usage(ctx)
     await ctx.emit(
         create_activity_event(
             worker_id, "amazon", "found", items_count=len(rows), new_sellers_count=len(rows),
@@ -328,7 +449,7 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
         async with _claimed(ctx, item, worker_id):
             found = await _search_pages(ctx, title, price, short_title, category, worker_id)
     except Exception as exc:
-        await _record_failure(ctx, item, exc)
+        await _item_failed(ctx, item, exc)
         raise
 
     upserts = [
@@ -343,6 +464,7 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
     ]
     new, known = await _commit(_store_sellers, ctx, item, upserts)
     metrics.ITEMS_PROCESSED.labels(ItemKind.PRODUCT.value).inc()
+    await _flush_usage(ctx)
     await ctx.emit(
         create_activity_event(
             worker_id, "ebay", "found", product_name=short_title, category=category,
@@ -385,14 +507,25 @@ async def _search_pages(
                 "price_max": to_cents(window.high),
             },
         }
-        result = await call_upstream(
-            ctx, partial(ctx.marketplace.search_sellers, title, window, page), worker_id=worker_id,
-            phase="ebay", fields=fields,
-        )  # fmt: skip
+        search = partial(ctx.marketplace.search_sellers, title, window, page)
+        try:
+            result = await call_upstream(ctx, search, worker_id=worker_id, phase="ebay", fields=fields)
+        except UpstreamError as exc:
+            if exc.error_type != "layout":
+                raise
+            # Gallery view or an unknown layout: ask once more, as hard as the provider can, for list view.
+            forced = partial(search, list_view_forced=True)
+            result = await call_upstream(ctx, forced, worker_id=worker_id, phase="ebay", fields=fields, is_retry=True)
+        ctx.layout.read += 1
         for seller in result.sellers:
             key = normalize_name(seller.username)
             if key:
                 found.setdefault(key, seller)
+        remaining = settings.ebay_pages_per_product - page
+        if remaining and (result.exact_matches_ended or (result.has_more and result.listings_in_window == 0)):
+            # The next page cannot hold an exact match inside the window: not worth a paid request.
+            ctx.meter.skip_pages(remaining)
+            break
         if not result.has_more:
             break
     return found
@@ -402,7 +535,10 @@ async def run_amazon_phase(ctx: RunContext) -> None:
     async with ctx.pool.connection() as conn:
         pending = await items_repo.unfinished_categories(conn, run_id=ctx.run_id)
     if pending:
-        await ctx.runner.run(pending, lambda item, wid: process_category(ctx, item, wid), phase="amazon")
+        try:
+            await ctx.runner.run(pending, lambda item, wid: process_category(ctx, item, wid), phase="amazon")
+        finally:
+            await _flush_usage(ctx, force=True)
     async with ctx.pool.connection() as conn:
         await runs_repo.set_phase(conn, run_id=ctx.run_id, phase=RunPhase.EBAY)
         counts = await items_repo.count_by_status(conn, run_id=ctx.run_id)
@@ -411,6 +547,7 @@ async def run_amazon_phase(ctx: RunContext) -> None:
 
 
 async def run_ebay_phase(ctx: RunContext) -> None:
+    ctx.start_phase("ebay")
     async with ctx.pool.connection() as conn:
         counts = await items_repo.count_by_status(conn, run_id=ctx.run_id)
         pending = await items_repo.unfinished_products(conn, run_id=ctx.run_id)
@@ -419,4 +556,7 @@ async def run_ebay_phase(ctx: RunContext) -> None:
         detail = f" ({failed} categories failed)" if failed else ""
         raise RunFailed(f"No products were found in the chosen categories{detail}; nothing to search on eBay")
     if pending:
-        await ctx.runner.run(pending, lambda item, wid: process_product(ctx, item, wid), phase="ebay")
+        try:
+            await ctx.runner.run(pending, lambda item, wid: process_product(ctx, item, wid), phase="ebay")
+        finally:
+            await _flush_usage(ctx, force=True)

@@ -361,8 +361,8 @@ class RunExecutor:
         except CollectionPausedException as exc:
             self._settle(run_id)
             await self._release(ctx)
-            if exc.reason == "failures":
-                reason = f"Paused after {exc}"
+            if exc.reason in ("failures", "layout"):
+                reason = f"Paused after {exc}" if exc.reason == "failures" else f"Paused: {exc}"
                 async with self.pool.connection() as conn:
                     paused = await runs_repo.stop_if_running(
                         conn, run_id=run_id, owner=self.owner, status=RunStatus.PAUSED, reason=reason

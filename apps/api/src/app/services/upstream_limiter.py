@@ -1,0 +1,189 @@
+"""How hard a run may press its upstream: adaptive concurrency, a learned request rate, a fixed cap.
+
+- Concurrency (AIMD): up to `max_concurrency` requests in flight. It starts at one and gains a
+  slot per success (slow start) until the first refusal; from then on every success adds
+  1/limit (one more slot per round of successes), and a 429 or a timeout halves the limit (at
+  most once per round, so one burst of refusals is one decrease). The limit never drops below 1.
+- Rate: a 429 means more requests per second than the upstream allows, which no concurrency
+  limit expresses (one request in flight at 150 ms is already 6.6 req/s). So the first 429 starts
+  pacing at the rate the upstream was *accepting* over the last few seconds (a touch below it);
+  a later 429 cuts the pace by 10 %. Every `probe_every` clean successes the pace rises (1 %, then
+  doubling per clean probe) to find out whether more is allowed. Probing is counted in requests,
+  not seconds, so only about one request in a few hundred is refused however slow the upstream.
+- Cap: `max_rps` (the provider's `..._MAX_RPS` setting) is a fixed ceiling, kept by aiolimiter.
+
+Nothing here retries: callers report each outcome, and the pipeline decides what to do next.
+Library AIMD limiters (aimd-limiter, ace-concurrency) are 0.1 releases without a rate side, so
+this small one is ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from aiolimiter import AsyncLimiter
+
+Outcome = Literal["ok", "rate_limited", "timeout", "error"]
+
+# Accepted requests are counted over this window to learn the upstream's rate.
+RATE_WINDOW_SECONDS = 3.0
+# After a 429 the pace is set this far below the rate the upstream accepted.
+BACKOFF_MARGIN = 0.97
+# A refusal while paced: the pace was too high by at least the upstream's burst allowance.
+PACED_BACKOFF = 0.9
+# Probing: +1 % after `probe_every` clean answers, doubling with each further clean probe (so a
+# pace set too low by an unlucky burst recovers in a few hundred requests), at most +25 %.
+PROBE_STEP = 0.01
+MAX_PROBE_STEP = 0.25
+MIN_RATE = 0.1
+
+
+@dataclass(frozen=True)
+class LimiterState:
+    """What progress, the feed and the terminal show."""
+
+    concurrency_limit: int
+    in_flight: int
+    paced_rps: float | None  # None: not paced (no 429 seen yet)
+    max_rps: float | None
+
+
+class AdaptiveLimiter:
+    def __init__(
+        self,
+        max_concurrency: int,
+        *,
+        max_rps: float | None = None,
+        probe_every: int = 100,
+        fixed: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.max_concurrency = max_concurrency
+        self.max_rps = max_rps if max_rps else None
+        self._cap = AsyncLimiter(max_rps, 1) if max_rps else None
+        self._probe_every = probe_every
+        self._clock = clock
+        self._sleep = sleep
+        # Slow start: one request, then one more slot per success (doubling every round) until the
+        # first refusal; so the first contact with a strict upstream costs one refusal, not five,
+        # and an upstream without limits has us at full concurrency after three rounds.
+        self._limit = float(max_concurrency) if fixed else 1.0
+        self._slow_start = True
+        # Fixed: always `max_concurrency` and no pace (the behaviour before adaptive concurrency).
+        self._fixed = fixed
+        self._in_flight = 0
+        self._round_end = 0  # successes counted before a new decrease is allowed
+        self._successes = 0
+        self._decreased_at = -1
+        self._rate: float | None = None
+        self._paced_at = -math.inf
+        self._probe_step = PROBE_STEP
+        self._next_slot = 0.0
+        self._clean = 0
+        self._accepted: deque[float] = deque()
+        self._changed = asyncio.Condition()
+
+    @property
+    def state(self) -> LimiterState:
+        return LimiterState(
+            concurrency_limit=self.concurrency_limit,
+            in_flight=self._in_flight,
+            paced_rps=None if self._rate is None else round(self._rate, 2),
+            max_rps=self.max_rps,
+        )
+
+    @property
+    def concurrency_limit(self) -> int:
+        return max(1, math.floor(self._limit))
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[Callable[[Outcome], None]]:
+        """Wait for a slot (concurrency, pace, cap); yields `report(outcome)` for the request's outcome.
+
+        A request that never reports (cancelled, an unexpected exception) releases its slot as an
+        `error`, which changes nothing but the count in flight.
+        """
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._in_flight < self.concurrency_limit)
+            self._in_flight += 1
+        reported: list[Outcome] = []
+        sent = self._clock()
+        try:
+            await self._pace()
+            if self._cap is not None:
+                await self._cap.acquire()
+            sent = self._clock()
+            yield reported.append
+        finally:
+            self._finish(reported[0] if reported else "error", sent)
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def _pace(self) -> None:
+        if self._rate is None:
+            return
+        now = self._clock()
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + 1.0 / self._rate
+        if slot > now:
+            await self._sleep(slot - now)
+
+    def _finish(self, outcome: Outcome, sent: float) -> None:
+        self._in_flight -= 1
+        if self._fixed:
+            return
+        now = self._clock()
+        if outcome == "ok":
+            self._successes += 1
+            self._accepted.append(now)
+            step = 1.0 if self._slow_start else 1.0 / self._limit
+            self._limit = min(float(self.max_concurrency), self._limit + step)
+            if self._rate is not None:
+                self._clean += 1
+                if self._clean >= self._probe_every:
+                    self._clean = 0
+                    self._rate *= 1 + self._probe_step
+                    self._probe_step = min(MAX_PROBE_STEP, self._probe_step * 2)
+        elif outcome in ("rate_limited", "timeout"):
+            self._slow_start = False
+            # One decrease per round: the requests already in flight when the first refusal came
+            # were sent at the old limit, and their refusals say nothing new.
+            if self._successes >= self._round_end:
+                self._limit = max(1.0, self._limit / 2)
+                self._round_end = self._successes + self.concurrency_limit
+            # Likewise the pace: a request sent before the pace last changed was sent too fast by a
+            # pace that no longer applies.
+            if outcome == "rate_limited" and sent > self._paced_at:
+                self._on_refusal(now)
+        while self._accepted and self._accepted[0] < now - RATE_WINDOW_SECONDS:
+            self._accepted.popleft()
+
+    def _on_refusal(self, now: float) -> None:
+        self._clean = 0
+        self._probe_step = PROBE_STEP
+        if not self._accepted:
+            # Refused before anything was accepted lately: there is no rate to learn; the
+            # Retry-After hold and the halved concurrency answer it, and a pace only gets slower.
+            if self._rate is not None:
+                self._rate = max(MIN_RATE, self._rate * PACED_BACKOFF)
+                self._paced_at = now
+            return
+        # From the oldest acceptance still in the window (a hold before it would dilute the rate),
+        # over at least a second: a first burst answered within 150 ms says nothing about a rate.
+        window = max(1.0, now - self._accepted[0])
+        learned = max(MIN_RATE, len(self._accepted) / window * BACKOFF_MARGIN)
+        # A refusal while already paced means the pace was too high: never answer it by speeding up.
+        self._rate = learned if self._rate is None else max(MIN_RATE, min(learned, self._rate * PACED_BACKOFF))
+        self._paced_at = now
+        # The refusal says the upstream has nothing left right now: the next request waits a slot.
+        self._next_slot = max(self._next_slot, now + 1.0 / self._rate)
