@@ -174,8 +174,9 @@ async def test_an_unreadable_layout_pauses_the_run_saying_so(
     # Once the pages can be read again, resuming finishes the run, the tipping product included.
     server.layout = "card"
     async with live.client(identity.token) as client:
+        feed = Feed(live, final["id"])
         assert (await client.post(f"/collection/runs/{final['id']}/resume")).status_code == 200
-        await asyncio.wait_for(live.runtime.executor.wait(uuid.UUID(final["id"])), 60)
+        await feed.until(run_event("complete", "failed"))
         resumed = (await client.get(f"/collection/runs/{final['id']}")).json()
     assert resumed["status"] == "completed"
     assert resumed["sellers_new"] > 0
