@@ -6,6 +6,7 @@ import { h, num, statusBadge, errorBox, dateTime, duration, runDurationMs, OPEN_
 import { progressCard } from "./progress.js";
 
 const POLL_MS = 3000;
+const IDLE_POLL_MS = 10000;
 
 function newRunForm(catalogue, presets, app) {
   const err = errorBox();
@@ -130,7 +131,8 @@ export function mount(view, _params, app) {
         } else card.update(r);
       }
       finishedBox.replaceChildren(finishedBox.firstChild, runsTable(list.runs.filter((r) => !OPEN_STATUSES.has(r.status))));
-      if (open.length && !document.hidden) timer = setTimeout(refresh, POLL_MS);
+      // Keep looking while nothing is open too: schedules and other tabs start runs.
+      if (!document.hidden) timer = setTimeout(refresh, open.length ? POLL_MS : IDLE_POLL_MS);
     } catch (e) {
       err.show(e);
     }
