@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from tests.browser.conftest import WATCH_SCRIPT, Served, screenshot, serve, sign_in
 
 # Slow enough that a person (and this test) can pause, resume and reload before the run ends.
-DEMO_LATENCY_MS = "60"
+DEMO_LATENCY_MS = "150"  # long enough that the run is still open after pause, resume and the runs list
 DEPARTMENTS = ("appliances", "arts-crafts-sewing")
 
 pytestmark = pytest.mark.timeout(300)
