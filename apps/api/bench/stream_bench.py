@@ -23,7 +23,8 @@ Memory per subscriber is the server process's RSS with S subscribers minus befor
 Then (`--idle N`, default 10,000) N idle subscribers on one process of ours, and of bare, for the server's
 memory per subscriber.
 
-Bars (S=200, R=200): nothing lost; p99(ours) <= 1.25 x p99(bare); p99(redis) <= 1.5 x p99(ours).
+Bars (S=200, R=200): nothing lost; p99(ours) <= 1.25 x p99(bare); p99(redis) <= 1.5 x p99(ours), where p99 is
+the latency from the time each event was due (so a server that cannot publish on time is not flattered).
 Goal (idle): <= 30 KB per subscriber.
 """
 
@@ -608,6 +609,8 @@ def bench_settings(args: argparse.Namespace) -> Any:
         db_pool_min_size=10,
         db_pool_max_size=10,
         log_level="WARNING",
+        # Every bench subscriber uses the one token: the per-token cap (a guard against leaks) must not count.
+        max_streams_per_token=1_000_000,
     )
 
 
@@ -736,34 +739,43 @@ def orchestrate(args: argparse.Namespace) -> int:
     for title, key, fmt in ROWS:
         print(f"{title:<{width}}" + "".join(f"{cell(r, key, fmt):>18}" for _, _, r in columns))
 
-    def p99(target: str) -> float:
-        return statistics.median(r["p99_ms"] for r in results[target])
+    def p99(target: str, key: str = "sched_p99_ms") -> float:
+        return statistics.median(r[key] for r in results[target])
 
     def lost_by(target: str) -> tuple[int, bool]:
         lost = sum(r["lost_total"] + r["gap_events"] for r in results[target])
         return lost, lost == 0 and all(r["terminal_seen"] == args.subscribers for r in results[target])
 
+    def compare(a: str, b: str, bar: float) -> bool:
+        # The bar is on latency from the time each event was due: plain latency starts at the actual
+        # push, so a server too busy to publish on time would look faster for it (coordinated omission).
+        ratio = p99(a) / p99(b)
+        plain = p99(a, "p99_ms") / p99(b, "p99_ms")
+        print(
+            f"p99({a}) / p99({b}), from when each event was due = {p99(a):.2f} / {p99(b):.2f} ms = {ratio:.2f}   "
+            f"bar <= {bar}: {'PASS' if ratio <= bar else 'FAIL'}   (from the push: {p99(a, 'p99_ms'):.2f} / "
+            f"{p99(b, 'p99_ms'):.2f} ms = {plain:.2f})"
+        )
+        return ratio <= bar
+
     verdicts: list[bool] = []
     print()
+    for target in results:
+        rates = [r["publish_rate"] for r in results[target]]
+        if min(rates) < 0.95 * args.rate:
+            print(
+                f"note: {target} published only {min(rates):.0f} of {args.rate:g} events/s: it (or the machine) "
+                "is at capacity"
+            )
     if "ours" in results and "bare" in results:
-        ratio = p99("ours") / p99("bare")
-        verdicts.append(p99_ok := ratio <= P99_BAR)
-        print(
-            f"p99(ours) / p99(bare) = {p99('ours'):.2f} / {p99('bare'):.2f} ms = {ratio:.2f}   bar <= {P99_BAR}: "
-            f"{'PASS' if p99_ok else 'FAIL'}"
-        )
+        verdicts.append(compare("ours", "bare", P99_BAR))
     for target in ("ours", "redis"):
         if target in results:
             lost, lost_ok = lost_by(target)
             verdicts.append(lost_ok)
             print(f"events lost by {target}: {lost}   bar == 0: {'PASS' if lost_ok else 'FAIL'}")
     if "ours" in results and "redis" in results:
-        ratio = p99("redis") / p99("ours")
-        verdicts.append(redis_ok := ratio <= REDIS_P99_BAR)
-        print(
-            f"p99(redis, 2 processes) / p99(ours) = {p99('redis'):.2f} / {p99('ours'):.2f} ms = {ratio:.2f}   "
-            f"bar <= {REDIS_P99_BAR}: {'PASS' if redis_ok else 'FAIL'}"
-        )
+        verdicts.append(compare("redis", "ours", REDIS_P99_BAR))
     for target, r in idle.items():
         print(
             f"idle x {r['subscribers']:,} on one process, {target}: {r['kb_per_subscriber']:.1f} KB per subscriber "
@@ -779,7 +791,7 @@ def orchestrate(args: argparse.Namespace) -> int:
         print(f"idle KB per subscriber, ours / bare = {idle_ratio:.2f}")
     p99_ok = all(verdicts)
     if args.timeout_baseline and "ours" in results:
-        p99_timeout = statistics.median(r["p99_ms"] for r in results["bare+timeout"])
+        p99_timeout = statistics.median(r["sched_p99_ms"] for r in results["bare+timeout"])
         print(f"(diagnostic) p99(ours) / p99(bare+timeout) = {p99('ours') / p99_timeout:.2f}")
     if not p99_ok:
         print("a bar missed: see bench/README.md; --timeout-baseline and --profile show where the time goes")

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Disconnect a client that takes no event for this long (0: off; costs a timer per send).",
     )
+    activity_write_delay_ms: int = Field(
+        default=20,
+        ge=0,
+        le=1000,
+        description="Events for one reader are gathered this long into one write (0: write each at once).",
+    )
     activity_subscriber_queue_size: int = Field(
         default=1000, ge=1, description="Events held for one slow subscriber before its oldest are dropped."
     )

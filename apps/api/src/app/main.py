@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from app import __version__
 from app.body_limit import BodyLimitMiddleware
 from app.config import Settings
+from app.event_stream import close_streams_on_exit
 from app.http_errors import register_error_handlers
 from app.openapi import install_openapi
 from app.routers import (
@@ -50,9 +52,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.max_concurrent_exports_per_org, concurrent_snapshots=max(1, settings.db_pool_max_size // 4)
             )
             app.state.signin_throttle = SigninThrottle(settings.signin_failures_per_minute)
-            app.state.stream_guard = StreamGuard(
+            app.state.stream_guard = guard = StreamGuard(
                 runtime.pool, per_token=settings.max_streams_per_token, check_every=settings.activity_keepalive_seconds
             )
+            await guard.start()
+            streams_exit = asyncio.create_task(close_streams_on_exit(guard), name="close-streams-on-exit")
             # Every server process runs the scheduler; the claim in the database makes each fire happen once.
             scheduler = Scheduler(
                 pool=runtime.pool,
@@ -73,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                streams_exit.cancel()
+                await guard.aclose()
                 await scheduler.close()
 
     app = FastAPI(title="SellerCollection", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -48,12 +48,14 @@ def build_activity_backend(settings: Settings) -> ActivityBackend:
             subscriber_queue_size=settings.activity_subscriber_queue_size,
             finished_ttl_seconds=settings.activity_finished_grace_seconds,
             idle_ttl_seconds=settings.activity_idle_ttl_seconds,
+            write_delay_seconds=settings.activity_write_delay_ms / 1000,
         )
     return ActivityStreamManager(
         history=settings.activity_history,
         subscriber_queue_size=settings.activity_subscriber_queue_size,
         finished_grace_seconds=settings.activity_finished_grace_seconds,
         idle_ttl_seconds=settings.activity_idle_ttl_seconds,
+        write_delay_seconds=settings.activity_write_delay_ms / 1000,
     )
 
 

@@ -62,6 +62,34 @@ async def test_revoking_the_token_ends_its_open_stream(live: LiveServer, make_id
     assert again.status_code == 401
 
 
+async def test_one_check_ends_only_the_streams_whose_credentials_ended(
+    live: LiveServer, make_identity: TokenFactory
+) -> None:
+    revoked, kept = await make_identity(), await make_identity()
+    runs = {revoked.token: await new_run(live, revoked), kept.token: await new_run(live, kept)}
+    async with live.client(revoked.token) as gone, live.client(kept.token) as staying:
+        opened = [asyncio.Event() for _ in range(3)]
+        ending = [
+            asyncio.create_task(read_until_closed(gone, f"/collection/runs/{runs[revoked.token]}/activity", e))
+            for e in opened[:2]
+        ]
+        path = f"/collection/runs/{runs[kept.token]}/activity"
+        async with staying.stream("GET", path) as response:
+            opened[2].set()
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in opened)), 10)
+            async with live.database.pool.connection() as conn:
+                assert await accounts.revoke_token(conn, token_or_prefix=revoked.token) == 1
+            ended = await asyncio.wait_for(asyncio.gather(*ending), 10)
+            # The kept token's stream outlives the check that ended the others: it gets keepalives after it.
+            pings = 0
+            async for line in response.aiter_lines():
+                pings += line.startswith(": ping")
+                if pings == 3:
+                    break
+    assert all(": credentials ended" in lines for lines in ended)
+    assert pings == 3
+
+
 async def test_an_expired_stream_token_ends_its_stream(
     live: LiveServer, make_identity: TokenFactory, db_url: str
 ) -> None:

@@ -207,3 +207,61 @@ async def test_frames_are_what_sse_starlette_would_encode() -> None:
         assert event.frame == expected == sse_frame(event.seq, event.data)
     assert numbered.entry.error_message == tricky.error_message and numbered.seq == 1
     assert body(numbered) == {**tricky.model_dump(mode="json", exclude_none=True), "seq": 1}
+
+
+async def test_events_of_one_write_window_wake_a_waiting_reader_once_with_all_of_them() -> None:
+    manager = ActivityStreamManager(write_delay_seconds=0.05)
+    sub = manager.subscribe(R)
+    reader = asyncio.create_task(sub.next_event())
+    await asyncio.sleep(0)  # the reader is waiting now
+    for n in range(5):
+        manager.push(R, ev(n))
+    await asyncio.sleep(0)
+    assert not reader.done()  # gathered, not written one by one
+    first = await asyncio.wait_for(reader, 5)
+    assert first is not None and first.seq == 1
+    assert [e.seq for e in sub.take_ready(64)] == [2, 3, 4, 5]  # the rest came with the same wake-up
+    assert sub.take_ready(64) == []
+    sub.close()
+
+
+async def test_without_a_write_delay_a_waiting_reader_wakes_at_the_first_event() -> None:
+    manager = ActivityStreamManager(write_delay_seconds=0)
+    sub = manager.subscribe(R)
+    reader = asyncio.create_task(sub.next_event())
+    await asyncio.sleep(0)
+    manager.push(R, ev(1))
+    first = await asyncio.wait_for(reader, 5)
+    assert first is not None and first.seq == 1
+    sub.close()
+
+
+async def test_take_ready_stops_at_its_limit_and_ends_with_the_terminal_event() -> None:
+    manager = ActivityStreamManager()
+    sub = manager.subscribe(R)
+    for n in range(3):
+        manager.push(R, ev(n))
+    manager.push(R, finished(3))
+    assert [e.seq for e in sub.take_ready(2)] == [1, 2]
+    assert [e.seq for e in sub.take_ready(10)] == [3, 4]
+    with pytest.raises(StopAsyncIteration):
+        await sub.next_event()
+    assert manager.subscriber_count(R) == 0
+
+
+async def test_a_poke_wakes_a_waiting_reader_with_nothing_and_an_event_makes_it_moot() -> None:
+    manager = ActivityStreamManager()
+    sub = manager.subscribe(R)
+    reader = asyncio.create_task(sub.next_event())
+    await asyncio.sleep(0)
+    sub.poke()
+    assert await asyncio.wait_for(reader, 5) is None  # keepalive due, nothing new
+    sub.poke()
+    manager.push(R, ev(1))
+    event = await sub.next_event()
+    assert event is not None and event.seq == 1
+    waiting = asyncio.create_task(sub.next_event())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # the poke was answered by the event: no keepalive owed
+    waiting.cancel()
+    sub.close()

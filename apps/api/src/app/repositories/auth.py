@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -222,21 +223,30 @@ async def caller_by_stream_token(conn: Conn, *, token_hash: bytes, run_id: UUID)
     )
 
 
-async def credential_alive(
-    conn: Conn, *, token_id: UUID | None, session_id: UUID | None, stream_token_hash: bytes | None
-) -> bool:
-    """Whether an open stream's credential still holds: token not revoked, session and stream token not expired."""
+async def credentials_alive(
+    conn: Conn, credentials: Sequence[tuple[UUID | None, UUID | None, bytes | None]]
+) -> list[bool]:
+    """For each (token id, session id, stream token hash): whether it still holds, in one query.
+
+    It holds when the token is not revoked, and the session and stream token (each when given) have
+    not expired.
+    """
+    if not credentials:
+        return []
+    token_ids, session_ids, streams = (list(column) for column in zip(*credentials, strict=True))
     cur = await conn.execute(
         """
-        SELECT (%(token_id)s::uuid IS NULL
-                OR EXISTS (SELECT 1 FROM api_tokens WHERE id = %(token_id)s AND revoked_at IS NULL))
-           AND (%(session_id)s::uuid IS NULL
-                OR EXISTS (SELECT 1 FROM auth_sessions WHERE id = %(session_id)s AND expires_at > now()))
-           AND (%(stream)s::bytea IS NULL
-                OR EXISTS (SELECT 1 FROM stream_tokens WHERE token_hash = %(stream)s AND expires_at > now()))
+        SELECT (c.token_id IS NULL
+                OR EXISTS (SELECT 1 FROM api_tokens t WHERE t.id = c.token_id AND t.revoked_at IS NULL))
+           AND (c.session_id IS NULL
+                OR EXISTS (SELECT 1 FROM auth_sessions s WHERE s.id = c.session_id AND s.expires_at > now()))
+           AND (c.stream IS NULL
+                OR EXISTS (SELECT 1 FROM stream_tokens st WHERE st.token_hash = c.stream AND st.expires_at > now()))
            AS alive
+          FROM unnest(%(token_ids)s::uuid[], %(session_ids)s::uuid[], %(streams)s::bytea[])
+               WITH ORDINALITY AS c(token_id, session_id, stream, position)
+         ORDER BY c.position
         """,
-        {"token_id": token_id, "session_id": session_id, "stream": stream_token_hash},
+        {"token_ids": token_ids, "session_ids": session_ids, "streams": streams},
     )
-    row = await cur.fetchone()
-    return bool(row and row["alive"])
+    return [bool(row["alive"]) for row in await cur.fetchall()]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app import metrics
 from app.deps import (
@@ -21,7 +19,8 @@ from app.deps import (
     StreamDep,
     StreamGuardDep,
 )
-from app.errors import InvalidInput, quote
+from app.errors import InvalidInput, TooManyRequests, quote
+from app.event_stream import EventStreamResponse, comment_frame, opening_frame
 from app.models import (
     RunCreate,
     RunHistoryEntry,
@@ -33,9 +32,21 @@ from app.models import (
 )
 from app.services import activity_feed, collection, runs_export
 from app.services.collection import LifecycleAction, RunLifecycle
-from app.services.stream_guard import StreamCredential, StreamGuard
 
 router = APIRouter(prefix="/collection", tags=["collection"])
+
+CREDENTIALS_ENDED = comment_frame("credentials ended")
+# One event of the feed, as OpenAPI 3.2's `itemSchema` describes an event stream's items.
+ACTIVITY_SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {
+        "data": {"type": "string", "contentMediaType": "application/json", "description": "An ActivityEntry"},
+        "event": {"type": "string"},
+        "id": {"type": "string", "pattern": "^[0-9]+$", "description": "The event's seq; none on a gap notice"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 
 TRANSITION_CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "Not allowed from the run's current status"}
@@ -139,32 +150,6 @@ def _last_event_id(header: str | None, query: int | None) -> int | None:
     return int(header)
 
 
-async def _sse_frames(
-    frames: AsyncIterator[bytes],
-    guard: StreamGuard,
-    credential: StreamCredential,
-    credentials_ended: asyncio.Event,
-    *,
-    retry_ms: int,
-) -> AsyncIterator[ServerSentEvent | bytes]:
-    """The feed's frames, after one that flushes the headers at once and says how soon to reconnect.
-
-    Ends early when the credentials it was opened with end. The guard has counted this stream already.
-    """
-    metrics.SSE_SUBSCRIBERS.inc()
-    try:
-        yield ServerSentEvent(comment="connected", retry=retry_ms)
-        async for frame in frames:
-            yield frame
-        if credentials_ended.is_set():
-            yield ServerSentEvent(comment="credentials ended")
-    finally:
-        metrics.SSE_SUBSCRIBERS.dec()
-        guard.close(credential)
-        if isinstance(frames, AsyncGenerator):
-            await frames.aclose()  # unsubscribes at once when the client goes
-
-
 @router.post("/runs/{run_id}/activity/token", response_model=StreamTokenResponse)
 async def create_activity_token(
     run_id: UUID, caller: AutomationDep, pool: PoolDep, settings: SettingsDep
@@ -183,8 +168,20 @@ async def create_activity_token(
 
 @router.get(
     "/runs/{run_id}/activity",
-    response_class=EventSourceResponse,
-    responses={204: {"description": "The run is over and there is nothing more to send; stop reconnecting."}},
+    response_class=EventStreamResponse,
+    responses={
+        200: {
+            "description": "The run's events as Server-Sent Events, until its terminal event",
+            # `schema` is the whole stream (the events in order), `itemSchema` each event.
+            "content": {
+                "text/event-stream": {
+                    "schema": {"type": "array", "items": ACTIVITY_SSE_EVENT},
+                    "itemSchema": ACTIVITY_SSE_EVENT,
+                }
+            },
+        },
+        204: {"description": "The run is over and there is nothing more to send; stop reconnecting."},
+    },
 )
 async def stream_activity(
     run_id: UUID,
@@ -204,18 +201,24 @@ async def stream_activity(
     """
     run = await collection.get_run(pool, caller=reader.caller, run_id=run_id)
     resume_after = _last_event_id(last_event_id_header, last_event_id)
-    credentials_ended = asyncio.Event()
-    frames = await activity_feed.open_feed(
-        pool, stream, run=run, last_event_id=resume_after,
-        watch=lambda subscription: guard.watch(reader.credential, subscription, ended=credentials_ended),
-    )  # fmt: skip
-    if frames is None:
+    source = await activity_feed.open_feed(pool, stream, run=run, last_event_id=resume_after)
+    if source is None:
         return Response(status_code=204)
-    guard.open(reader.credential)
-    return EventSourceResponse(
-        _sse_frames(frames, guard, reader.credential, credentials_ended, retry_ms=settings.activity_retry_ms),
-        ping=settings.activity_keepalive_seconds,
-        # sse-starlette arms a timer per send; it is worth its cost only when asked for.
+    try:
+        opened = guard.open(reader.credential, source)
+    except TooManyRequests:
+        source.close()
+        raise
+    metrics.SSE_SUBSCRIBERS.inc()
+
+    def on_close() -> None:
+        metrics.SSE_SUBSCRIBERS.dec()
+        guard.close(opened)
+
+    return EventStreamResponse(
+        source,
+        opening=opening_frame(settings.activity_retry_ms),
+        closing=lambda: CREDENTIALS_ENDED if opened.ended else b"",
+        on_close=on_close,
         send_timeout=settings.activity_send_timeout_seconds or None,
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

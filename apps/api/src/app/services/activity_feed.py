@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 from uuid import UUID
 
 from app.db import Pool
@@ -19,6 +18,9 @@ from app.security import Caller, hash_secret, new_secret
 from app.services import activity_history
 from app.services.activity_stream import ActivityBackend, ActivitySubscription, StreamEvent, sse_frame
 from app.status import TERMINAL_STATUSES
+
+# A reader that fell behind catches up with writes of up to this many frames (tens of KB), not one per event.
+_FRAMES_PER_WRITE = 64
 
 
 @dataclass(frozen=True)
@@ -38,55 +40,77 @@ async def issue_stream_token(pool: Pool, *, caller: Caller, run_id: UUID, ttl_se
     return StreamToken(token=token, expires_at=expires_at)
 
 
+class FeedSource(Protocol):
+    """One reader's frames: `next_frame()` until StopAsyncIteration; None means "nothing new, keepalive due"."""
+
+    async def next_frame(self) -> bytes | None: ...
+
+    def poke(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 async def open_feed(
-    pool: Pool,
-    stream: ActivityBackend,
-    *,
-    run: RunRow,
-    last_event_id: int | None,
-    watch: Callable[[ActivitySubscription], Coroutine[Any, Any, None]] | None = None,
-) -> AsyncIterator[bytes] | None:
+    pool: Pool, stream: ActivityBackend, *, run: RunRow, last_event_id: int | None
+) -> FeedSource | None:
     """The SSE frames for this reader, or None when the run is over and it has seen everything (204).
 
     A finished run is served from the last events stored with it (they end with its terminal
     event, whichever process published it); in the moment before they are stored, from the
-    live stream.
+    live stream. A live feed replays what came after `last_event_id`, then live events, until
+    the terminal event or `close()`.
     """
     if run.status in TERMINAL_STATUSES:
         history = await activity_history.stored_after(pool, run_id=run.id, after_seq=last_event_id)
         if history.stored:
-            return _stored_frames(history.events, last_event_id=last_event_id) if history.events else None
+            return StoredFeed(history.events, last_event_id=last_event_id) if history.events else None
         last = await stream.last_seq(run.id)
         if last is None or (last_event_id is not None and last_event_id >= last):
             return None
-    return _live_frames(stream, run_id=run.id, last_event_id=last_event_id, watch=watch)
+    return LiveFeed(stream.subscribe(run.id, last_event_id))
 
 
-async def _stored_frames(stored: list[StoredEvent], *, last_event_id: int | None) -> AsyncIterator[bytes]:
-    if last_event_id is not None and stored[0].seq > last_event_id + 1:
-        yield StreamEvent.of(ActivityEntry.gap(None)).frame  # events older than those kept are gone
-    for event in stored:
-        yield sse_frame(event.seq, event.data)
+class StoredFeed:
+    """A finished run's stored events (after a gap notice when the reader's id is older than them)."""
+
+    __slots__ = ("_frames",)
+
+    def __init__(self, stored: list[StoredEvent], *, last_event_id: int | None) -> None:
+        frames = [sse_frame(event.seq, event.data) for event in stored]
+        if last_event_id is not None and stored and stored[0].seq > last_event_id + 1:
+            frames.insert(0, StreamEvent.of(ActivityEntry.gap(None)).frame)  # events older than those kept are gone
+        self._frames: deque[bytes] = deque(frames)
+
+    async def next_frame(self) -> bytes | None:
+        if not self._frames:
+            raise StopAsyncIteration
+        return self._frames.popleft()
+
+    def poke(self) -> None:
+        return None  # it never waits
+
+    def close(self) -> None:
+        self._frames.clear()
 
 
-async def _live_frames(
-    stream: ActivityBackend,
-    *,
-    run_id: UUID,
-    last_event_id: int | None,
-    watch: Callable[[ActivitySubscription], Coroutine[Any, Any, None]] | None = None,
-) -> AsyncIterator[bytes]:
-    """Replay, then live events, until the terminal event; unsubscribes the moment the reader goes.
+class LiveFeed:
+    """A subscription's events as frames; it unsubscribes on `close()`, the moment the reader goes."""
 
-    `watch` (if given) runs beside the subscription for as long as it lasts and may close it early
-    (the reader's credentials ended).
-    """
-    subscription = stream.subscribe(run_id, last_event_id)
-    watcher = asyncio.create_task(watch(subscription)) if watch is not None else None
-    try:
-        async for event in subscription:
-            yield event.frame
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-        subscription.close()
+    __slots__ = ("subscription",)
+
+    def __init__(self, subscription: ActivitySubscription) -> None:
+        self.subscription = subscription
+
+    async def next_frame(self) -> bytes | None:
+        """The next event's frame, joined with any others already waiting (one write for all of them)."""
+        event = await self.subscription.next_event()
+        if event is None:
+            return None
+        more = self.subscription.take_ready(_FRAMES_PER_WRITE - 1)
+        return b"".join([event.frame, *(e.frame for e in more)]) if more else event.frame
+
+    def poke(self) -> None:
+        self.subscription.poke()
+
+    def close(self) -> None:
+        self.subscription.close()

@@ -38,7 +38,7 @@ from redis.exceptions import RedisError
 
 from app import metrics
 from app.models import ActivityEntry
-from app.services.activity_stream import StreamEvent, Subscription, sse_frame
+from app.services.activity_stream import StreamEvent, SubscriberCounts, Subscription, Waker, sse_frame
 
 logger = logging.getLogger(__name__)
 
@@ -109,25 +109,31 @@ def gap_event(missed: int | None, message: str | None = None) -> StreamEvent:
 class _RedisSubscription(Subscription):
     """A subscription whose replay comes from Redis before its first event; overlaps are dropped by id."""
 
-    def __init__(self, reader: _RunReader, run_id: UUID, queue_size: int, after: int | None) -> None:
-        super().__init__(run_id, queue_size, reader.unsubscribe)
+    __slots__ = ("_cursor", "_replay")
+
+    def __init__(self, reader: _RunReader, run_id: UUID, queue_size: int, after: int | None, waker: Waker) -> None:
+        super().__init__(run_id, queue_size, reader.unsubscribe, waker)
         self._cursor = after or 0
         # The replay is read at once, not at the first read: a subscriber that starts reading late
         # must not find its events trimmed meanwhile (in memory, they are copied at subscribe).
         self._replay: asyncio.Task[None] | None = asyncio.create_task(reader.replay_into(self, after))
 
-    async def __anext__(self) -> StreamEvent:
+    async def next_event(self) -> StreamEvent | None:
         if self._replay is not None:
             replay, self._replay = self._replay, None
             await replay
-        while True:
-            event = await super().__anext__()
-            if event.seq is None:
-                return event
-            if event.seq <= self._cursor:
-                continue  # already delivered by the replay
-            self._cursor = event.seq
-            return event
+        return await super().next_event()
+
+    def take_ready(self, limit: int) -> list[StreamEvent]:
+        return [] if self._replay is not None else super().take_ready(limit)
+
+    def _accept(self, event: StreamEvent) -> bool:
+        if event.seq is None:
+            return True
+        if event.seq <= self._cursor:
+            return False  # already delivered by the replay
+        self._cursor = event.seq
+        return True
 
     def close(self) -> None:
         if self._replay is not None:
@@ -217,7 +223,7 @@ class _RunReader:
             return
         # Live events may already be queued (the reader fans out from the moment of subscribing);
         # together with the replay they are the events to deliver, in id order, each once.
-        queued = list(subscription._queue)
+        queued = subscription.queued
         merged = {event.seq: event for event in queued if event.seq is not None}
         merged.update(
             (seq, event) for entry_id, fields in entries if (seq := (event := _event_of(entry_id, fields)).seq)
@@ -229,9 +235,7 @@ class _RunReader:
             subscription._cursor = 0
         elif after is not None and ordered and ordered[0].seq is not None and ordered[0].seq > after + 1:
             subscription.note_gap(ordered[0].seq - after - 1)
-        subscription._queue.clear()
-        subscription._queue.extend([event for event in queued if event.seq is None] + ordered)
-        subscription._wakeup.set()
+        subscription.replace_queue([event for event in queued if event.seq is None] + ordered)
 
 
 class RedisActivityStream:
@@ -248,8 +252,10 @@ class RedisActivityStream:
         subscriber_queue_size: int = 1000,
         finished_ttl_seconds: float = 120.0,
         idle_ttl_seconds: float = 3600.0,
+        write_delay_seconds: float = 0.0,
     ) -> None:
         self._url = url
+        self._waker = Waker(write_delay_seconds)
         self._prefix = key_prefix
         self._history = history
         self._queue_size = subscriber_queue_size
@@ -262,7 +268,7 @@ class RedisActivityStream:
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
         self._readers: dict[UUID, _RunReader] = {}
-        self._count_waiters: list[tuple[UUID, int, asyncio.Future[None]]] = []
+        self._counts = SubscriberCounts(self.subscriber_count)
         self._client: Redis | None = None
         self._reader_client: Redis | None = None
         self._script: AsyncScript | None = None
@@ -403,7 +409,7 @@ class RedisActivityStream:
         if reader is None or (reader.task is not None and reader.task.done()):
             reader = self._readers[run_id] = _RunReader(self, run_id)
             reader.task = asyncio.create_task(reader.run(), name=f"activity-redis-reader-{run_id}")
-        subscription = _RedisSubscription(reader, run_id, self._queue_size, last_event_id)
+        subscription = _RedisSubscription(reader, run_id, self._queue_size, last_event_id, self._waker)
         reader.subscribers.add(subscription)
         self._subscribers_changed(reader)
         return subscription
@@ -413,15 +419,7 @@ class RedisActivityStream:
             del self._readers[reader.run_id]
             if reader.task is not None:
                 reader.task.cancel()
-        pending = []
-        for run_id, count, waiter in self._count_waiters:
-            if waiter.done():
-                continue
-            if self.subscriber_count(run_id) == count:
-                waiter.set_result(None)
-            else:
-                pending.append((run_id, count, waiter))
-        self._count_waiters = pending
+        self._counts.changed()
 
     def subscriber_count(self, run_id: UUID) -> int:
         reader = self._readers.get(run_id)
@@ -429,11 +427,7 @@ class RedisActivityStream:
 
     async def wait_for_subscribers(self, run_id: UUID, count: int) -> None:
         """Until this process has exactly `count` subscribers on `run_id` (tests, benchmarks)."""
-        if self.subscriber_count(run_id) == count:
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._count_waiters.append((run_id, count, waiter))
-        await waiter
+        await self._counts.wait(run_id, count)
 
     async def last_seq(self, run_id: UUID) -> int | None:
         try:

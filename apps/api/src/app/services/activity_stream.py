@@ -85,6 +85,15 @@ class ActivitySubscription(Protocol):
 
     async def __anext__(self) -> StreamEvent: ...
 
+    async def next_event(self) -> StreamEvent | None:
+        """The next event, or None when `poke()` woke the reader first; StopAsyncIteration at the end."""
+
+    def poke(self) -> None:
+        """Wake the reader without an event (its keepalive is due), once."""
+
+    def take_ready(self, limit: int) -> list[StreamEvent]:
+        """Up to `limit` events that can be had without waiting."""
+
     def close(self) -> None: ...
 
 
@@ -110,30 +119,107 @@ class ActivityBackend(Protocol):
     async def aclose(self) -> None: ...
 
 
-class Subscription:
-    """An in-memory subscription: a bounded queue the stream offers events to."""
+class Waker:
+    """Wakes readers that have news at most once per `delay` seconds, so one write carries that window's events.
 
-    def __init__(self, run_id: UUID, queue_size: int, on_close: Callable[[Subscription], None]) -> None:
+    With hundreds of readers, a write (and a task switch) per event per reader is most of the cost
+    of a busy feed; gathering for a few milliseconds turns it into one write per reader per window,
+    at the price of that much latency (like Centrifugo's `write_delay`). A `delay` of 0 wakes each
+    reader at once. One timer per backend, never one per reader.
+    """
+
+    __slots__ = ("_delay", "_handle", "_pending")
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self._delay = delay
+        self._pending: list[Subscription] = []
+        self._handle: asyncio.TimerHandle | None = None
+
+    def schedule(self, subscription: Subscription) -> None:
+        if self._delay <= 0:
+            subscription.wake()
+            return
+        self._pending.append(subscription)
+        if self._handle is None:
+            self._handle = asyncio.get_running_loop().call_later(self._delay, self._flush)
+
+    def _flush(self) -> None:
+        pending, self._pending, self._handle = self._pending, [], None
+        for subscription in pending:
+            subscription.wake()
+
+
+IMMEDIATE = Waker()
+
+
+class Subscription:
+    """An in-memory subscription: a bounded queue the stream offers events to.
+
+    Every open SSE connection holds one, so it is kept small: no queue storage until an event
+    comes, and one future (not an `asyncio.Event` with its waiter deque) to wake the reader.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_finished",
+        "_missed",
+        "_missed_unknown",
+        "_on_close",
+        "_poked",
+        "_queue",
+        "_queue_size",
+        "_scheduled",
+        "_waiter",
+        "_waker",
+        "run_id",
+    )
+
+    def __init__(
+        self,
+        run_id: UUID,
+        queue_size: int,
+        on_close: Callable[[Subscription], None],
+        waker: Waker = IMMEDIATE,
+    ) -> None:
         self.run_id = run_id
         self._on_close = on_close
-        self._queue: deque[StreamEvent] = deque()
+        self._waker = waker
+        self._scheduled = False  # a wake-up is on its way from the waker
+        self._queue: deque[StreamEvent] | None = None
         self._queue_size = queue_size
         self._missed = 0
         self._missed_unknown = False
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
+        self._poked = False
         self._finished = False  # nothing more will be handed out
         self._closed = False
+
+    @property
+    def queued(self) -> list[StreamEvent]:
+        return list(self._queue) if self._queue else []
 
     def offer(self, event: StreamEvent) -> None:
         """Queue `event`; when full, drop the oldest queued event and count it as missed."""
         if self._closed:
             return
-        if len(self._queue) >= self._queue_size:
-            self._queue.popleft()
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        elif len(queue) >= self._queue_size:
+            queue.popleft()
             self._missed += 1
             metrics.EVENTS_DROPPED.labels("slow_subscriber").inc()
-        self._queue.append(event)
-        self._wakeup.set()
+        queue.append(event)
+        if self._waiter is not None and not self._scheduled:
+            self._scheduled = True
+            self._waker.schedule(self)
+
+    def replace_queue(self, events: list[StreamEvent]) -> None:
+        """Put `events` in place of whatever is queued (a replay merged with the live events seen meanwhile)."""
+        if self._closed:
+            return
+        self._queue = deque(events)
+        self._wake()
 
     def note_gap(self, missed: int | None) -> None:
         """Events before the queued ones are lost (`None`: how many is unknown); a gap event comes first."""
@@ -145,35 +231,112 @@ class Subscription:
     def finish(self) -> None:
         """End the iteration at once, without the close callback (the stream is gone or has nothing left)."""
         self._finished = True
-        self._queue.clear()
-        self._wakeup.set()
+        self._queue = None
+        self._wake()
+
+    def poke(self) -> None:
+        self._poked = True
+        self._wake()
+
+    def wake(self) -> None:
+        self._scheduled = False
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self
 
     async def __anext__(self) -> StreamEvent:
         while True:
+            event = await self.next_event()
+            if event is not None:
+                return event
+
+    async def next_event(self) -> StreamEvent | None:
+        while True:
+            event = self._pop_ready()
+            if event is not None:
+                return event
             if self._finished or self._closed:
                 raise StopAsyncIteration
+            if self._poked:
+                self._poked = False
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def take_ready(self, limit: int) -> list[StreamEvent]:
+        """Up to `limit` events that can go out now, without waiting (a reader that fell behind sends them at once)."""
+        ready: list[StreamEvent] = []
+        while len(ready) < limit and (event := self._pop_ready()) is not None:
+            ready.append(event)
+        return ready
+
+    def _pop_ready(self) -> StreamEvent | None:
+        while not (self._finished or self._closed):
             if self._missed or self._missed_unknown:
                 gap = StreamEvent.of(ActivityEntry.gap(None if self._missed_unknown else self._missed))
                 self._missed, self._missed_unknown = 0, False
                 return gap
-            if self._queue:
-                event = self._queue.popleft()
-                if event.terminal:
-                    self.close()
-                return event
-            self._wakeup.clear()
-            await self._wakeup.wait()
+            if not self._queue:
+                return None
+            event = self._queue.popleft()
+            if not self._accept(event):
+                continue
+            self._poked = False  # an event goes out: no keepalive needed
+            if event.terminal:
+                self.close()
+            return event
+        return None
+
+    def _accept(self, event: StreamEvent) -> bool:
+        """Whether a queued event is delivered (a subclass may drop duplicates)."""
+        return True
 
     def close(self) -> None:
         """Unsubscribe (idempotent). The SSE endpoint calls this as soon as the client goes."""
         if not self._closed:
             self._closed = True
-            self._queue.clear()
-            self._wakeup.set()
+            self._queue = None
+            self._wake()
             self._on_close(self)
+
+
+class SubscriberCounts:
+    """Lets callers wait for a run's subscriber count in this process to reach a number.
+
+    For tests, readiness checks and benchmarks; both backends keep one and call `changed()`
+    whenever a subscription comes or goes.
+    """
+
+    def __init__(self, count: Callable[[UUID], int]) -> None:
+        self._count = count
+        self._waiters: list[tuple[UUID, int, asyncio.Future[None]]] = []
+
+    async def wait(self, run_id: UUID, count: int) -> None:
+        if self._count(run_id) == count:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((run_id, count, waiter))
+        await waiter
+
+    def changed(self) -> None:
+        pending = []
+        for run_id, count, waiter in self._waiters:
+            if waiter.done():
+                continue
+            if self._count(run_id) == count:
+                waiter.set_result(None)
+            else:
+                pending.append((run_id, count, waiter))
+        self._waiters = pending
 
 
 class _RunStream:
@@ -203,16 +366,18 @@ class ActivityStreamManager:
         subscriber_queue_size: int = DEFAULT_SUBSCRIBER_QUEUE_SIZE,
         finished_grace_seconds: float = 120.0,
         idle_ttl_seconds: float = 3600.0,
+        write_delay_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._streams: dict[UUID, _RunStream] = {}
+        self._waker = Waker(write_delay_seconds)
         self._history = history
         self._subscriber_queue_size = subscriber_queue_size
         self._finished_grace_seconds = finished_grace_seconds
         self._idle_ttl_seconds = idle_ttl_seconds
         self._clock = clock
         self._next_sweep = clock() + _SWEEP_INTERVAL_SECONDS
-        self._count_waiters: list[tuple[UUID, int, asyncio.Future[None]]] = []
+        self._counts = SubscriberCounts(self.subscriber_count)
 
     # --- publishing ------------------------------------------------------------------------------
 
@@ -253,7 +418,7 @@ class ActivityStreamManager:
         If the buffer no longer reaches back to `last_event_id`, a gap event comes first.
         """
         stream = self._touch(run_id)
-        subscription = Subscription(run_id, self._subscriber_queue_size, self._unsubscribe)
+        subscription = Subscription(run_id, self._subscriber_queue_size, self._unsubscribe, self._waker)
         replay: list[StreamEvent] = list(stream.buffer)
         if last_event_id is not None:
             oldest = replay[0].seq if replay else stream.seq + 1
@@ -272,7 +437,7 @@ class ActivityStreamManager:
             subscription.finish()
         else:
             stream.subscribers.add(subscription)
-            self._notify_subscribers_changed()
+            self._counts.changed()
         return subscription
 
     async def last_seq(self, run_id: UUID) -> int | None:
@@ -292,22 +457,7 @@ class ActivityStreamManager:
 
     async def wait_for_subscribers(self, run_id: UUID, count: int) -> None:
         """Wait until `run_id` has exactly `count` subscribers (for tests, readiness checks, benchmarks)."""
-        if self.subscriber_count(run_id) == count:
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._count_waiters.append((run_id, count, waiter))
-        await waiter
-
-    def _notify_subscribers_changed(self) -> None:
-        pending = []
-        for run_id, count, waiter in self._count_waiters:
-            if waiter.done():
-                continue
-            if self.subscriber_count(run_id) == count:
-                waiter.set_result(None)
-            else:
-                pending.append((run_id, count, waiter))
-        self._count_waiters = pending
+        await self._counts.wait(run_id, count)
 
     def stats(self) -> dict[str, int]:
         return {
@@ -332,7 +482,7 @@ class ActivityStreamManager:
             return
         stream.subscribers.discard(subscription)
         stream.last_touched = self._clock()
-        self._notify_subscribers_changed()
+        self._counts.changed()
         if not stream.subscribers and stream.seq == 0:
             # Opened by a reader, never written to: keep nothing.
             self._drop(subscription.run_id)
@@ -346,7 +496,7 @@ class ActivityStreamManager:
         for subscriber in stream.subscribers:
             subscriber.finish()
         stream.subscribers.clear()
-        self._notify_subscribers_changed()
+        self._counts.changed()
 
     def _maybe_sweep(self) -> None:
         now = self._clock()

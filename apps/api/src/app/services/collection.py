@@ -32,7 +32,7 @@ from app.services.catalogue import resolve_categories
 from app.services.parallel_runner import create_activity_event
 from app.services.pipeline import WorkerState
 from app.services.run_executor import RunExecutor
-from app.status import ItemKind, ItemStatus, RunStatus
+from app.status import TERMINAL_STATUSES, ItemKind, ItemStatus, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +256,9 @@ async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id:
     run = await get_run(pool, caller=caller, run_id=run_id)
     async with pool.connection() as conn:
         counts = await items_repo.count_by_status(conn, run_id=run_id)
-    ctx = executor.context(run_id)
+    # A finished run's executor may still be tidying up (storing its last events, releasing the
+    # lease) for a moment after its terminal event: it has no live lanes any more.
+    ctx = executor.context(run_id) if run.status not in TERMINAL_STATUSES else None
     if ctx is not None:
         workers = sorted(ctx.workers.values(), key=lambda w: w.worker_id)
     elif run.status is RunStatus.RUNNING and run.worker_lanes:
