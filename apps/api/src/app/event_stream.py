@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 KEEPALIVE = ServerSentEvent(comment="ping").encode()
 # No caching, and no buffering in proxies (nginx honours X-Accel-Buffering), so each frame goes out at once.
-_HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
+# No `Connection` header: HTTP/1.1 keeps the connection by default, and HTTP/2 forbids the header.
+_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def opening_frame(retry_ms: int) -> bytes:
