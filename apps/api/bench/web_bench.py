@@ -38,17 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CHROMIUM = os.environ.get("SELLERCOLLECTION_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+API_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(API_DIR))
+from tests.support import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the tests' browser, launched the same way)
+
 BUSY_BAR = 0.50
 TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline"]
 RENDER_BAR = 0.99

@@ -31,6 +31,22 @@ from app.db import Database
 from app.runtime import Runtime
 from app.services.activity_stream import ActivityStreamManager
 
+# --- the browser (tests/browser and bench/web_bench.py) ---------------------------------------------
+
+# Debian's Chromium, never a browser downloaded by Playwright (that cannot work here).
+CHROMIUM = os.environ.get("SELLERCOLLECTION_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 # --- test databases --------------------------------------------------------------------------------
 
 

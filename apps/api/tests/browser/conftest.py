@@ -17,19 +17,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.support import CLI, child_env, create_token, free_port, wait_healthy
+from tests.support import CHROMIUM, CHROMIUM_ARGS, CLI, child_env, create_token, free_port, wait_healthy
 
-CHROMIUM = os.environ.get("SELLERCOLLECTION_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REPO = Path(__file__).resolve().parents[4]
 ARTIFACTS = Path(os.environ.get("SELLERCOLLECTION_TEST_ARTIFACTS", REPO / "test-artifacts")) / "web"
 
