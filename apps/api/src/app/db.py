@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any, TypeAlias, TypeVar
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, pq
 from psycopg.abc import Params
 from psycopg.rows import DictRow, class_row, dict_row, scalar_row
 from psycopg_pool import AsyncConnectionPool
@@ -19,6 +19,11 @@ from app.embedded_pg import database_url
 from app.migrations import apply_migrations
 
 logger = logging.getLogger(__name__)
+
+
+class PoolConnectionDiscarded(Exception):
+    """Raised by the pool's reset callback so the pool closes the connection instead of reusing it."""
+
 
 Conn: TypeAlias = AsyncConnection[DictRow]
 Pool: TypeAlias = AsyncConnectionPool[Conn]
@@ -86,7 +91,21 @@ def make_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> Pool:
         max_size=max_size,
         open=False,
         name="sellercollection",
+        reset=_discard_if_left_in_pipeline_mode,
     )
+
+
+async def _discard_if_left_in_pipeline_mode(conn: AsyncConnection[DictRow]) -> None:
+    """The pool's `reset`: a connection still in pipeline mode is discarded, not lent out again.
+
+    A task cancelled while it leaves `conn.pipeline()` (a run's workers are cancelled when its
+    breaker trips) can hand its connection back in pipeline mode. The next borrower's statements
+    would then be queued, not run: `rowcount` reads -1 and an UPDATE seems to have changed
+    nothing although it commits later. Raising here makes the pool close it.
+    """
+    if conn.pgconn.pipeline_status != pq.PipelineStatus.OFF:
+        logger.info("discarding a pooled connection returned in pipeline mode")
+        raise PoolConnectionDiscarded("connection returned in pipeline mode")
 
 
 async def connect_dedicated(pool: Pool) -> Conn:
