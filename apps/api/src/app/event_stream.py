@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
@@ -62,14 +62,11 @@ class EventStreamResponse(Response):
         closing: Callable[[], bytes] = lambda: b"",
         on_close: Callable[[], None] = lambda: None,
         send_timeout: float | None = None,
-        headers: Mapping[str, str] | None = None,
         status_code: int = 200,  # FastAPI's OpenAPI reads a response class's default status from here
     ) -> None:
         self.status_code = status_code
         self.background: BackgroundTask | None = None
-        self.init_headers(
-            {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"} | dict(headers or {})
-        )
+        self.init_headers(_HEADERS)
         self._source = source
         self._opening = opening
         self._closing = closing
@@ -79,7 +76,8 @@ class EventStreamResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         disconnect = asyncio.create_task(self._close_on_disconnect(receive))
         try:
-            await self._send(send, {"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            await self._send(send, start)
             await self._send_body(send, self._opening)
             while True:
                 try:

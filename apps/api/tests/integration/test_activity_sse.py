@@ -96,6 +96,7 @@ async def test_headers_retry_and_keepalive(live: LiveServer, make_identity: Toke
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache"
         assert response.headers["x-accel-buffering"] == "no"
+        assert "connection" not in response.headers  # hop-by-hop; HTTP/2 proxies reject it
         lines = []
         async for line in response.aiter_lines():
             lines.append(line)

@@ -138,9 +138,6 @@ class StreamGuard:
         for stream in list(self._streams):
             stream.source.close()
 
-    def open_count(self, token_id: UUID) -> int:
-        return self._per_token.get(token_id, 0)
-
     @property
     def streams_open(self) -> int:
         return len(self._streams)
