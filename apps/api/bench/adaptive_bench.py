@@ -6,7 +6,7 @@ The upstream is the demo marketplace (its products and sellers) behind a token b
 second, a burst of R (one second's worth, at least 1); a request that finds no token is answered
 429 with `Retry-After` = whole seconds until the next token, like an HTTP server would send it. Every
 answer, 429s included, takes the latency L. Each run goes through the real pipeline
-(services.collection, RunExecutor, PostgreSQL from DATABASE_URL, a fresh database dropped at the end).
+(services.runs.lifecycle, RunExecutor, PostgreSQL from DATABASE_URL, a fresh database dropped at the end).
 
 For each R: one run with adaptive concurrency (SELLERCOLLECTION_WORKERS = 5), one with a fixed 5
 workers (`adaptive_concurrency=False`, the behaviour before), over the same categories, sized so the
@@ -38,18 +38,19 @@ import psycopg
 from psycopg import sql
 
 from app.config import Settings
-from app.db import make_pool
+from app.db.migrations import apply_migrations
+from app.db.pool import make_pool
 from app.errors import RateLimited
 from app.logging_config import configure_logging
-from app.migrations import apply_migrations
 from app.repositories.runs import RunRow
 from app.scrapers.base import AmazonProduct, EbaySearchPage, Marketplace, PriceWindow
 from app.scrapers.demo import DemoMarketplace
 from app.security import caller_from_token
-from app.services import accounts, collection
+from app.services import accounts
 from app.services.activity_stream import ActivityStreamManager
 from app.services.catalogue import categories_by_id
-from app.services.run_executor import RunExecutor
+from app.services.runs import lifecycle
+from app.services.runs.executor import RunExecutor
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 # A demo category costs about this many requests (1 best-seller list + ~36 products x ~2.2 pages).
@@ -158,12 +159,12 @@ async def one_run(url: str, category_ids: list[str], *, rate: float | None, adap
                 conn, org_name="adaptive-bench", email="bench@localhost", permissions=["admin.automation"]
             )
         caller = await caller_from_token(pool, issued.token)
-        run = await collection.create_run(pool, settings, caller=caller, name=label, category_ids=category_ids)
+        run = await lifecycle.create_run(pool, settings, caller=caller, name=label, category_ids=category_ids)
         started = time.perf_counter()
-        await collection.RunLifecycle(pool=pool, executor=executor, stream=stream).start(caller=caller, run_id=run.id)
+        await lifecycle.RunLifecycle(pool=pool, executor=executor, stream=stream).start(caller=caller, run_id=run.id)
         await executor.wait(run.id)
         makespan = time.perf_counter() - started
-        final = await collection.get_run(pool, caller=caller, run_id=run.id)
+        final = await lifecycle.get_run(pool, caller=caller, run_id=run.id)
     finally:
         await executor.close()
         await pool.close()

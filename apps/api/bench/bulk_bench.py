@@ -74,9 +74,9 @@ async def main_async(args: argparse.Namespace) -> int:
     from tests.support import create_database, drop_database, with_dbname
 
     from app.config import Settings
-    from app.db import make_pool
+    from app.db.migrations import apply_migrations
+    from app.db.pool import make_pool
     from app.main import create_app
-    from app.migrations import apply_migrations
     from app.services import accounts
 
     server_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)

@@ -114,7 +114,7 @@ async def main_async(args: argparse.Namespace) -> int:
     from psycopg.rows import dict_row
     from tests.support import create_database, drop_database, with_dbname
 
-    from app.migrations import apply_migrations
+    from app.db.migrations import apply_migrations
     from app.services import accounts
 
     server_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)

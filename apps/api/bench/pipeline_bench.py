@@ -4,7 +4,7 @@
 
 A fresh database is created on the server of DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 migrated, used for one run and dropped. The run goes through the same code the CLI uses:
-services.collection (create_run, RunLifecycle.start) and RunExecutor, with the demo marketplace at `demo_latency_ms = L`
+services.runs.lifecycle (create_run, RunLifecycle.start) and RunExecutor, with the demo marketplace at `demo_latency_ms = L`
 and no injected errors or 429s. Two thin proxies observe it without changing it:
 
 - the marketplace proxy counts `bestsellers` / `search_sellers` calls (the upstream requests) and times them;
@@ -44,18 +44,19 @@ import psycopg
 from psycopg import sql
 
 from app.config import Settings
-from app.db import Conn, Pool, make_pool
+from app.db.migrations import apply_migrations
+from app.db.pool import Conn, Pool, make_pool
 from app.logging_config import configure_logging
-from app.migrations import apply_migrations
 from app.repositories import items as items_repo
 from app.repositories.runs import RunRow
 from app.scrapers.base import AmazonProduct, EbaySearchPage, Marketplace, PriceWindow
 from app.scrapers.demo import DemoMarketplace
 from app.security import caller_from_token
-from app.services import accounts, collection
+from app.services import accounts
 from app.services.activity_stream import ActivityStreamManager
 from app.services.catalogue import categories_by_id
-from app.services.run_executor import RunExecutor
+from app.services.runs import lifecycle
+from app.services.runs.executor import RunExecutor
 from app.status import ItemKind, ItemStatus
 
 EFFICIENCY_BAR = 0.95
@@ -224,7 +225,7 @@ async def run_collection(
             )
             version = str((await (await conn.execute("SHOW server_version")).fetchone() or {}).get("server_version"))
         caller = await caller_from_token(pool, issued.token)
-        run = await collection.create_run(
+        run = await lifecycle.create_run(
             pool, settings, caller=caller, name="pipeline benchmark", category_ids=category_ids
         )
         async with pool.connection() as conn:
@@ -238,8 +239,8 @@ async def run_collection(
             profiler.enable()
         cpu_started = time.process_time()
         started = time.perf_counter()
-        lifecycle = collection.RunLifecycle(pool=timed, executor=executor, stream=stream)
-        await lifecycle.start(caller=caller, run_id=run.id)
+        controls = lifecycle.RunLifecycle(pool=timed, executor=executor, stream=stream)
+        await controls.start(caller=caller, run_id=run.id)
         await executor.wait(run.id)
         makespan = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu_started
@@ -249,7 +250,7 @@ async def run_collection(
             sampling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampling
-        final = await collection.get_run(pool, caller=caller, run_id=run.id)
+        final = await lifecycle.get_run(pool, caller=caller, run_id=run.id)
         async with pool.connection() as conn:
             counts = await items_repo.count_by_status(conn, run_id=run.id)
             wal_after = await wal_stats(conn)

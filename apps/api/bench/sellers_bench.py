@@ -8,7 +8,7 @@ migrated, and dropped at the end, even on failure. Everything talks to 127.0.0.1
 1. Preload: one org and a token (accounts.issue_token), then N sellers in one `INSERT ... SELECT generate_series`.
    The journal triggers of migration 047 fire once for the statement, so org_seller_counts and seller_journal
    stay exact. created_at rises with the row number (1 ms apart), as for a list that grew over time.
-2. Bulk add: `services.sellers.add_sellers` (in process, pool from `app.db.make_pool`) with B names, some of
+2. Bulk add: `services.sellers.seller_list.add_sellers` (in process, pool from `app.db.pool.make_pool`) with B names, some of
    them already in the list under another spelling and some repeated within the request; the skipped
    counts are checked. Baseline: a bare `INSERT ... SELECT unnest(...) ON CONFLICT DO NOTHING` of another B
    names (triggers on, no RETURNING, no audit row). insert_manual and insert_audit are timed through thin
@@ -288,7 +288,7 @@ async def bench_bulk(
     from app.repositories import audit as audit_repo
     from app.repositories import sellers as sellers_repo
     from app.services import sellers
-    from app.services.normalize import normalize_name
+    from app.services.sellers.names import normalize_name
 
     print(f"\n== 2. bulk add {args.bulk:,} names to {args.rows:,} sellers ==")
     names, fresh, existing, repeats = bulk_names(args, rng)
@@ -585,7 +585,7 @@ async def bench_export(
 
 
 async def run(url: str, args: argparse.Namespace, results: Results) -> None:
-    from app.db import make_pool
+    from app.db.pool import make_pool
     from app.security import caller_from_token
     from app.services import accounts
 
@@ -653,7 +653,7 @@ def main() -> int:
     sys.path.insert(0, str(API_DIR))
     from tests.support import create_database, drop_database, with_dbname
 
-    from app.migrations import apply_migrations
+    from app.db.migrations import apply_migrations
 
     server_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if urlsplit(server_url).hostname not in {HOST, "localhost"}:

@@ -625,7 +625,7 @@ def create_bench_database(server_url: str) -> tuple[str, str]:
     import psycopg
     from psycopg import sql
 
-    from app.migrations import apply_migrations
+    from app.db.migrations import apply_migrations
 
     name = f"sc_stream_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as conn:

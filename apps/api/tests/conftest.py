@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from app.config import Settings
-from app.embedded_pg import embedded_postgres
+from app.db.embedded import embedded_postgres
+from app.db.migrations import apply_migrations
 from app.main import create_app
-from app.migrations import apply_migrations
 from app.services import accounts
 from tests.support import (
     Identity,

@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from psycopg import sql
 
 from app.config import Settings
-from app.db import Database
+from app.db.pool import Database
 from app.runtime import Runtime
 from app.services.activity_stream import ActivityStreamManager
 
@@ -184,7 +184,7 @@ terminal = run_event("complete", "failed", "cancelled")
 
 # --- the real command in child processes -----------------------------------------------------------
 
-CLI = [sys.executable, "-c", "from app.cli import main; main()"]
+CLI = [sys.executable, "-c", "from app.cli.main import main; main()"]
 
 
 def child_env(**extra: str) -> dict[str, str]:

@@ -10,11 +10,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app import __version__
-from app.body_limit import BodyLimitMiddleware
 from app.config import Settings
-from app.event_stream import close_streams_on_exit
-from app.http_errors import register_error_handlers
-from app.openapi import install_openapi
+from app.http.body_limit import BodyLimitMiddleware
+from app.http.errors import register_error_handlers
+from app.http.event_stream import close_streams_on_exit
+from app.http.export_slots import ExportSlots
+from app.http.openapi import install_openapi
+from app.http.signin_throttle import SigninThrottle
+from app.http.stream_cors import StreamCORSMiddleware
+from app.http.stream_guard import StreamGuard
 from app.routers import (
     amazon,
     auth,
@@ -30,12 +34,8 @@ from app.routers import (
     web,
 )
 from app.runtime import open_runtime
-from app.services.export_slots import ExportSlots
-from app.services.scheduler import Scheduler
-from app.services.schedules import schedule_clock
-from app.services.stream_guard import StreamGuard
-from app.signin_throttle import SigninThrottle
-from app.stream_cors import StreamCORSMiddleware
+from app.services.scheduling.scheduler import Scheduler
+from app.services.scheduling.schedules import schedule_clock
 
 logger = logging.getLogger(__name__)
 

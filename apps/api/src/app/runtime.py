@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 from app import metrics
 from app.config import Settings
-from app.db import Database, Pool, open_database
+from app.db.pool import Database, Pool, open_database
 from app.scrapers.factory import marketplace_factory
 from app.services.activity_redis import RedisActivityStream
 from app.services.activity_stream import ActivityBackend, ActivityStreamManager
-from app.services.run_executor import RunExecutor
-from app.services.scrape import observe_pool
+from app.services.metrics_report import observe_pool
+from app.services.runs.executor import RunExecutor
 
 
 @dataclass(frozen=True)

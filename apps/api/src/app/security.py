@@ -3,7 +3,7 @@
 API tokens are opaque random strings; only their sha256 is stored. A browser trades a token for an
 HttpOnly, SameSite=Strict session cookie (so EventSource needs no token in its URL); state-changing
 requests made with that cookie must also echo the session's CSRF token in `X-CSRF-Token`. Reading
-those from a request is `app.deps`'s job; services use this module.
+those from a request is `app.http.deps`'s job; services use this module.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
-from app.db import Pool
+from app.db.pool import Pool
 from app.errors import NotAuthenticated, PermissionDenied
 from app.repositories import auth as repo
 

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 
 from app.services.catalogue import categories_by_id
 
-COLLECT = [sys.executable, "-c", "from app.cli import main; main()", "collect"]
+COLLECT = [sys.executable, "-c", "from app.cli.main import main; main()", "collect"]
 
 
 def _env(db_url: str, **extra: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from httpx_sse import aconnect_sse
 
 from app.config import Settings
 from app.main import create_app
-from app.services.run_executor import RunExecutor
+from app.services.runs.executor import RunExecutor
 from tests.support import Events, Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app, terminal
 
 CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup", "auto-car-care"]

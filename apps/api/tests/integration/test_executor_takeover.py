@@ -10,7 +10,7 @@ import uuid
 import psycopg
 
 from app.repositories import runs as runs_repo
-from app.services.run_executor import RunExecutor
+from app.services.runs.executor import RunExecutor
 from tests.support import LiveServer, TokenFactory
 
 

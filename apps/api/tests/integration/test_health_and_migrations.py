@@ -7,7 +7,7 @@ import sys
 
 import psycopg
 
-from app.migrations import apply_migrations
+from app.db.migrations import apply_migrations
 from tests.support import EXPECTED_SCHEMA, LiveServer, create_database, describe_schema, drop_database, with_dbname
 
 
@@ -80,7 +80,7 @@ def test_seller_count_snapshot_columns_exist_with_comments(db_url: str) -> None:
 def test_two_processes_migrating_at_once_both_succeed(pg_server_url: str) -> None:
     name = create_database(pg_server_url, prefix="sc_race")
     url = with_dbname(pg_server_url, name)
-    code = "import sys; from app.migrations import apply_migrations; print(len(apply_migrations(sys.argv[1])))"
+    code = "import sys; from app.db.migrations import apply_migrations; print(len(apply_migrations(sys.argv[1])))"
     try:
         procs = [
             subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)

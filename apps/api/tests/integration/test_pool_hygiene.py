@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from psycopg import pq
 
-from app.db import make_pool
+from app.db.pool import make_pool
 
 
 async def test_a_connection_returned_in_pipeline_mode_is_not_lent_again(db_url: str) -> None:

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from app.config import Settings
-from app.db import make_pool
+from app.db.pool import make_pool
 from app.main import create_app
-from app.services import schedules as schedules_service
-from app.services.scheduler import Scheduler
+from app.services.scheduling import schedules as schedules_service
+from app.services.scheduling.scheduler import Scheduler
 from tests.support import Identity, LiveServer, TokenFactory, serve_app
 
 NY = "America/New_York"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from app import cli_collect, cli_lists
+from app.cli import collect, lists
 
 
 def test_the_whole_tree_lists_every_department_and_category() -> None:
     console = Console(record=True, width=200)
-    cli_lists.print_categories(console, None)
+    lists.print_categories(console, None)
     text = console.export_text()
     assert "Toys & Games" in text and "toys-building-toys" in text and text.count("electronics-") == 5
 
@@ -18,11 +18,11 @@ def test_the_whole_tree_lists_every_department_and_category() -> None:
 def test_a_department_by_id_or_name() -> None:
     for name in ("electronics", "ELECTRONICS", "Electronics"):
         console = Console(record=True, width=200)
-        cli_lists.print_categories(console, name)
+        lists.print_categories(console, name)
         text = console.export_text()
         assert "electronics-headphones" in text and "pet-" not in text
-    with pytest.raises(cli_lists.ListError, match="known: appliances"):
-        cli_lists.print_categories(Console(), "gadgets")
+    with pytest.raises(lists.ListError, match="known: appliances"):
+        lists.print_categories(Console(), "gadgets")
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_a_department_by_id_or_name() -> None:
 )
 def test_collect_takes_categories_or_a_preset(kwargs: dict[str, object], message: str) -> None:
     base: dict[str, object] = {"categories": None, "resume": None, "provider": None, "name": None}
-    with pytest.raises(cli_collect.CollectError, match=message):
-        cli_collect.CollectOptions.parse(**{**base, **kwargs}, org="o", email="e@example.com")  # type: ignore[arg-type]
-    parsed = cli_collect.CollectOptions.parse(**base, org="o", email="e@example.com", preset="Pets")  # type: ignore[arg-type]
+    with pytest.raises(collect.CollectError, match=message):
+        collect.CollectOptions.parse(**{**base, **kwargs}, org="o", email="e@example.com")  # type: ignore[arg-type]
+    parsed = collect.CollectOptions.parse(**base, org="o", email="e@example.com", preset="Pets")  # type: ignore[arg-type]
     assert (parsed.preset, parsed.category_ids) == ("Pets", [])

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.errors import InvalidInput
-from app.services import cron
+from app.services.scheduling import cron
 
 NY = "America/New_York"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import pkgutil
 import subprocess
@@ -10,32 +11,47 @@ import sys
 import typing
 from pathlib import Path
 
+import pytest
+
 import app
-from app import models, repositories, services
+from app import models, repositories
 from app.status import ItemKind, RunPhase, RunStatus
 
 HTTP_PACKAGES = ("fastapi", "starlette", "sse_starlette")
+# What "knows HTTP": the frameworks, and our own HTTP layer.
+HTTP_MODULES = (*HTTP_PACKAGES, "app.http")
 
 
-def _modules(package_path: list[str], prefix: str) -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(package_path, prefix))
+def _package_modules(package: str) -> list[str]:
+    """Every module of a package, its subpackages included (a new module is covered without naming it)."""
+    root = importlib.import_module(package)
+    found = [package]
+    for info in pkgutil.walk_packages(root.__path__, package + "."):
+        found.append(info.name)
+    return sorted(found)
 
 
-# Below the HTTP layer: every service and repository, and the modules they are built on.
-PURE_MODULES = [
-    *_modules(services.__path__, "app.services."),
-    *_modules(repositories.__path__, "app.repositories."),
+# One rule per package: nothing below the HTTP layer imports it, directly or through another module.
+PURE_PACKAGES = ("app.services", "app.repositories", "app.scrapers", "app.db")
+# The shared root modules every layer may import must stay free of HTTP too.
+PURE_ROOT_MODULES = (
+    "app.config",
     "app.errors",
     "app.security",
     "app.models",
+    "app.status",
     "app.runtime",
-]
+    "app.metrics",
+)
+PURE_MODULES = [*(m for package in PURE_PACKAGES for m in _package_modules(package)), *PURE_ROOT_MODULES]
 
 _PROBE = """
 import importlib, json, sys
 for name in sys.argv[1:]:
     importlib.import_module(name)
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in %r)))
+frameworks = %r
+ours = [m for m in sys.modules if m == "app.http" or m.startswith("app.http.")]
+print(json.dumps(sorted([m for m in sys.modules if m.split(".")[0] in frameworks] + ours)))
 """
 
 
@@ -55,17 +71,24 @@ def http_modules_loaded_by(*modules: str) -> list[str]:
     return loaded
 
 
-def test_the_module_list_covers_services_and_repositories() -> None:
-    assert "app.services.pipeline" in PURE_MODULES and "app.repositories.runs" in PURE_MODULES
+def test_the_module_lists_cover_subpackages() -> None:
+    assert "app.services.runs.pipeline" in PURE_MODULES and "app.repositories.runs" in PURE_MODULES
+    assert "app.services.scheduling.scheduler" in PURE_MODULES and "app.db.embedded" in PURE_MODULES
 
 
-def test_services_and_repositories_import_no_http_framework_even_indirectly() -> None:
-    assert http_modules_loaded_by(*PURE_MODULES) == []
+@pytest.mark.parametrize("package", PURE_PACKAGES)
+def test_no_package_below_http_imports_it_even_indirectly(package: str) -> None:
+    assert http_modules_loaded_by(*_package_modules(package)) == []
+
+
+def test_the_shared_root_modules_import_no_http() -> None:
+    assert http_modules_loaded_by(*PURE_ROOT_MODULES) == []
 
 
 def test_the_probe_does_see_an_http_import() -> None:
-    """The check above could fail: importing the HTTP layer does show up."""
-    assert "fastapi" in http_modules_loaded_by("app.deps")
+    """The checks above could fail: importing the HTTP layer, or a router, does show up."""
+    assert "fastapi" in http_modules_loaded_by("app.http.deps")
+    assert "app.http.deps" in http_modules_loaded_by("app.routers.health")
 
 
 def _public_functions(module_file: Path) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from app.services.upstream_limiter import AdaptiveLimiter, Outcome
+from app.services.runs.limiter import AdaptiveLimiter, Outcome
 
 
 class Clock:

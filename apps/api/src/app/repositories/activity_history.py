@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from app.db import Conn, fetch_all, fetch_scalar
+from app.db.pool import Conn, fetch_all, fetch_scalar
 
 
 @dataclass(frozen=True)

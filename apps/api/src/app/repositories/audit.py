@@ -9,7 +9,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from app.db import Conn, columns, fetch_all, fetch_one, fetch_scalar
+from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from app.db import Conn, fetch_one
+from app.db.pool import Conn, fetch_one
 
 # From an API token `t` to whom it belongs: every credential resolves to a caller this one way.
 _CALLER_JOINS = """

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from psycopg import sql
 
-from app.db import Conn
+from app.db.pool import Conn
 
 EXPORT_COLUMNS = (
     "display_name",

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from app.db import Conn
+from app.db.pool import Conn
 from app.status import ItemKind, ItemStatus
 
 # Finished items are never handed out again; failed ones are retried when a run resumes.

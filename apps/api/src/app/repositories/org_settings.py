@@ -9,7 +9,7 @@ from uuid import UUID
 
 from psycopg.rows import class_row
 
-from app.db import Conn
+from app.db.pool import Conn
 
 
 @dataclass(frozen=True)

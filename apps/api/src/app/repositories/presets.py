@@ -8,7 +8,7 @@ from uuid import UUID
 
 from psycopg.rows import class_row
 
-from app.db import Conn
+from app.db.pool import Conn
 
 _VISIBLE = "(org_id = %(org_id)s OR org_id IS NULL)"
 

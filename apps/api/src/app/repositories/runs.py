@@ -11,7 +11,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from app.db import Conn, columns, fetch_all, fetch_one, fetch_scalar, fetch_scalars
+from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar, fetch_scalars
 from app.status import OPEN_STATUSES, TERMINAL_STATUSES, RunPhase, RunStatus
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from psycopg.rows import class_row
 
-from app.db import Conn
+from app.db.pool import Conn
 
 _SELECT = """
     SELECT s.*, p.name AS preset_name

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from app.db import Conn, columns, fetch_all, fetch_one
+from app.db.pool import Conn, columns, fetch_all, fetch_one
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from app.db import Conn
+from app.db.pool import Conn
 
 
 async def add_usage(

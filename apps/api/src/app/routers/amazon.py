@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.deps import CallerDep
+from app.http.deps import CallerDep
 from app.models import CatalogueResponse
 from app.services.catalogue import catalogue_document
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.deps import BearerDeclared, CallerDep, PoolDep, SettingsDep, bearer_token, signed_in
 from app.errors import NotAuthenticated
+from app.http.deps import BearerDeclared, CallerDep, PoolDep, SettingsDep, bearer_token, signed_in
 from app.models import MeResponse, SessionResponse
 from app.security import CSRF_COOKIE, SESSION_COOKIE, caller_from_token
 from app.services import accounts

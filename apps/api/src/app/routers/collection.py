@@ -9,7 +9,8 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Response
 
 from app import metrics
-from app.deps import (
+from app.errors import InvalidInput, TooManyRequests, quote
+from app.http.deps import (
     ActivityReaderDep,
     AutomationDep,
     ExecutorDep,
@@ -19,8 +20,7 @@ from app.deps import (
     StreamDep,
     StreamGuardDep,
 )
-from app.errors import InvalidInput, TooManyRequests, quote
-from app.event_stream import EventStreamResponse, comment_frame, opening_frame
+from app.http.event_stream import EventStreamResponse, comment_frame, opening_frame
 from app.models import (
     RunCreate,
     RunHistoryEntry,
@@ -30,8 +30,10 @@ from app.models import (
     RunResponse,
     StreamTokenResponse,
 )
-from app.services import activity_feed, collection, runs_export
-from app.services.collection import LifecycleAction, RunLifecycle
+from app.services import activity_feed
+from app.services.exports import run_export
+from app.services.runs import lifecycle
+from app.services.runs.lifecycle import LifecycleAction, RunLifecycle
 
 router = APIRouter(prefix="/collection", tags=["collection"])
 
@@ -64,7 +66,7 @@ async def create_run(body: RunCreate, caller: AutomationDep, pool: PoolDep, sett
 
     422 names unknown category ids; 404 for an unknown (or another org's) preset; 429 over the open-run limit.
     """
-    run = await collection.create_run(
+    run = await lifecycle.create_run(
         pool, settings, caller=caller, name=body.name, category_ids=body.category_ids, preset_id=body.preset_id
     )
     return RunResponse.model_validate(run)
@@ -78,7 +80,7 @@ async def list_runs(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> RunList:
     """The org's runs, newest first."""
-    runs, total = await collection.list_runs(pool, caller=caller, limit=limit, offset=offset)
+    runs, total = await lifecycle.list_runs(pool, caller=caller, limit=limit, offset=offset)
     return RunList(runs=[RunResponse.model_validate(r) for r in runs], total=total, limit=limit, offset=offset)
 
 
@@ -90,14 +92,14 @@ async def run_history(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> RunHistoryList:
     """Finished runs with duration, categories, products, sellers found and new, and the seller-count snapshot."""
-    runs, total = await collection.run_history(pool, caller=caller, limit=limit, offset=offset)
+    runs, total = await lifecycle.run_history(pool, caller=caller, limit=limit, offset=offset)
     return RunHistoryList(runs=[RunHistoryEntry.model_validate(r) for r in runs], total=total)
 
 
 @router.get("/runs/export", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 async def export_runs(caller: AutomationDep, pool: PoolDep) -> Response:
     """Finished runs as CSV: requests by kind, pages skipped, cost and cost per new seller, sellers found."""
-    body = await runs_export.runs_csv(pool, caller=caller)
+    body = await run_export.runs_csv(pool, caller=caller)
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
@@ -107,13 +109,13 @@ async def export_runs(caller: AutomationDep, pool: PoolDep) -> Response:
 
 @router.get("/runs/{run_id}", response_model=RunResponse)
 async def get_run(run_id: UUID, caller: AutomationDep, pool: PoolDep) -> RunResponse:
-    return RunResponse.model_validate(await collection.get_run(pool, caller=caller, run_id=run_id))
+    return RunResponse.model_validate(await lifecycle.get_run(pool, caller=caller, run_id=run_id))
 
 
 @router.get("/runs/{run_id}/progress", response_model=RunProgress)
 async def get_progress(run_id: UUID, caller: AutomationDep, pool: PoolDep, executor: ExecutorDep) -> RunProgress:
     """Phase, counters, item tallies, each worker's current step and any rate-limit wait."""
-    return RunProgress.model_validate(await collection.progress(pool, executor, caller=caller, run_id=run_id))
+    return RunProgress.model_validate(await lifecycle.progress(pool, executor, caller=caller, run_id=run_id))
 
 
 def _lifecycle_endpoint(act: LifecycleAction, doc: str) -> Callable[..., Awaitable[RunResponse]]:
@@ -155,7 +157,7 @@ async def create_activity_token(
     run_id: UUID, caller: AutomationDep, pool: PoolDep, settings: SettingsDep
 ) -> StreamTokenResponse:
     """A token that opens this run's activity stream for about a minute (for cross-origin EventSource)."""
-    await collection.get_run(pool, caller=caller, run_id=run_id)
+    await lifecycle.get_run(pool, caller=caller, run_id=run_id)
     issued = await activity_feed.issue_stream_token(
         pool, caller=caller, run_id=run_id, ttl_seconds=settings.stream_token_ttl_seconds
     )
@@ -199,7 +201,7 @@ async def stream_activity(
     session ended, stream token expired). 429 when the token already holds
     `SELLERCOLLECTION_MAX_STREAMS_PER_TOKEN` open streams.
     """
-    run = await collection.get_run(pool, caller=reader.caller, run_id=run_id)
+    run = await lifecycle.get_run(pool, caller=reader.caller, run_id=run_id)
     resume_after = _last_event_id(last_event_id_header, last_event_id)
     source = await activity_feed.open_feed(pool, stream, run=run, last_event_id=resume_after)
     if source is None:

@@ -6,9 +6,9 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
-from app.deps import AutomationDep, PoolDep, SettingsDep
+from app.http.deps import AutomationDep, PoolDep, SettingsDep
 from app.models import CollectionSettingsOut, CollectionSettingsUpdate
-from app.services import org_settings
+from app.services.runs import org_settings
 
 router = APIRouter(prefix="/collection/settings", tags=["collection"])
 

@@ -1,7 +1,7 @@
 """`/docs` served from local files, so it works offline.
 
 FastAPI's default docs page loads Swagger UI from a CDN; `swagger-ui-bundle` ships the same files
-in a wheel. The security schemes declared in `app.deps` give it its Authorize button.
+in a wheel. The security schemes declared in `app.http.deps` give it its Authorize button.
 """
 
 from __future__ import annotations

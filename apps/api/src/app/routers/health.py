@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app import __version__
-from app.deps import DatabaseDep
+from app.http.deps import DatabaseDep
 from app.models import HealthResponse
 
 router = APIRouter(tags=["health"])

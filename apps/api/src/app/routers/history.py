@@ -7,9 +7,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from app.deps import PoolDep, SellersReadDep
+from app.http.deps import PoolDep, SellersReadDep
 from app.models import ChangeList, JournalChange, SellersAtPoint, Timeline, TimelineEntry
-from app.services import sellers
+from app.services.sellers import seller_list
 
 router = APIRouter(prefix="/history", tags=["history"])
 
@@ -22,7 +22,7 @@ async def timeline(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Timeline:
     """Runs (once stopped) and manual seller changes, newest first, each with its seller-count snapshot."""
-    rows = await sellers.timeline(pool, caller=caller, limit=limit, offset=offset)
+    rows = await seller_list.timeline(pool, caller=caller, limit=limit, offset=offset)
     return Timeline(entries=[TimelineEntry.model_validate(r) for r in rows], limit=limit, offset=offset)
 
 
@@ -36,7 +36,7 @@ async def sellers_at_entry(
 ) -> SellersAtPoint:
     """The exact seller list right after this entry, a page at a time, with what the entry added and removed."""
     return SellersAtPoint.model_validate(
-        await sellers.sellers_at_entry(pool, caller=caller, entry_id=entry_id, limit=limit, cursor=cursor)
+        await seller_list.sellers_at_entry(pool, caller=caller, entry_id=entry_id, limit=limit, cursor=cursor)
     )
 
 
@@ -49,7 +49,7 @@ async def changes_of_entry(
     cursor: str | None = None,
 ) -> ChangeList:
     """Every seller this entry added, removed or renamed, in order, a page at a time (from the seller journal)."""
-    rows, next_cursor = await sellers.changes_of_entry(
+    rows, next_cursor = await seller_list.changes_of_entry(
         pool, caller=caller, entry_id=entry_id, limit=limit, cursor=cursor
     )
     return ChangeList(

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request, Response
 
 from app import metrics
 from app.config import Settings
-from app.deps import PoolDep, SettingsDep
 from app.errors import NotAuthenticated, NotFound
-from app.services import scrape
+from app.http.deps import PoolDep, SettingsDep
+from app.services import metrics_report
 
 router = APIRouter(tags=["metrics"])
 
@@ -37,4 +37,4 @@ def _check_scrape_token(request: Request, settings: Settings) -> None:
 async def get_metrics(request: Request, settings: SettingsDep, pool: PoolDep) -> Response:
     """Runs by status, items, upstream requests and latency, 429s, breaker trips, SSE and pool gauges."""
     _check_scrape_token(request, settings)
-    return Response(await scrape.scrape(pool), media_type=metrics.CONTENT_TYPE)
+    return Response(await metrics_report.scrape(pool), media_type=metrics.CONTENT_TYPE)

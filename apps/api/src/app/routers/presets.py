@@ -6,10 +6,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response
 
-from app.deps import AutomationDep, PoolDep
+from app.http.deps import AutomationDep, PoolDep
 from app.models import PresetCreate, PresetList, PresetOut, PresetUpdate
 from app.repositories.presets import PresetRow
-from app.services import presets
+from app.services.scheduling import presets
 
 router = APIRouter(prefix="/amazon/presets", tags=["presets"])
 

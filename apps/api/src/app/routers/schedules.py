@@ -7,10 +7,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from app.deps import AutomationDep, ClockDep, PoolDep
+from app.http.deps import AutomationDep, ClockDep, PoolDep
 from app.models import ScheduleCreate, ScheduleFireList, ScheduleFireOut, ScheduleList, ScheduleOut, ScheduleUpdate
-from app.services import schedules
-from app.services.schedules import ScheduleView
+from app.services.scheduling import schedules
+from app.services.scheduling.schedules import ScheduleView
 
 router = APIRouter(prefix="/collection/schedules", tags=["schedules"])
 

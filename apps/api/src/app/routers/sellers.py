@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from app.config import Settings
-from app.deps import ExportSlotsDep, PoolDep, SellersReadDep, SellersWriteDep, SettingsDep
-from app.download import Download
 from app.errors import InvalidInput, quote
+from app.http.deps import ExportSlotsDep, PoolDep, SellersReadDep, SellersWriteDep, SettingsDep
+from app.http.download import Download
 from app.models import (
     AuditEntry,
     AuditList,
@@ -28,7 +28,8 @@ from app.models import (
     SellerNames,
     SellerOut,
 )
-from app.services import export, sellers
+from app.services.exports import seller_export
+from app.services.sellers import seller_list
 
 router = APIRouter(prefix="/sellers", tags=["sellers"])
 
@@ -60,7 +61,7 @@ async def list_sellers(
     cursor: str | None = None,
 ) -> SellerList:
     """The org's sellers, a page at a time (keyset pagination: follow `next_cursor`)."""
-    rows, next_cursor, total = await sellers.list_sellers(
+    rows, next_cursor, total = await seller_list.list_sellers(
         pool, caller=caller, sort=sort, limit=limit, search=search, flagged=flagged, cursor=cursor
     )
     return SellerList(sellers=[SellerOut.model_validate(r) for r in rows], next_cursor=next_cursor, total_in_org=total)
@@ -69,7 +70,7 @@ async def list_sellers(
 @router.post("", response_model=SellerOut, status_code=201, responses={409: {"description": "Already in the list"}})
 async def add_seller(body: SellerName, caller: SellersWriteDep, pool: PoolDep) -> SellerOut:
     """Add one seller by name (409 if the normalized name is already in the list)."""
-    return SellerOut.model_validate(await sellers.add_seller(pool, caller=caller, name=body.name))
+    return SellerOut.model_validate(await seller_list.add_seller(pool, caller=caller, name=body.name))
 
 
 @router.post("/bulk", response_model=BulkAddResult)
@@ -81,7 +82,7 @@ async def add_sellers(
 ) -> BulkAddResult:
     """Add many names; duplicates within the request or the list are skipped and reported."""
     check_bulk_size(len(body.names), settings, "names")
-    return BulkAddResult.model_validate(await sellers.add_sellers(pool, caller=caller, names=body.names))
+    return BulkAddResult.model_validate(await seller_list.add_sellers(pool, caller=caller, names=body.names))
 
 
 @router.post("/bulk-delete", response_model=BulkDeleteResult)
@@ -92,7 +93,7 @@ async def delete_sellers(
     settings: SettingsDep,
 ) -> BulkDeleteResult:
     check_bulk_size(len(body.ids), settings, "ids")
-    return BulkDeleteResult.model_validate(await sellers.delete_sellers(pool, caller=caller, seller_ids=body.ids))
+    return BulkDeleteResult.model_validate(await seller_list.delete_sellers(pool, caller=caller, seller_ids=body.ids))
 
 
 @router.post("/flag", response_model=FlagResult)
@@ -104,7 +105,7 @@ async def flag_sellers(
 ) -> FlagResult:
     check_bulk_size(len(body.ids), settings, "ids")
     return FlagResult.model_validate(
-        await sellers.flag_sellers(pool, caller=caller, seller_ids=body.ids, flagged=body.flagged)
+        await seller_list.flag_sellers(pool, caller=caller, seller_ids=body.ids, flagged=body.flagged)
     )
 
 
@@ -131,7 +132,7 @@ async def export_sellers(
     """
     slots.acquire(caller.org_id)
     try:
-        result = await export.export_sellers(
+        result = await seller_export.export_sellers(
             pool, caller=caller, fmt=format, run_id=run_id, flagged=flagged,
             spool_memory_bytes=settings.export_spool_memory_bytes, turn=slots.snapshot_turn(),
         )  # fmt: skip
@@ -141,7 +142,7 @@ async def export_sellers(
     return Download(
         result.chunks(),
         send_timeout=settings.export_send_timeout_seconds,
-        on_complete=lambda: export.record_export(pool, caller=caller, export=result),
+        on_complete=lambda: seller_export.record_export(pool, caller=caller, export=result),
         on_close=lambda: slots.release(caller.org_id),
         media_type=result.media_type,
         headers={
@@ -170,7 +171,7 @@ async def audit_log(
     date_from, date_to = as_utc(date_from), as_utc(date_to)
     if date_from and date_to and date_from > date_to:
         raise InvalidInput("date_from must not be after date_to")
-    rows, next_cursor = await sellers.audit_log(
+    rows, next_cursor = await seller_list.audit_log(
         pool, caller=caller, limit=limit, actions=action, source=source,
         date_from=date_from, date_to=date_to, cursor=cursor,
     )  # fmt: skip
@@ -179,7 +180,7 @@ async def audit_log(
 
 @router.get("/{seller_id:uuid}", response_model=SellerOut)
 async def get_seller(seller_id: UUID, caller: SellersReadDep, pool: PoolDep) -> SellerOut:
-    return SellerOut.model_validate(await sellers.get_seller(pool, caller=caller, seller_id=seller_id))
+    return SellerOut.model_validate(await seller_list.get_seller(pool, caller=caller, seller_id=seller_id))
 
 
 @router.patch(
@@ -188,11 +189,11 @@ async def get_seller(seller_id: UUID, caller: SellersReadDep, pool: PoolDep) -> 
 async def rename_seller(seller_id: UUID, body: SellerName, caller: SellersWriteDep, pool: PoolDep) -> SellerOut:
     """Rename a seller (409 if another seller already has that normalized name)."""
     return SellerOut.model_validate(
-        await sellers.rename_seller(pool, caller=caller, seller_id=seller_id, name=body.name)
+        await seller_list.rename_seller(pool, caller=caller, seller_id=seller_id, name=body.name)
     )
 
 
 @router.delete("/{seller_id:uuid}", status_code=204)
 async def delete_seller(seller_id: UUID, caller: SellersWriteDep, pool: PoolDep) -> Response:
-    await sellers.delete_seller(pool, caller=caller, seller_id=seller_id)
+    await seller_list.delete_seller(pool, caller=caller, seller_id=seller_id)
     return Response(status_code=204)

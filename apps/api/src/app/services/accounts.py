@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from app.db import Conn
+from app.db.pool import Conn
 from app.errors import InvalidInput, NotAuthenticated
 from app.models import reject_control_characters
 from app.repositories import auth as repo

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from app.db import Pool
+from app.db.pool import Pool
 from app.errors import NotAuthenticated
 from app.models import ActivityEntry
 from app.repositories import auth as auth_repo

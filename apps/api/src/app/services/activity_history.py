@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from uuid import UUID
 
-from app.db import Pool
+from app.db.pool import Pool
 from app.models import ActivityEntry
 from app.repositories import activity_history as history_repo
 from app.repositories.activity_history import StoredEvent

@@ -519,5 +519,5 @@ class HasActivityStream(Protocol):
 
 
 def get_activity_stream(runtime: HasActivityStream) -> ActivityBackend:
-    """The process's stream manager, from whatever holds the runtime's resources (`app.deps.StreamDep` uses it)."""
+    """The process's stream manager, from whatever holds the runtime's resources (`app.http.deps.StreamDep` uses it)."""
     return runtime.activity_stream

@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
 
-from app.db import Pool
+from app.db.pool import Pool
 from app.errors import NotFound
 from app.repositories import audit as audit_repo
 from app.repositories import exports as exports_repo
 from app.repositories import runs as runs_repo
 from app.security import Caller
-from app.services.spool import Spool
+from app.services.exports.spool import Spool
 from app.text import plural
 
 ExportFormat = Literal["csv", "json", "text"]

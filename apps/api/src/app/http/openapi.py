@@ -57,7 +57,8 @@ def _document_errors(path: str, operation: dict[str, Any]) -> None:
         statuses |= {"400", "413"}
     if any(p.get("in") == "path" for p in operation.get("parameters", [])) or "{" in path:
         statuses.add("404")
-    for status in statuses:
+    # Sorted: a set's order changes with every interpreter's hash seed, and the document must not.
+    for status in sorted(statuses):
         responses.setdefault(status, {})
     for status, response in responses.items():
         if status[0] == "4":

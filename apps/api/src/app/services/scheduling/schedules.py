@@ -17,13 +17,13 @@ from uuid import UUID
 from psycopg import errors as pg_errors
 
 from app.config import Settings
-from app.db import Conn, Pool
+from app.db.pool import Conn, Pool
 from app.errors import Conflict, InvalidInput, NotFound
 from app.repositories import presets as presets_repo
 from app.repositories import schedules as repo
 from app.repositories.schedules import FireRow, ScheduleRow, ScheduleValues
-from app.services import cron
 from app.services.catalogue import resolve_categories
+from app.services.scheduling import cron
 
 logger = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import csv
 import io
 from decimal import Decimal
 
-from app.db import Pool
+from app.db.pool import Pool
 from app.repositories import runs as runs_repo
 from app.repositories.runs import FinishedRunRow
 from app.security import Caller
-from app.services.usage import KINDS
+from app.services.runs.usage import KINDS
 
 MAX_RUNS = 10_000
 COLUMNS = (

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from psycopg import errors as pg_errors
 
-from app.db import Conn, Pool
+from app.db.pool import Conn, Pool
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import reject_control_characters
 from app.repositories import audit as audit_repo
@@ -28,7 +28,7 @@ from app.repositories.audit import AuditRow, JournalRow, TimelineRow
 from app.repositories.runs import RunRow
 from app.repositories.sellers import SellerRow
 from app.security import Caller
-from app.services.normalize import normalize_name
+from app.services.sellers.names import normalize_name
 
 logger = logging.getLogger(__name__)
 

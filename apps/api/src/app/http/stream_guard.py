@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
 
-from app.db import Pool
+from app.db.pool import Pool
 from app.errors import TooManyRequests
 from app.repositories import auth as auth_repo
 

@@ -18,8 +18,11 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from starlette.requests import HTTPConnection
 
 from app.config import Settings
-from app.db import Database, Pool
+from app.db.pool import Database, Pool
 from app.errors import NotAuthenticated
+from app.http.export_slots import ExportSlots
+from app.http.signin_throttle import SigninThrottle
+from app.http.stream_guard import StreamCredential, StreamGuard
 from app.runtime import Runtime
 from app.security import (
     AUTOMATION,
@@ -35,12 +38,9 @@ from app.security import (
     hash_secret,
 )
 from app.services.activity_stream import ActivityBackend, get_activity_stream
-from app.services.collection import RunLifecycle
-from app.services.export_slots import ExportSlots
-from app.services.run_executor import RunExecutor
-from app.services.schedules import Clock, schedule_clock
-from app.services.stream_guard import StreamCredential, StreamGuard
-from app.signin_throttle import SigninThrottle
+from app.services.runs.executor import RunExecutor
+from app.services.runs.lifecycle import RunLifecycle
+from app.services.scheduling.schedules import Clock, schedule_clock
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

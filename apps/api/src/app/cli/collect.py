@@ -1,12 +1,12 @@
 """`sellercollection collect`: one collection run in the terminal, with a live view and a summary.
 
-The run executes in this process, through the same services the API uses (`services.collection`
+The run executes in this process, through the same services the API uses (`services.runs.lifecycle`
 for the lifecycle, `RunExecutor` for the work, `ActivityStreamManager` for the events), so a run
 started here is an ordinary run: the API lists it, and either side may resume it later.
 
 The live view draws three things: one lane per worker with its latest step, the run's counters
 (read from its row, so they are the committed truth), and the last events. Ctrl-C pauses the run
-through `services.collection.pause_run`; finished items stay finished, and the command prints how
+through `services.lifecycle.pause_run`; finished items stay finished, and the command prints how
 to resume. Exit codes: 0 completed, 1 failed / cancelled / paused by the failure breaker / run held
 elsewhere, 2 bad input (unknown category, unknown run, wrong state, ...), 130 paused by Ctrl-C.
 """
@@ -36,19 +36,21 @@ from rich.table import Table
 from rich.text import Text
 
 from app.config import Settings
-from app.db import Pool
-from app.embedded_pg import database_url
+from app.db.embedded import database_url
+from app.db.migrations import apply_migrations
+from app.db.pool import Pool
 from app.errors import AppError, Conflict
-from app.migrations import apply_migrations
 from app.models import ActivityEntry
 from app.repositories import runs as runs_repo
 from app.repositories.runs import RunRow
 from app.runtime import Runtime, open_runtime
 from app.scrapers.factory import marketplace_factory
 from app.security import AUTOMATION, Caller, caller_for_member
-from app.services import accounts, collection, presets
+from app.services import accounts
 from app.services.activity_stream import ActivitySubscription, StreamEvent
-from app.services.collection import Progress, RunLifecycle
+from app.services.runs import lifecycle
+from app.services.runs.lifecycle import Progress, RunLifecycle
+from app.services.scheduling import presets
 from app.status import TERMINAL_STATUSES, RunStatus
 from app.text import plural
 
@@ -235,7 +237,7 @@ class _Session:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
-            final = await collection.get_run(self.pool, caller=self.caller, run_id=run_id)
+            final = await lifecycle.get_run(self.pool, caller=self.caller, run_id=run_id)
             if not executing and final.status is RunStatus.RUNNING:
                 expires = final.lease_expires_at
                 until = f" until {expires.astimezone():%H:%M:%S}" if expires is not None else ""
@@ -280,7 +282,7 @@ class _Session:
         try:
             if self.options.resume is None:
                 await _check_provider(self.settings, self.settings.run_provider)
-                return await collection.create_run(
+                return await lifecycle.create_run(
                     self.pool,
                     self.settings,
                     caller=self.caller,
@@ -289,7 +291,7 @@ class _Session:
                     preset_id=await self._preset_id(),
                     provider=self.options.provider,
                 )
-            run = await collection.get_run(self.pool, caller=self.caller, run_id=self.options.resume)
+            run = await lifecycle.get_run(self.pool, caller=self.caller, run_id=self.options.resume)
         except CollectError:
             raise
         except AppError as exc:
@@ -352,7 +354,7 @@ class _Session:
 
     async def _refresh(self, run_id: UUID, view: LiveView, live: Live) -> None:
         try:
-            progress = await collection.progress(self.pool, self.executor, caller=self.caller, run_id=run_id)
+            progress = await lifecycle.progress(self.pool, self.executor, caller=self.caller, run_id=run_id)
         except Exception:
             # A missed redraw is harmless; the run itself reports real database trouble.
             logger.debug("progress refresh failed", exc_info=True)

@@ -15,7 +15,7 @@ from yoyo import get_backend, read_migrations
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[3] / "migrations"
 # Any fixed 64-bit number; it names "the sellercollection migration lock" for pg_advisory_lock.
 _ADVISORY_LOCK_KEY = 4_512_045_001
 
@@ -29,6 +29,9 @@ def _yoyo_url(url: str) -> str:
 
 def apply_migrations(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply every pending migration in order; return the ids applied (empty when up to date)."""
+    # yoyo reads a missing folder as "no migrations" and would leave the schema empty without a word.
+    if not any(directory.glob("*.sql")):
+        raise FileNotFoundError(f"No migrations found in {directory}")
     migrations = read_migrations(str(directory))
     with psycopg.connect(url, autocommit=True) as lock_conn:
         lock_conn.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_LOCK_KEY,))

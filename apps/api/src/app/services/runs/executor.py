@@ -32,16 +32,16 @@ from uuid import UUID
 import psutil
 
 from app.config import Settings
-from app.db import Pool, connect_dedicated
+from app.db.pool import Pool, connect_dedicated
 from app.errors import AppError
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
 from app.scrapers.base import Marketplace
-from app.services import org_settings
 from app.services.activity_history import finish_feed
 from app.services.activity_stream import ActivityBackend
 from app.services.parallel_runner import ActivityEvent, CollectionPausedException, create_activity_event
-from app.services.pipeline import RunContext, RunFailed, run_amazon_phase, run_ebay_phase
+from app.services.runs import org_settings
+from app.services.runs.pipeline import RunContext, RunFailed, run_amazon_phase, run_ebay_phase
 from app.status import RunPhase, RunStatus
 
 logger = logging.getLogger(__name__)

@@ -23,17 +23,18 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from app.config import Settings
-from app.db import Conn, Pool
+from app.db.pool import Conn, Pool
 from app.errors import AppError, TooManyOpenRuns
 from app.repositories import runs as runs_repo
 from app.repositories import schedules as repo
 from app.repositories.runs import RunRow
 from app.repositories.schedules import FireRow, ScheduleRow
-from app.services import collection, cron
 from app.services.activity_stream import ActivityBackend
 from app.services.parallel_runner import create_activity_event
-from app.services.run_executor import RunExecutor
-from app.services.schedules import Clock
+from app.services.runs import lifecycle
+from app.services.runs.executor import RunExecutor
+from app.services.scheduling import cron
+from app.services.scheduling.schedules import Clock
 from app.status import OPEN_STATUSES
 
 logger = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ class Scheduler:
             try:
                 # A savepoint: a refused run must not undo the claim and its record.
                 async with conn.transaction():
-                    run = await collection.create_run_in(
+                    run = await lifecycle.create_run_in(
                         conn,
                         self.settings,
                         org_id=schedule.org_id,

@@ -24,7 +24,7 @@ from psycopg import errors as pg_errors
 
 from app import metrics
 from app.config import Settings
-from app.db import Pool
+from app.db.pool import Pool
 from app.errors import AppError, RateLimited, UpstreamError
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
@@ -34,15 +34,15 @@ from app.repositories.items import CategoryPayload, ProductPayload, WorkItem
 from app.scrapers.base import EbaySeller, Marketplace, PriceWindow
 from app.scrapers.prices import parse_price, to_cents
 from app.services.activity_stream import ActivityBackend
-from app.services.normalize import normalize_name
 from app.services.parallel_runner import (
     ActivityEvent,
     CollectionPausedException,
     ParallelCollectionRunner,
     create_activity_event,
 )
-from app.services.upstream_limiter import AdaptiveLimiter, Outcome
-from app.services.usage import RequestKind, RequestMeter, prices_per_1000
+from app.services.runs.limiter import AdaptiveLimiter, Outcome
+from app.services.runs.usage import RequestKind, RequestMeter, prices_per_1000
+from app.services.sellers.names import normalize_name
 from app.status import ItemKind, ItemStatus, RunPhase
 
 logger = logging.getLogger(__name__)

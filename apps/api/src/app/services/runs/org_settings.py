@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 from uuid import UUID
 
 from app.config import Settings
-from app.db import Conn, Pool
+from app.db.pool import Conn, Pool
 from app.errors import InvalidInput
 from app.repositories import org_settings as repo
 from app.repositories.runs import RunSettings

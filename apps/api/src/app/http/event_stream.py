@@ -24,8 +24,8 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from app.http.stream_guard import StreamGuard
 from app.services.activity_feed import FeedSource
-from app.services.stream_guard import StreamGuard
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from psycopg import errors as pg_errors
 
-from app.db import Pool
+from app.db.pool import Pool
 from app.errors import Conflict, InvalidInput, NotFound
 from app.repositories import presets as repo
 from app.repositories.presets import PresetRow

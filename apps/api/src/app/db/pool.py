@@ -15,8 +15,8 @@ from psycopg.rows import DictRow, class_row, dict_row, scalar_row
 from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
-from app.embedded_pg import database_url
-from app.migrations import apply_migrations
+from app.db.embedded import database_url
+from app.db.migrations import apply_migrations
 
 logger = logging.getLogger(__name__)
 

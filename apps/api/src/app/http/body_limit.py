@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.http_errors import error_response
+from app.http.errors import error_response
 
 
 class _TooLarge(HTTPException):

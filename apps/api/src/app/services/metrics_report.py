@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app import metrics
-from app.db import Pool
+from app.db.pool import Pool
 from app.repositories import runs as runs_repo
 from app.status import RunStatus
 

@@ -17,7 +17,7 @@ from typing import Protocol
 from uuid import UUID
 
 from app.config import Settings
-from app.db import Conn, Pool
+from app.db.pool import Conn, Pool
 from app.errors import Conflict, InvalidInput, NotFound, TooManyOpenRuns
 from app.models import ActivityAction
 from app.repositories import items as items_repo
@@ -26,12 +26,12 @@ from app.repositories import runs as runs_repo
 from app.repositories.items import CategoryPayload
 from app.repositories.runs import FinishedRunRow, RunRow
 from app.security import Caller
-from app.services import org_settings
 from app.services.activity_stream import ActivityBackend
 from app.services.catalogue import resolve_categories
 from app.services.parallel_runner import create_activity_event
-from app.services.pipeline import WorkerState
-from app.services.run_executor import RunExecutor
+from app.services.runs import org_settings
+from app.services.runs.executor import RunExecutor
+from app.services.runs.pipeline import WorkerState
 from app.status import TERMINAL_STATUSES, ItemKind, ItemStatus, RunStatus
 
 logger = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from rich.console import Console
 
-from app import cli_collect, cli_lists
+from app.cli import collect, lists
 from app.config import Settings
-from app.embedded_pg import database_url
+from app.db.embedded import database_url
+from app.db.migrations import apply_migrations
 from app.logging_config import configure_logging, logging_config
 from app.main import create_app
-from app.migrations import apply_migrations
 from app.services import accounts
 from app.text import plural
 
@@ -113,8 +113,8 @@ def revoke_token(
     console.print(f"Revoked {plural(count, 'token')}.")
 
 
-@cli.command()
-def collect(
+@cli.command("collect")
+def collect_command(
     *,
     categories: Annotated[
         list[str] | None,
@@ -124,7 +124,7 @@ def collect(
         str | None, typer.Option(metavar="NAME", help="Collect a preset's categories (see `sellercollection presets`).")
     ] = None,
     provider: Annotated[
-        cli_collect.Provider | None, typer.Option(help="Upstream provider for this run (default: settings).")
+        collect.Provider | None, typer.Option(help="Upstream provider for this run (default: settings).")
     ] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default: date and time).")] = None,
     resume: Annotated[
@@ -133,16 +133,16 @@ def collect(
     org: Annotated[
         str | None,
         typer.Option(
-            help=f"Org to collect for; created when missing (default: {cli_collect.DEFAULT_ORG!r}, or the "
+            help=f"Org to collect for; created when missing (default: {collect.DEFAULT_ORG!r}, or the "
             "resumed run's org)."
         ),
     ] = None,
-    email: Annotated[str, typer.Option(help="User the run is created by.")] = cli_collect.DEFAULT_EMAIL,
+    email: Annotated[str, typer.Option(help="User the run is created by.")] = collect.DEFAULT_EMAIL,
 ) -> None:
     """Run one collection here with a live view; Ctrl-C pauses it (exit 130) and prints how to resume."""
     settings = _settings()
     try:
-        options = cli_collect.CollectOptions.parse(
+        options = collect.CollectOptions.parse(
             categories=categories,
             resume=resume,
             provider=provider.value if provider is not None else None,
@@ -151,10 +151,10 @@ def collect(
             email=email,
             preset=preset,
         )
-    except cli_collect.CollectError as exc:
+    except collect.CollectError as exc:
         console.print(f"[red]{exc.message}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from exc
-    code = cli_collect.run_collect(settings, options, console=Console(), err_console=console)
+    code = collect.run_collect(settings, options, console=Console(), err_console=console)
     raise typer.Exit(code)
 
 
@@ -164,32 +164,32 @@ def categories(
 ) -> None:
     """The Amazon category tree (leaf ids are what runs, presets and schedules take)."""
     try:
-        cli_lists.print_categories(Console(), department)
-    except cli_lists.ListError as exc:
+        lists.print_categories(Console(), department)
+    except lists.ListError as exc:
         console.print(f"[red]{exc.message}[/red]")
         raise typer.Exit(2) from exc
 
 
 def _listing(kind: str, org: str) -> None:
     settings = _settings()
-    show = cli_lists.print_presets if kind == "presets" else cli_lists.print_schedules
+    show = lists.print_presets if kind == "presets" else lists.print_schedules
     with database_url(settings.database_url, settings.data_dir) as url:
         apply_migrations(url)
         try:
             asyncio.run(show(settings, url, org, Console()))
-        except cli_lists.ListError as exc:
+        except lists.ListError as exc:
             console.print(f"[red]{exc.message}[/red]")
             raise typer.Exit(2) from exc
 
 
 @cli.command()
-def presets(org: Annotated[str, typer.Option(help="Org whose presets to list.")] = cli_collect.DEFAULT_ORG) -> None:
+def presets(org: Annotated[str, typer.Option(help="Org whose presets to list.")] = collect.DEFAULT_ORG) -> None:
     """Category presets: the built-ins every org has, then the org's own."""
     _listing("presets", org)
 
 
 @cli.command()
-def schedules(org: Annotated[str, typer.Option(help="Org whose schedules to list.")] = cli_collect.DEFAULT_ORG) -> None:
+def schedules(org: Annotated[str, typer.Option(help="Org whose schedules to list.")] = collect.DEFAULT_ORG) -> None:
     """The org's collection schedules with their next and last runs."""
     _listing("schedules", org)
 

@@ -9,10 +9,10 @@ from rich.table import Table
 from rich.tree import Tree
 
 from app.config import Settings
-from app.db import Pool, make_pool
+from app.db.pool import Pool, make_pool
 from app.repositories import org_settings as org_repo
-from app.services import presets, schedules
 from app.services.catalogue import catalogue_document
+from app.services.scheduling import presets, schedules
 
 
 class ListError(Exception):
