@@ -4,8 +4,8 @@
 
 A fresh database is created on the server of DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 migrated, used for one run and dropped. The run goes through the same code the CLI uses:
-services.runs.lifecycle (create_run, RunLifecycle.start) and RunExecutor, with the demo marketplace at `demo_latency_ms = L`
-and no injected errors or 429s. Two thin proxies observe it without changing it:
+services.runs.lifecycle (create_run, RunLifecycle.start) and RunExecutor, with the demo marketplace at
+`demo_latency_ms = L` and no injected errors or 429s. Two thin proxies observe it without changing it:
 
 - the marketplace proxy counts `bestsellers` / `search_sellers` calls (the upstream requests) and times them;
 - the pool proxy times every `pool.connection()` block (acquire + statements + commit): the database time.

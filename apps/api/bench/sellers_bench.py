@@ -8,8 +8,8 @@ migrated, and dropped at the end, even on failure. Everything talks to 127.0.0.1
 1. Preload: one org and a token (accounts.issue_token), then N sellers in one `INSERT ... SELECT generate_series`.
    The journal triggers of migration 047 fire once for the statement, so org_seller_counts and seller_journal
    stay exact. created_at rises with the row number (1 ms apart), as for a list that grew over time.
-2. Bulk add: `services.sellers.seller_list.add_sellers` (in process, pool from `app.db.pool.make_pool`) with B names, some of
-   them already in the list under another spelling and some repeated within the request; the skipped
+2. Bulk add: `services.sellers.seller_list.add_sellers` (in process, pool from `app.db.pool.make_pool`) with B names,
+   some of them already in the list under another spelling and some repeated within the request; the skipped
    counts are checked. Baseline: a bare `INSERT ... SELECT unnest(...) ON CONFLICT DO NOTHING` of another B
    names (triggers on, no RETURNING, no audit row). insert_manual and insert_audit are timed through thin
    wrappers around the repository functions, which do not change what they do.
