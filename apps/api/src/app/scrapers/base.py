@@ -7,7 +7,7 @@ how the whole run reacts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
@@ -32,14 +32,39 @@ class EbaySeller:
 
 
 @dataclass(frozen=True)
+class EbayListing:
+    """One listing of a search page, as shown: the evidence of why its seller was found."""
+
+    item_id: str | None  # eBay's legacy item id (digits only), the same id the Browse API gives as legacyItemId
+    title: str  # as shown, without helper text ("New Listing", "Opens in a new window or tab", ...)
+    price: Decimal | None  # the listing's price (the low end of a range)
+    currency: str | None  # ISO 4217 where the page tells (USD, GBP, EUR, JPY, ...)
+    url: str | None  # https://www.ebay.<tld>/itm/<item_id>, tracking parameters dropped
+    seller: EbaySeller | None  # None when the listing shows no readable seller line
+    location: str | None = None  # item location country (ISO-2) where the provider tells
+
+
+@dataclass(frozen=True)
 class EbaySearchPage:
-    sellers: list[EbaySeller]
+    sellers: list[EbaySeller]  # first listing wins per seller, in page order
     has_more: bool
     url: str  # the eBay search URL this page came from (shown in the activity feed)
     # Listings on the page inside the price window; None when the provider cannot tell.
     listings_in_window: int | None = None
     # "Results matching fewer words" followed: later pages hold no exact matches.
     exact_matches_ended: bool = False
+    # Every real listing read (placeholders and results after a separator excluded), in page order.
+    listings: list[EbayListing] = field(default_factory=list)
+
+    @property
+    def listings_with_seller(self) -> int:
+        """How many of `listings` had a readable seller line: with len(listings), the page's coverage."""
+        return sum(1 for listing in self.listings if listing.seller is not None)
+
+    @property
+    def seller_coverage(self) -> float | None:
+        """The share of listings with a readable seller line; None for a page without listings."""
+        return self.listings_with_seller / len(self.listings) if self.listings else None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from app.config import Settings
 from app.errors import RateLimited, UpstreamError
-from app.scrapers.base import AmazonProduct, EbaySearchPage, EbaySeller, PriceWindow
+from app.scrapers.base import AmazonProduct, EbayListing, EbaySearchPage, EbaySeller, PriceWindow
 from app.scrapers.oxylabs import ebay_search_url
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,19 @@ class DemoMarketplace:
             return EbaySearchPage(sellers=[], has_more=False, url=url)
         await self._upstream()
         sellers, has_more = _search(self._world, query, page)
-        return EbaySearchPage(sellers=sellers, has_more=has_more, url=url)
+        # One listing per seller found: the demo makes up no titles or prices of its own yet.
+        listings = [
+            EbayListing(
+                item_id=seller.item_url.rsplit("/", 1)[-1] if seller.item_url else None,
+                title=query,
+                price=None,
+                currency=None,
+                url=seller.item_url,
+                seller=seller,
+            )
+            for seller in sellers
+        ]
+        return EbaySearchPage(sellers=sellers, has_more=has_more, url=url, listings=listings)
 
     async def _simulate_latency(self) -> None:
         """Take the configured latency, on average exactly.

@@ -23,7 +23,7 @@ import httpx
 
 from app.config import Settings
 from app.errors import InvalidInput, RateLimited, UpstreamError
-from app.scrapers.base import EbaySearchPage, EbaySeller, PriceWindow
+from app.scrapers.base import EbayListing, EbaySearchPage, EbaySeller, PriceWindow
 from app.scrapers.oxylabs import parse_retry_after
 from app.scrapers.prices import parse_price
 
@@ -196,6 +196,7 @@ def page_from_body(body: Mapping[str, Any], window: PriceWindow, url: str) -> Eb
     if not isinstance(items, list):
         raise UpstreamError("malformed response: itemSummaries is not a list", error_type="parse_error")
     sellers: list[EbaySeller] = []
+    listings: list[EbayListing] = []
     seen: set[str] = set()
     in_window = 0
     for item in items:
@@ -206,6 +207,7 @@ def page_from_body(body: Mapping[str, Any], window: PriceWindow, url: str) -> Eb
         if amount is not None and window.low <= amount <= window.high:
             in_window += 1
         seller = _seller(item)
+        listings.append(_listing(item, amount, seller))
         if seller is not None and seller.username.casefold() not in seen:
             seen.add(seller.username.casefold())
             sellers.append(seller)
@@ -214,7 +216,43 @@ def page_from_body(body: Mapping[str, Any], window: PriceWindow, url: str) -> Eb
         has_more=isinstance(body.get("next"), str) and bool(body.get("next")),
         url=url,
         listings_in_window=in_window,
+        listings=listings,
     )
+
+
+def _listing(item: Mapping[str, Any], amount: Decimal | None, seller: EbaySeller | None) -> EbayListing:
+    """The same evidence the HTML parser reads, from the structured summary."""
+    price, location = item.get("price"), item.get("itemLocation")
+    currency = price.get("currency") if isinstance(price, dict) else None
+    country = location.get("country") if isinstance(location, dict) else None
+    title = item.get("title")
+    return EbayListing(
+        item_id=_legacy_item_id(item),
+        title=title.strip() if isinstance(title, str) else "",
+        price=amount,
+        currency=currency if isinstance(currency, str) and currency else None,
+        url=_web_url(item.get("itemWebUrl")),
+        seller=seller,
+        location=country if isinstance(country, str) and country else None,
+    )
+
+
+def _legacy_item_id(item: Mapping[str, Any]) -> str | None:
+    # `itemId` is "v1|<legacy id>|<variation>"; `legacyItemId` only comes with some field groups.
+    legacy = item.get("legacyItemId")
+    if isinstance(legacy, str) and legacy.isdigit():
+        return legacy
+    item_id = item.get("itemId")
+    parts = item_id.split("|") if isinstance(item_id, str) else []
+    return parts[1] if len(parts) == 3 and parts[1].isdigit() else None
+
+
+def _web_url(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    # Tracking parameters make the same listing look different on every answer.
+    parts = urlsplit(value)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def _seller(item: Mapping[str, Any]) -> EbaySeller | None:
@@ -225,16 +263,11 @@ def _seller(item: Mapping[str, Any]) -> EbaySeller | None:
     if not isinstance(username, str) or not username.strip():
         return None
     score = seller.get("feedbackScore")
-    web_url = item.get("itemWebUrl")
-    item_url = None
-    if isinstance(web_url, str) and web_url:
-        parts = urlsplit(web_url)
-        item_url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     return EbaySeller(
         username=username.strip(),
         feedback_count=score if isinstance(score, int) and not isinstance(score, bool) and score >= 0 else None,
         feedback_percent=_percentage(seller.get("feedbackPercentage")),
-        item_url=item_url,
+        item_url=_web_url(item.get("itemWebUrl")),
     )
 
 

@@ -160,6 +160,7 @@ class OxylabsMarketplace:
             # Without a readable price on any listing, the window check cannot speak.
             listings_in_window=in_window if parsed.prices else None,
             exact_matches_ended=parsed.exact_matches_ended,
+            listings=list(parsed.listings),
         )
 
     @staticmethod
