@@ -70,7 +70,8 @@ _BLOCK_TITLES = ("pardon our interruption", "security measure", "access denied",
 # percent, a few words, then the count in parentheses or the end of the text. The words are checked
 # afterwards, because coupon lines ("Extra 20% off (max $5)") share the rows.
 _PERCENT_WORDS_COUNT = re.compile(r"(?P<percent>\d[\d.,]*)\s?%\s*(?P<words>[^\d()%]+?)\s*(?:\((?P<count>[^()]*)\)|$)")
-# The older wording, "discountcomputerdepot (132,409) 98.7%": the whole text is the seller line.
+# The older wording, "discountcomputerdepot (132,409) 98.7%": the whole text is the seller line, so
+# a row that merely contains parentheses and a percent is not taken for one.
 _NAME_COUNT_PERCENT = re.compile(r"(?P<name>\S+)\s*\((?P<count>[^()]*)\)\s*(?:(?P<percent>\d[\d.,]*)\s?%)?")
 # Without a count, only the English word is trusted: "20% off" has words too.
 _COUNTLESS_WORDS = frozenset({"positive"})
@@ -92,8 +93,12 @@ _COUNT_UNITS = {
     "천": 1_000,  # ko
     "만": 10_000,
 }
+# "$5.00 to $9.00", "EUR 2,99 bis EUR 7,99", "USD25.00 a USD75.00", "9,999 円 ～ 19,999 円": the
+# listing's price is the low end, whatever word or tilde the language puts between the two.
 _RANGE = re.compile(r"\s+(?:to|bis|a|à|al|-|–)\s+|\s*[~～]\s*")
+# /itm/<id>, or /itm/<title-slug>/<id> in the 2021 list layout.
 _ITEM_ID_IN_PATH = re.compile(r"/itm/(?:[^/]+/)?(\d{6,})(?:[/?#]|$)")
+# www.ebay.com, www.ebay.co.uk, www.ebay.com.sg, www.ebay.de: the site, which writes the prices.
 _EBAY_HOST = re.compile(r"(?:^|\.)(ebay\.(?:(?:com|co)\.[a-z]{2}|[a-z]{2,3}))$")
 # eBay user IDs are letters, digits and . _ - * ; anything else in that position is page chrome.
 _USERNAME = re.compile(r"[A-Za-z0-9._*\-]{2,64}")
