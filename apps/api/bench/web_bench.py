@@ -40,7 +40,7 @@ from typing import Any
 
 API_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(API_DIR))
-from tests.support import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (the tests' browser, launched the same way)
+from tests.support import CHROMIUM, chromium_missing, launched_chromium  # noqa: E402  (the tests' browser)
 
 BUSY_BAR = 0.50
 TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline"]
@@ -312,26 +312,23 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--no-real", action="store_true", help="skip the real full-speed demo run")
     args = parser.parse_args()
-    if not Path(CHROMIUM).exists():
-        print(f"Chromium not found at {CHROMIUM}: apt-get install chromium", file=sys.stderr)
+    missing = chromium_missing()
+    if missing:
+        print(missing, file=sys.stderr)
         return 2
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from playwright.sync_api import sync_playwright
-
     from stream_bench import create_bench_database, drop_bench_database  # type: ignore[import-not-found]
 
     server_url = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
     name, url = create_bench_database(server_url)
     print(f"R={args.rate:g} events/s for T={args.seconds:g} s per scenario; Chromium {CHROMIUM}", flush=True)
     try:
-        with serving(url) as server, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        with serving(url) as server, launched_chromium() as browser:
             base = fixed_rate(server, browser, page_kind="baseline", rate=args.rate, seconds=args.seconds)
             ours = fixed_rate(server, browser, page_kind="page", rate=args.rate, seconds=args.seconds)
             if not args.no_real:
                 real_run(server, browser, args.seconds)
-            browser.close()
     finally:
         drop_bench_database(server_url, name)
 

@@ -1,4 +1,4 @@
-"""What the tests share: test databases, settings, a live server, feeds, child processes, the schema.
+"""What the tests share: test databases, settings, a live server, feeds, served processes, the browser, the schema.
 
 Fixtures live in conftest.py; everything they and the tests call lives here, once.
 """
@@ -6,17 +6,20 @@ Fixtures live in conftest.py; everything they and the tests call lives here, onc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -25,11 +28,15 @@ import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from psycopg import sql
+from starlette.types import ASGIApp
 
 from app.config import Settings
 from app.db.pool import Database
 from app.runtime import Runtime
 from app.services.activity_stream import ActivityStreamManager
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 # --- the browser (tests/browser and bench/web_bench.py) ---------------------------------------------
 
@@ -45,6 +52,27 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def chromium_missing() -> str | None:
+    """Why the browser cannot be launched here, or None when it can."""
+    if Path(CHROMIUM).exists():
+        return None
+    return f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium`"
+
+
+@contextlib.contextmanager
+def launched_chromium() -> Iterator[Browser]:
+    """Debian's Chromium with the flags above, driven by Playwright; closed (and Playwright stopped) afterwards."""
+    from playwright.sync_api import sync_playwright  # only the browser tests and the web bench pay for it
+
+    # While Playwright's sync API is open it runs an event loop in this thread: keep it no longer than needed.
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 # --- test databases --------------------------------------------------------------------------------
@@ -91,6 +119,15 @@ def make_settings(db_url: str, data_dir: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+# Upstream retries that take milliseconds, and a feed that never drops an event a test waits for.
+FAST_RETRIES: dict[str, Any] = {
+    "upstream_attempts": 2,
+    "retry_wait_initial_seconds": 0.01,
+    "retry_wait_max_seconds": 0.05,
+    "activity_subscriber_queue_size": 100_000,
+}
+
+
 @dataclass
 class LiveServer:
     app: FastAPI
@@ -114,24 +151,33 @@ class LiveServer:
         return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30.0, **kwargs)
 
 
-async def serve_app(app: FastAPI) -> AsyncIterator[LiveServer]:
-    """Serve `app` over real HTTP on a loopback port, in this event loop.
+@contextlib.asynccontextmanager
+async def serve_on_loopback(app: ASGIApp, *, before_exit: Callable[[], None] | None = None) -> AsyncIterator[str]:
+    """Serve an ASGI app over real HTTP on a loopback port in this event loop; yields the base URL.
 
     The socket is bound and listening before uvicorn starts, so clients can connect at once.
+    `before_exit` runs before the server is asked to stop (to release handlers that would hold it).
     """
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            yield LiveServer(app=app, base_url=f"http://127.0.0.1:{port}")
-        finally:
-            server.should_exit = True
-            await task
-            sock.close()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if before_exit is not None:
+            before_exit()
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def serve_app(app: FastAPI) -> AsyncIterator[LiveServer]:
+    """Start `app` (its lifespan) and serve it over real HTTP on a loopback port, in this event loop."""
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60), serve_on_loopback(app) as base_url:
+        yield LiveServer(app=app, base_url=base_url)
 
 
 @dataclass(frozen=True)
@@ -182,6 +228,50 @@ def run_event(*actions: str) -> Callable[[Events], bool]:
 terminal = run_event("complete", "failed", "cancelled")
 
 
+# --- what a run leaves behind ---------------------------------------------------------------------
+
+
+def leaf_ids(catalogue: dict[str, Any]) -> list[str]:
+    """The leaf category ids of a `GET /amazon/categories` answer, in catalogue order."""
+    return [c["id"] for d in catalogue["departments"] for c in d["categories"]]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run left in the database: its product items, and its org's sellers."""
+
+    items: list[tuple[str, int]]  # (status, attempts) of each product item
+    sellers: int
+    distinct_sellers: int  # by normalized name
+    first_seen_in_run: int
+
+
+def finished_exactly(db_url: str, final: dict[str, Any], org_name: str, *, repeats_at_most: int) -> RunRecord:
+    """Assert a run that was interrupted (killed, taken over) still did its work exactly; returns the rows.
+
+    Every product was searched and counted once; at most `repeats_at_most` were fetched again (the
+    ones in flight at an interruption); no seller is stored twice.
+    """
+    with psycopg.connect(db_url) as conn:
+        items = conn.execute(
+            "SELECT status, attempts FROM collection_items WHERE run_id = %s AND kind = 'product'", (final["id"],)
+        ).fetchall()
+        sellers = conn.execute(
+            "SELECT count(*), count(DISTINCT normalized_name), count(*) FILTER (WHERE first_seen_run_id = %s) "
+            "FROM sellers s JOIN orgs o ON o.id = s.org_id WHERE o.name = %s",
+            (final["id"], org_name),
+        ).fetchone()
+    assert sellers is not None
+    record = RunRecord(items=[(s, a) for s, a in items], sellers=sellers[0], distinct_sellers=sellers[1],
+                       first_seen_in_run=sellers[2])  # fmt: skip
+    assert final["status"] == "completed", final["status_reason"]
+    assert {s for s, _ in record.items} <= {"completed", "skipped"}  # every product was searched
+    assert final["products_searched"] == len(record.items) == final["products_total"]
+    assert sum(1 for _, a in record.items if a > 1) <= repeats_at_most
+    assert record.sellers == record.distinct_sellers  # no seller duplicated
+    return record
+
+
 # --- the real command in child processes -----------------------------------------------------------
 
 CLI = [sys.executable, "-c", "from app.cli.main import main; main()"]
@@ -201,24 +291,114 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_healthy(base: str, proc: subprocess.Popen[bytes], deadline: float) -> httpx.Response:
-    # Polling is the only way to observe another process becoming ready; bounded by the deadline.
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited early: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            return httpx.get(f"{base}/health", timeout=2)
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError("service did not come up")
-
-
 def create_token(env: dict[str, str], org: str, email: str) -> str:
     made = subprocess.run(
         [*CLI, "create-token", "--org", org, "--email", email, "-p", "admin.automation"],
         env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     return made.stdout.strip().splitlines()[-1]
+
+
+# --- real `sellercollection serve` processes --------------------------------------------------------
+
+STOP_WITHIN = 60.0  # seconds a stop signal may take before the process is killed (and the test fails)
+
+
+@dataclass
+class ServedProcess:
+    """A running `sellercollection serve`: its address, environment, process and output (stdout and stderr)."""
+
+    base: str
+    port: int
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def token(self, org: str, email: str = "web@example.com") -> str:
+        """A new admin.automation token in `org`, made by the CLI against this server's database."""
+        return create_token(self.env, org, email)
+
+    def client(self, token: str, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill9(self) -> None:
+        """A crash: SIGKILL, no shutdown of any kind (an embedded PostgreSQL is left running)."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def stop(self, how: signal.Signals = signal.SIGTERM, within: float = STOP_WITHIN) -> int:
+        """Send `how` and return the exit status; one that does not stop in time is killed and fails the test."""
+        if self.running():
+            self.proc.send_signal(how)
+            try:
+                self.proc.wait(timeout=within)
+            except subprocess.TimeoutExpired:
+                self._kill_group()
+                raise AssertionError(f"serve did not stop within {within:g} s of {how.name}:\n{self.tail()}") from None
+        return self.proc.returncode
+
+    def tail(self, chars: int = 4000) -> str:
+        return self.output()[-chars:]
+
+    def _kill_group(self) -> None:
+        # Its own process group: whatever it started (an embedded PostgreSQL) goes with it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def _wait_ready(self, within: float) -> None:
+        """Until /health answers 200; fails as soon as the process exits, or after `within` seconds."""
+        deadline = time.monotonic() + within
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"{self.base}/health", timeout=2)
+                if health.status_code == 200:
+                    return
+                last = f"{health.status_code} {health.text}"
+            except httpx.TransportError as exc:
+                last = repr(exc)
+            # Readiness of another process is only observable by asking it; between two asks, wait
+            # on its exit instead of sleeping, so a crash at start is reported at once.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=0.1)
+                raise AssertionError(f"serve exited with {self.proc.returncode} while starting:\n{self.tail()}")
+        raise AssertionError(f"serve was not ready within {within:g} s ({last}):\n{self.tail()}")
+
+
+@contextlib.contextmanager
+def served_process(
+    env: Mapping[str, str], *, port: int | None = None, ready_within: float = 120
+) -> Iterator[ServedProcess]:
+    """A real `sellercollection serve` with `env` (see `child_env`) on `port` (default: a free one).
+
+    Yields once /health answers 200. Afterwards it is stopped with SIGTERM (unless a test already
+    stopped or killed it); one that does not stop within STOP_WITHIN seconds is killed with everything
+    it started and fails the test. Its output goes to a temporary file, removed at the end.
+    """
+    port = port or free_port()
+    fd, log_name = tempfile.mkstemp(prefix="serve-", suffix=".log")
+    log = Path(log_name)
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            proc = subprocess.Popen(
+                [*CLI, "serve", "--port", str(port)],
+                env=dict(env), stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        served = ServedProcess(base=f"http://127.0.0.1:{port}", port=port, env=dict(env), proc=proc, log=log)
+        try:
+            served._wait_ready(ready_within)
+            yield served
+        finally:
+            served.stop()
+    finally:
+        log.unlink(missing_ok=True)
 
 
 # --- the database schema, as text to diff ----------------------------------------------------------

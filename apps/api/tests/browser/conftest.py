@@ -7,17 +7,14 @@ Playwright's own browser download is never used: the tests launch `/usr/bin/chro
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.support import CHROMIUM, CHROMIUM_ARGS, CLI, child_env, create_token, free_port, wait_healthy
+from tests.support import ServedProcess, child_env, chromium_missing, launched_chromium, served_process
 
 REPO = Path(__file__).resolve().parents[4]
 ARTIFACTS = Path(os.environ.get("SELLERCOLLECTION_TEST_ARTIFACTS", REPO / "test-artifacts")) / "web"
@@ -52,29 +49,17 @@ WATCH_SCRIPT = """
 """
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        message = f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return CHROMIUM
-
-
 @pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
+def browser() -> Iterator[Browser]:
     # Module scope, not session: while Playwright's sync API is open it runs an event loop in this
     # thread, and the async tests of later modules could not start theirs.
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright, chromium: str) -> Iterator[Browser]:
-    b = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-    yield b
-    b.close()
+    missing = chromium_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -99,34 +84,14 @@ def page(context: BrowserContext, page_errors: list[str]) -> Page:
     return p
 
 
-@dataclass
-class Served:
-    base: str
-    env: dict[str, str]
-    proc: subprocess.Popen[bytes]
-
-    def token(self, org: str, email: str = "web@example.com") -> str:
-        return create_token(self.env, org, email)
-
-
-def serve(db_url: str, data_dir: Path, port: int | None = None, **settings: str) -> Iterator[Served]:
-    """A real `sellercollection serve` on the demo marketplace, stopped with Ctrl-C afterwards."""
-    port = port or free_port()
+def serve(
+    db_url: str, data_dir: Path, *, port: int | None = None, **settings: str
+) -> AbstractContextManager[ServedProcess]:
+    """A real `sellercollection serve` on the demo marketplace, with these extra settings (env names)."""
     env = child_env(
         DATABASE_URL=db_url, SELLERCOLLECTION_DATA_DIR=str(data_dir), SELLERCOLLECTION_PROVIDER="demo", **settings
     )
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, proc, time.monotonic() + 120)
-        yield Served(base=base, env=env, proc=proc)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return served_process(env, port=port)
 
 
 def sign_in(page: Page, base: str, token: str, path: str = "/") -> None:

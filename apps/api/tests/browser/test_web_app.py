@@ -6,11 +6,11 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import WATCH_SCRIPT, Served, screenshot, serve, sign_in
+from tests.browser.conftest import WATCH_SCRIPT, screenshot, serve, sign_in
+from tests.support import ServedProcess
 
 # Slow enough that a person (and this test) can pause, resume and reload before the run ends.
 DEMO_LATENCY_MS = "150"  # long enough that the run is still open after pause, resume and the runs list
@@ -20,12 +20,13 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serve(db_url, tmp_path_factory.mktemp("web-data"), SELLERCOLLECTION_DEMO_LATENCY_MS=DEMO_LATENCY_MS)
+def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
+    with serve(db_url, tmp_path_factory.mktemp("web-data"), SELLERCOLLECTION_DEMO_LATENCY_MS=DEMO_LATENCY_MS) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
-def token(server: Served) -> str:
+def token(server: ServedProcess) -> str:
     return server.token("Web team", "web@example.com")
 
 
@@ -41,7 +42,7 @@ def _dom_seqs(page: Page) -> list[int]:
     return [int(s) for s in page.eval_on_selector_all("#feed li[data-seq]", "els => els.map(e => e.dataset.seq)")]
 
 
-def test_signed_out_page_shows_the_sign_in_form(server: Served, page: Page, page_errors: list[str]) -> None:
+def test_signed_out_page_shows_the_sign_in_form(server: ServedProcess, page: Page, page_errors: list[str]) -> None:
     page.goto(server.base + "/runs/00000000-0000-0000-0000-000000000000")
     expect(page.get_by_label("API token")).to_be_visible()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
@@ -50,7 +51,7 @@ def test_signed_out_page_shows_the_sign_in_form(server: Served, page: Page, page
     assert page_errors == []
 
 
-def test_wrong_token_shows_the_api_detail(server: Served, page: Page) -> None:
+def test_wrong_token_shows_the_api_detail(server: ServedProcess, page: Page) -> None:
     page.goto(server.base + "/")
     page.get_by_label("API token").fill("sc_not-a-token")
     page.get_by_role("button", name="Sign in").click()
@@ -58,7 +59,7 @@ def test_wrong_token_shows_the_api_detail(server: Served, page: Page) -> None:
 
 
 def test_a_run_from_start_to_history_and_sellers(
-    server: Served, token: str, page: Page, browser: Browser, page_errors: list[str], tmp_path: Path
+    server: ServedProcess, token: str, page: Page, browser: Browser, page_errors: list[str], tmp_path: Path
 ) -> None:
     sign_in(page, server.base, token)
 
@@ -84,7 +85,7 @@ def test_a_run_from_start_to_history_and_sellers(
     expect(page.locator(".badge-slot")).to_have_attribute("data-status", "paused")
     expect(page.locator('#feed li[data-action="paused"]')).to_have_count(1)
     expect(page.locator('.lanes > li[data-state="paused"]')).to_have_count(5)
-    api = httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {token}"})
+    api = server.client(token)
     assert api.get(f"/collection/runs/{run_id}").json()["status"] == "paused"
 
     # Screenshots while paused (a stable picture): light and dark, desktop and phone width.
@@ -205,7 +206,7 @@ def test_a_run_from_start_to_history_and_sellers(
     assert page_errors == []
 
 
-def test_sign_in_with_the_keyboard_only(server: Served, token: str, page: Page) -> None:
+def test_sign_in_with_the_keyboard_only(server: ServedProcess, token: str, page: Page) -> None:
     page.goto(server.base + "/")
     expect(page.get_by_label("API token")).to_be_focused()
     page.keyboard.type(token)
@@ -222,7 +223,7 @@ def test_sign_in_with_the_keyboard_only(server: Served, token: str, page: Page) 
     expect(details).to_have_js_property("open", not was_open)
 
 
-def test_docs_work_offline_with_an_authorize_button(server: Served, page: Page) -> None:
+def test_docs_work_offline_with_an_authorize_button(server: ServedProcess, page: Page) -> None:
     foreign: list[str] = []
 
     def block_foreign(route: object) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Served, serve, sign_in
+from tests.browser.conftest import serve, sign_in
+from tests.support import ServedProcess, leaf_ids
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -19,17 +19,17 @@ EVENTS_BEFORE_PAUSE = 1500
 
 
 @pytest.fixture(scope="module")
-def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serve(db_url, tmp_path_factory.mktemp("web-fast"), SELLERCOLLECTION_DEMO_LATENCY_MS="0")
+def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
+    with serve(db_url, tmp_path_factory.mktemp("web-fast"), SELLERCOLLECTION_DEMO_LATENCY_MS="0") as served:
+        yield served
 
 
 def test_full_speed_run_keeps_100_cards_and_pause_acts_at_once(
-    server: Served, page: Page, page_errors: list[str]
+    server: ServedProcess, page: Page, page_errors: list[str]
 ) -> None:
     token = server.token("Fast team", "fast@example.com")
-    api = httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-    catalogue = api.get("/amazon/categories").json()
-    categories = [c["id"] for d in catalogue["departments"] for c in d["categories"]]
+    api = server.client(token, timeout=30)
+    categories = leaf_ids(api.get("/amazon/categories").json())
     run = api.post("/collection/runs", json={"name": "Full speed", "category_ids": categories}).json()
     sign_in(page, server.base, token, f"/runs/{run['id']}")
     expect(page.locator(".badge-slot")).to_have_attribute("data-status", "pending")

@@ -11,28 +11,29 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Served, screenshot, serve, sign_in
+from tests.browser.conftest import screenshot, serve, sign_in
+from tests.support import ServedProcess
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    yield from serve(
+def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
+    with serve(
         db_url,
         tmp_path_factory.mktemp("web-schedules"),
         SELLERCOLLECTION_DEMO_LATENCY_MS="0",
         SELLERCOLLECTION_SCHEDULER_TICK_SECONDS="0.2",
         SELLERCOLLECTION_SCHEDULER_CLOCK_SPEED="60",
         SELLERCOLLECTION_SCHEDULER_CLOCK_ANCHOR=datetime.now(UTC).isoformat(),
-    )
+    ) as served:
+        yield served
 
 
-def test_a_run_from_a_preset(server: Served, page: Page, page_errors: list[str]) -> None:
+def test_a_run_from_a_preset(server: ServedProcess, page: Page, page_errors: list[str]) -> None:
     token = server.token("Preset team", "presets@example.com")
     sign_in(page, server.base, token)
     page.get_by_label("Preset").select_option(label="Pet Supplies")
@@ -42,14 +43,14 @@ def test_a_run_from_a_preset(server: Served, page: Page, page_errors: list[str])
     page.get_by_role("button", name="Start run").click()
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}$"))
     run_id = page.url.rsplit("/", 1)[1]
-    with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {token}"}) as api:
+    with server.client(token) as api:
         run = api.get(f"/collection/runs/{run_id}").json()
         presets = {p["id"]: p["name"] for p in api.get("/amazon/presets").json()["presets"]}
     assert presets[run["preset_id"]] == "Pet Supplies" and len(run["category_ids"]) == 5
     assert page_errors == []
 
 
-def test_schedules_page_scheduled_runs_and_history(server: Served, page: Page, page_errors: list[str]) -> None:
+def test_schedules_page_scheduled_runs_and_history(server: ServedProcess, page: Page, page_errors: list[str]) -> None:
     token = server.token("Schedule team", "schedules@example.com")
     sign_in(page, server.base, token, "/schedules")
     expect(page.get_by_text("No schedules yet")).to_be_visible()
@@ -75,7 +76,7 @@ def test_schedules_page_scheduled_runs_and_history(server: Served, page: Page, p
     screenshot(page, "schedules")
 
     # The fast clock fires it; the runs table marks scheduled runs.
-    with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {token}"}) as api:
+    with server.client(token) as api:
         schedule_id = row.get_attribute("data-schedule-id")
         page.goto(server.base + "/")
         expect(page.locator("tr[data-run-id] .tag", has_text="scheduled").first).to_be_visible(timeout=60_000)

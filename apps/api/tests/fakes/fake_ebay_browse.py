@@ -2,7 +2,7 @@
 
     fake = FakeEbayBrowse(sellers_by_query={"oxo whisk": [FakeSeller("acme_deals"), ...]})
     fake.fail(BrowseFault.rate_limited(retry_after="2", times=1))
-    async with serve_fake_browse(fake) as base_url:
+    async with serve_fake(fake) as base_url:
         ...  # EBAY_BASE_URL=base_url
     assert fake.filter_violations == []
 
@@ -17,24 +17,20 @@
   (tests/fixtures/ebay_browse); no match has no `itemSummaries` key.
 - Errors use eBay's `{"errors": [{errorId, domain, category, message, ...}]}`.
 
+Faults, the request log (by `q`) and serving come from tests/fakes/faulty_upstream.py.
 `sellers_by_query[q]` lists the listings of a search in result order, one seller per listing;
 `default_sellers(q)` answers queries not in it (so a whole collection run finds sellers).
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import itertools
 import re
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from starlette.applications import Starlette
@@ -42,7 +38,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.fake_oxylabs import FakeSeller, serve_on_loopback
+from tests.fakes.fake_oxylabs import FakeSeller
+from tests.fakes.faulty_upstream import Fault, FaultyUpstream, basic_auth_matches
 
 TOKEN_PATH = "/identity/v1/oauth2/token"
 SEARCH_PATH = "/buy/browse/v1/item_summary/search"
@@ -54,41 +51,19 @@ EXPECTED_FILTER = re.compile(
     r"deliveryCountry:US,itemLocationCountry:US,maxDeliveryCost:0"
 )
 
-BrowseFaultKind = Literal["rate_limited", "quota", "server_error", "expired_token", "slow"]
 
-
-@dataclass
-class BrowseFault:
-    kind: BrowseFaultKind
-    retry_after: str | None = None
-    seconds: float = 0.0
-    release: asyncio.Event | None = None
-    times: int | None = None
-    hits: int = 0
-
-    @classmethod
-    def rate_limited(cls, retry_after: str | None = "1", *, times: int | None = None) -> BrowseFault:
-        return cls("rate_limited", retry_after=retry_after, times=times)
+class BrowseFault(Fault):
+    """A fault of the Browse fake: the shared kinds, worded as eBay words them, plus a refused token."""
 
     @classmethod
     def quota(cls, *, times: int | None = None) -> BrowseFault:
         """The daily call limit: 429 with error 2001 and no Retry-After."""
-        return cls("quota", times=times)
-
-    @classmethod
-    def server_error(cls, *, times: int | None = None) -> BrowseFault:
-        return cls("server_error", times=times)
+        return cls.rate_limited(retry_after=None, times=times)
 
     @classmethod
     def expired_token(cls, *, times: int | None = None) -> BrowseFault:
         """Reject the (otherwise valid) token once, as eBay does when it expired early."""
         return cls("expired_token", times=times)
-
-    @classmethod
-    def slow(
-        cls, *, seconds: float = 0.0, release: asyncio.Event | None = None, times: int | None = None
-    ) -> BrowseFault:
-        return cls("slow", seconds=seconds, release=release, times=times)
 
 
 def error_body(error_id: int, message: str, *, domain: str = "API_BROWSE", category: str = "REQUEST") -> dict[str, Any]:
@@ -116,7 +91,9 @@ def default_sellers(query: str) -> list[FakeSeller]:
 
 
 @dataclass
-class FakeEbayBrowse:
+class FakeEbayBrowse(FaultyUpstream[str]):
+    """Requests are logged and faults scripted by query (`q`); `received` holds their query parameters."""
+
     client_id: str = "fake-app-id"
     client_secret: str = "fake-cert-id"
     token_lifetime: int = 7200
@@ -124,33 +101,29 @@ class FakeEbayBrowse:
     fallback: Callable[[str], list[FakeSeller]] | None = default_sellers
     clock: Callable[[], float] = time.monotonic
     mints: int = 0
-    searches: Counter[str] = field(default_factory=Counter)
-    queries: list[dict[str, str]] = field(default_factory=list)
     filter_violations: list[str] = field(default_factory=list)
-    unauthorized: int = 0
     _tokens: dict[str, float] = field(default_factory=dict)
-    _faults: list[BrowseFault] = field(default_factory=list)
     _serial: itertools.count[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
+        super().__init__()
         self.app = Starlette(
             routes=[Route(TOKEN_PATH, self._token, methods=["POST"]), Route(SEARCH_PATH, self._search, methods=["GET"])]
         )
 
-    def fail(self, fault: BrowseFault) -> BrowseFault:
-        self._faults.append(fault)
-        return fault
+    def settings(self, base_url: str) -> dict[str, Any]:
+        """App settings that send the eBay phase to this fake's Browse API, served at `base_url`."""
+        return {
+            "ebay_provider": "ebay_api",
+            "ebay_client_id": self.client_id,
+            "ebay_client_secret": self.client_secret,
+            "ebay_base_url": base_url,
+        }
 
     def reset(self) -> None:
-        for fault in self._faults:
-            if fault.release is not None:
-                fault.release.set()
-        self._faults.clear()
-        self.searches.clear()
-        self.queries.clear()
+        super().reset()
         self.filter_violations.clear()
         self.mints = 0
-        self.unauthorized = 0
 
     def expire_all_tokens(self) -> None:
         self._tokens.clear()
@@ -163,7 +136,7 @@ class FakeEbayBrowse:
                 {"error": "invalid_request", "error_description": "request is missing a required parameter"},
                 status_code=400,
             )
-        if not self._basic_ok(request.headers.get("authorization", "")):
+        if not basic_auth_matches(request.headers.get("authorization", ""), self.client_id, self.client_secret):
             return JSONResponse(
                 {"error": "invalid_client", "error_description": "client authentication failed"}, status_code=401
             )
@@ -193,16 +166,6 @@ class FakeEbayBrowse:
             {"access_token": token, "expires_in": self.token_lifetime, "token_type": "Application Access Token"}
         )
 
-    def _basic_ok(self, header: str) -> bool:
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            decoded = base64.b64decode(encoded, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return decoded == f"{self.client_id}:{self.client_secret}"
-
     # --- search ---------------------------------------------------------------------------------
 
     async def _search(self, request: Request) -> Response:
@@ -214,13 +177,11 @@ class FakeEbayBrowse:
             self.unauthorized += 1
             return JSONResponse(error_body(1001, "Invalid access token", domain="OAuth"), status_code=401)
         params = dict(request.query_params)
-        self.queries.append(params)
-        fault = self._next_fault()
-        if fault is not None:
-            early = await self._misbehave(fault, token)
-            if early is not None:
-                return early
         query = params.get("q", "")
+        self._record(query, params)
+        _, early = await self._misbehave(query, request)
+        if early is not None:
+            return early
         if not query:
             return JSONResponse(
                 error_body(12001, "The call must have a valid 'q', 'category_ids', 'epid' or 'gtin' query parameter."),
@@ -243,7 +204,6 @@ class FakeEbayBrowse:
             return JSONResponse(
                 error_body(12515, "The 'offset' value must be 0 or a multiple of 'limit'."), status_code=400
             )
-        self.searches[query] += 1
         warnings: list[dict[str, Any]] = []
         match = EXPECTED_FILTER.fullmatch(params.get("filter", ""))
         if match is None or Decimal(match.group(1)) >= Decimal(match.group(2)):
@@ -309,51 +269,20 @@ class FakeEbayBrowse:
             "priorityListing": False,
         }
 
-    def _next_fault(self) -> BrowseFault | None:
-        for fault in self._faults:
-            if fault.times is None or fault.hits < fault.times:
-                fault.hits += 1
-                return fault
-        return None
+    def _rate_limited(self, headers: dict[str, str] | None) -> Response:
+        # eBay answers its daily quota (no Retry-After) and a short-term limit with the same error.
+        body = error_body(
+            2001, "Too many requests. The request limit has been reached for the resource.", domain="ACCESS"
+        )
+        return JSONResponse(body, status_code=429, headers=headers)
 
-    async def _misbehave(self, fault: BrowseFault, token: str) -> Response | None:
-        if fault.kind == "rate_limited":
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
-            body = error_body(
-                2001, "Too many requests. The request limit has been reached for the resource.", domain="ACCESS"
-            )
-            return JSONResponse(body, status_code=429, headers=headers)
-        if fault.kind == "quota":
-            body = error_body(
-                2001, "Too many requests. The request limit has been reached for the resource.", domain="ACCESS"
-            )
-            return JSONResponse(body, status_code=429)
-        if fault.kind == "server_error":
-            return JSONResponse(
-                error_body(
-                    12000, "There was a problem with an eBay internal system or process.", category="APPLICATION"
-                ),
-                status_code=500,
-            )
+    def _server_error(self, status: int) -> Response:
+        body = error_body(12000, "There was a problem with an eBay internal system or process.", category="APPLICATION")
+        return JSONResponse(body, status_code=status)
+
+    def _special(self, fault: Fault, request: Request) -> Response | None:
         if fault.kind == "expired_token":
-            self._tokens.pop(token, None)
+            self._tokens.pop(request.headers.get("authorization", "").partition(" ")[2], None)
             self.unauthorized += 1
             return JSONResponse(error_body(1001, "Invalid access token", domain="OAuth"), status_code=401)
-        if fault.release is not None:
-            await fault.release.wait()
-        else:
-            await asyncio.sleep(fault.seconds)
         return None
-
-
-@asynccontextmanager
-async def serve_fake_browse(fake: FakeEbayBrowse) -> AsyncIterator[str]:
-    """Serve `fake` on a loopback port; yields the base URL to use as EBAY_BASE_URL."""
-
-    def release() -> None:
-        for fault in fake._faults:
-            if fault.release is not None:
-                fault.release.set()
-
-    async with serve_on_loopback(fake.app, before_exit=release) as base_url:
-        yield base_url

@@ -4,8 +4,8 @@
         catalogue={"289935": [amazon_item("B000000001", price=19.99)]},
         sellers_by_query={"oxo skillet": [[FakeSeller("acme_deals")], [FakeSeller("bob-shop")]]},
     )
-    fake.fail(Fault.rate_limited(retry_after="7", times=1), key=amazon_key("289935"))
-    async with serve_fake_oxylabs(fake) as base_url:
+    fake.fail(OxylabsFault.rate_limited(retry_after="7", times=1), key=amazon_key("289935"))
+    async with serve_fake(fake) as base_url:
         ...  # point OXYLABS_BASE_URL at base_url + QUERIES_PATH
     assert fake.requests[amazon_key("289935")] == 2
 
@@ -16,40 +16,34 @@ seller in s-item__etrs-text), or "unknown" (listings whose seller line no parser
 the fake shows gallery view (no seller lines) to a URL that does not ask for list view (`_dmd=1`)
 when `default_view="gallery"`.
 
-`requests` counts authorised, well-formed requests per item key (faulted ones included), `payloads`
-keeps their bodies in arrival order, and `unauthorized` counts the 401s.
+Faults, the request log and serving come from tests/fakes/faulty_upstream.py: `requests` counts
+authorised, well-formed requests per item key (faulted ones included), `received` keeps their
+bodies in arrival order, and `unauthorized` counts the 401s. `reset()` also restores the layout
+and the listing prices.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import html
 import json
-import socket
 import uuid
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal, TypeAlias
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.faulty_upstream import Fault, FaultyUpstream, basic_auth_matches
+
 QUERIES_PATH = "/v1/queries"
 EBAY_SEARCH_PREFIX = "https://www.ebay.com/sch/i.html"
 
 ItemKey: TypeAlias = tuple[str, str] | tuple[str, str, int]
-FaultKind = Literal[
-    "rate_limited", "server_error", "slow", "invalid_json", "missing_results", "empty_results", "not_search_page"
-]
 Layout = Literal["card", "list", "etrs", "unknown"]
 View = Literal["list", "gallery"]
 
@@ -120,55 +114,28 @@ def shown_feedback_count(count: int, layout: Layout = "card") -> int:
     return int(Decimal(number) * multiplier)
 
 
-@dataclass
-class Fault:
-    """A scripted misbehaviour, for one item key or for every request."""
-
-    kind: FaultKind
-    status: int = 500
-    retry_after: str | None = None
-    seconds: float = 0.0
-    release: asyncio.Event | None = None
-    times: int | None = None  # None: every matching request
-    hits: int = 0
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set when a request meets this fault
+class OxylabsFault(Fault):
+    """A fault of the Oxylabs fake: the shared kinds, plus broken answers only Oxylabs gives."""
 
     @classmethod
-    def rate_limited(cls, retry_after: str | None = "1", *, times: int | None = None) -> Fault:
-        return cls("rate_limited", status=429, retry_after=retry_after, times=times)
-
-    @classmethod
-    def server_error(cls, status: int = 500, *, times: int | None = None) -> Fault:
-        return cls("server_error", status=status, times=times)
-
-    @classmethod
-    def slow(cls, *, release: asyncio.Event | None = None, seconds: float = 0.0, times: int | None = None) -> Fault:
-        """Answer normally, but only once `release` is set (or after `seconds`)."""
-        return cls("slow", release=release, seconds=seconds, times=times)
-
-    @classmethod
-    def invalid_json(cls, *, times: int | None = None) -> Fault:
+    def invalid_json(cls, *, times: int | None = None) -> OxylabsFault:
         return cls("invalid_json", times=times)
 
     @classmethod
-    def missing_results(cls, *, times: int | None = None) -> Fault:
+    def missing_results(cls, *, times: int | None = None) -> OxylabsFault:
         return cls("missing_results", times=times)
 
     @classmethod
-    def empty_results(cls, *, times: int | None = None) -> Fault:
+    def empty_results(cls, *, times: int | None = None) -> OxylabsFault:
         return cls("empty_results", times=times)
 
     @classmethod
-    def not_search_page(cls, *, times: int | None = None) -> Fault:
+    def not_search_page(cls, *, times: int | None = None) -> OxylabsFault:
         """A 200 whose content is a block page instead of results (parsed JSON or a search page)."""
         return cls("not_search_page", times=times)
 
-    @property
-    def exhausted(self) -> bool:
-        return self.times is not None and self.hits >= self.times
 
-
-class FakeOxylabs:
+class FakeOxylabs(FaultyUpstream[ItemKey]):
     def __init__(
         self,
         *,
@@ -179,6 +146,7 @@ class FakeOxylabs:
         layout: Layout = "card",
         default_view: View = "list",
     ) -> None:
+        super().__init__()
         self.username = username
         self.password = password
         self.catalogue = {node: [dict(item) for item in items] for node, items in (catalogue or {}).items()}
@@ -186,41 +154,28 @@ class FakeOxylabs:
             query: [list(page) for page in pages] for query, pages in (sellers_by_query or {}).items()
         }
         self.layout: Layout = layout
+        self._initial_layout: Layout = layout
         self.default_view: View = default_view
         # Set: every listing shows this price instead of one inside the searched window.
         self.listing_price: Decimal | None = None
-        self.requests: Counter[ItemKey] = Counter()
-        self.payloads: list[dict[str, Any]] = []
-        self.unauthorized = 0
-        self._faults: dict[ItemKey | None, list[Fault]] = {}
         self.app = Starlette(routes=[Route(QUERIES_PATH, self._queries, methods=["POST"])])
 
-    def fail(self, fault: Fault, *, key: ItemKey | None = None) -> Fault:
-        """Script `fault` for one item (`amazon_key`, `ebay_key`) or, without a key, for all requests."""
-        self._faults.setdefault(key, []).append(fault)
-        return fault
+    def settings(self, base_url: str) -> dict[str, Any]:
+        """App settings that send the Oxylabs provider to this fake, served at `base_url`."""
+        return {
+            "provider": "oxylabs",
+            "oxylabs_username": self.username,
+            "oxylabs_password": self.password,
+            "oxylabs_base_url": base_url + QUERIES_PATH,
+        }
 
-    def clear_faults(self) -> None:
-        self.release_all()
-        self._faults.clear()
-
-    def release_all(self) -> None:
-        for faults in self._faults.values():
-            for fault in faults:
-                if fault.release is not None:
-                    fault.release.set()
-
-    def _fault_for(self, key: ItemKey) -> Fault | None:
-        # A fault scripted for the item wins over a global one.
-        for scope in (key, None):
-            for fault in self._faults.get(scope, []):
-                if not fault.exhausted:
-                    fault.hits += 1
-                    return fault
-        return None
+    def reset(self) -> None:
+        super().reset()
+        self.layout = self._initial_layout
+        self.listing_price = None
 
     async def _queries(self, request: Request) -> Response:
-        if not self._authorised(request.headers.get("authorization", "")):
+        if not basic_auth_matches(request.headers.get("authorization", ""), self.username, self.password):
             self.unauthorized += 1
             return JSONResponse({"message": "Unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Basic"})
         try:
@@ -233,14 +188,10 @@ class FakeOxylabs:
             key = _item_key(payload)
         except ValueError as exc:
             return JSONResponse({"message": str(exc)}, status_code=400)
-        self.payloads.append(payload)
-        self.requests[key] += 1
-        fault = self._fault_for(key)
-        if fault is not None:
-            fault.arrived.set()
-            early = await _misbehave(fault)
-            if early is not None:
-                return early
+        self._record(key, payload)
+        fault, early = await self._misbehave(key, request)
+        if early is not None:
+            return early
         content: object = self._amazon(key) if key[0] == "amazon" else self._ebay(payload["url"])
         if fault is not None and fault.kind == "not_search_page":
             content = BLOCK_PAGE
@@ -260,15 +211,20 @@ class FakeOxylabs:
             }
         )
 
-    def _authorised(self, header: str) -> bool:
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            decoded = base64.b64decode(encoded, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return decoded == f"{self.username}:{self.password}"
+    def _rate_limited(self, headers: dict[str, str] | None) -> Response:
+        return JSONResponse({"message": "Too many requests"}, status_code=429, headers=headers)
+
+    def _server_error(self, status: int) -> Response:
+        return JSONResponse({"message": "Internal server error"}, status_code=status)
+
+    def _special(self, fault: Fault, request: Request) -> Response | None:
+        if fault.kind == "invalid_json":
+            return Response('{"results": [{"content": ', media_type="application/json")
+        if fault.kind == "missing_results":
+            return JSONResponse({"job": {"id": "1", "status": "done"}})
+        if fault.kind == "empty_results":
+            return JSONResponse({"results": []})
+        return None
 
     def _amazon(self, key: ItemKey) -> dict[str, object]:
         node_id = key[1]
@@ -318,28 +274,6 @@ def _item_key(payload: Mapping[str, Any]) -> ItemKey:
         except (KeyError, ValueError) as exc:
             raise ValueError("the eBay URL needs _nkw and a numeric _pgn") from exc
     raise ValueError(f"Unsupported source: {source!r}")
-
-
-async def _misbehave(fault: Fault) -> Response | None:
-    """The response a fault replaces the normal one with, or None to carry on normally."""
-    if fault.kind == "rate_limited":
-        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
-        return JSONResponse({"message": "Too many requests"}, status_code=429, headers=headers)
-    if fault.kind == "server_error":
-        return JSONResponse({"message": "Internal server error"}, status_code=fault.status)
-    if fault.kind == "slow":
-        if fault.release is not None:
-            await fault.release.wait()
-        else:
-            await asyncio.sleep(fault.seconds)
-        return None
-    if fault.kind == "invalid_json":
-        return Response('{"results": [{"content": ', media_type="application/json")
-    if fault.kind == "missing_results":
-        return JSONResponse({"job": {"id": "1", "status": "done"}})
-    if fault.kind == "empty_results":
-        return JSONResponse({"results": []})
-    return None
 
 
 def _listing_price(params: Mapping[str, list[str]]) -> Decimal:
@@ -526,33 +460,3 @@ def _pagination(next_url: str | None) -> str:
             'aria-label="Go to next search page"></a>'
         )
     return f'<nav class="pagination" role="navigation" aria-label="Results Pagination">{arrow}</nav>'
-
-
-@asynccontextmanager
-async def serve_fake_oxylabs(fake: FakeOxylabs) -> AsyncIterator[str]:
-    """Serve `fake` over real HTTP on a loopback port in this event loop; yields the base URL."""
-    # Stalled handlers would otherwise hold the graceful shutdown until its timeout.
-    async with serve_on_loopback(fake.app, before_exit=fake.release_all) as base_url:
-        yield base_url
-
-
-@asynccontextmanager
-async def serve_on_loopback(app: Starlette, *, before_exit: Callable[[], None] | None = None) -> AsyncIterator[str]:
-    """Serve an ASGI app over real HTTP on a loopback port in this event loop; yields the base URL.
-
-    The socket is listening before uvicorn starts, so clients can connect at once.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if before_exit is not None:
-            before_exit()
-        server.should_exit = True
-        await task
-        sock.close()

@@ -2,15 +2,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import psutil
 import pytest
 
-from tests.support import CLI, child_env, free_port, wait_healthy
+from tests.support import CLI, child_env, served_process
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -49,35 +47,19 @@ def _postgres_running_in(pgdata: Path) -> bool:
 def test_serve_on_embedded_postgres_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = _env(SELLERCOLLECTION_DATA_DIR=str(data_dir))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
 
-    def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE)
-
-    proc = start()
-    try:
-        assert wait_healthy(base, proc, time.monotonic() + 120).status_code == 200
-        made = subprocess.run(
-            [*CLI, "create-token", "--org", "kept", "--email", "k@example.com", "-p", "admin.automation"],
-            env=env, capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
-        token = made.stdout.strip().splitlines()[-1]
-        assert httpx.get(f"{base}/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+    with served_process(env) as first:
+        token = first.token("kept", "k@example.com")
+        with first.client(token) as api:
+            assert api.get("/auth/me").status_code == 200
+        first.stop(signal.SIGINT)
     assert not _postgres_running_in(data_dir / "pgdata")
 
-    proc = start()
-    try:
-        wait_healthy(base, proc, time.monotonic() + 120)
-        me = httpx.get(f"{base}/auth/me", headers={"Authorization": f"Bearer {token}"})
+    with served_process(env) as second, second.client(token) as api:
+        me = api.get("/auth/me")
         assert me.status_code == 200
         assert me.json()["org_name"] == "kept"
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        second.stop(signal.SIGINT)
     assert not _postgres_running_in(data_dir / "pgdata")
 
 

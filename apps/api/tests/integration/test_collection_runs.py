@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support import Feed, LiveServer, TokenFactory, make_settings, terminal
+from tests.support import Feed, LiveServer, TokenFactory, leaf_ids, make_settings, terminal
 
 CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup", "auto-car-care"]
 
@@ -26,7 +26,7 @@ SETTINGS: dict[str, Any] = {
 async def known_category_ids(live: LiveServer, token: str) -> list[str]:
     async with live.client(token) as client:
         catalogue = (await client.get("/amazon/categories")).json()
-    return [c["id"] for d in catalogue["departments"] for c in d["categories"]]
+    return leaf_ids(catalogue)
 
 
 async def test_catalogue_has_fifteen_departments_of_five(live: LiveServer, make_identity: TokenFactory) -> None:

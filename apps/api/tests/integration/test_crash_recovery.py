@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 
-import httpx
 import psycopg
 import pytest
 
-from tests.support import CLI, child_env, create_token, free_port, wait_healthy
+from tests.support import child_env, create_token, finished_exactly, leaf_ids, served_process
 
 
 def _poll(db_url: str, sql: str, params: tuple[object, ...], done: object, deadline: float) -> None:
@@ -26,8 +23,6 @@ def _poll(db_url: str, sql: str, params: tuple[object, ...], done: object, deadl
 
 @pytest.mark.timeout(300)
 def test_kill_9_mid_run_then_restart_resumes_and_completes_exactly(db_url: str) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = child_env(
         DATABASE_URL=db_url,
         SELLERCOLLECTION_PROVIDER="demo",
@@ -35,16 +30,11 @@ def test_kill_9_mid_run_then_restart_resumes_and_completes_exactly(db_url: str) 
         SELLERCOLLECTION_RUN_LEASE_SECONDS="2",
     )
     token = create_token(env, "crash-org", "crash@example.com")
-    headers = {"Authorization": f"Bearer {token}"}
-    categories = httpx.Client(base_url=base, headers=headers)
 
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE)
-    try:
-        wait_healthy(base, proc, time.monotonic() + 120)
-        catalogue = categories.get("/amazon/categories").json()
-        ids = [c["id"] for d in catalogue["departments"] for c in d["categories"]][:8]
-        run = categories.post("/collection/runs", json={"name": "crash", "category_ids": ids}).json()
-        assert categories.post(f"/collection/runs/{run['id']}/start").status_code == 200
+    with served_process(env) as first, first.client(token) as api:
+        ids = leaf_ids(api.get("/amazon/categories").json())[:8]
+        run = api.post("/collection/runs", json={"name": "crash", "category_ids": ids}).json()
+        assert api.post(f"/collection/runs/{run['id']}/start").status_code == 200
         _poll(
             db_url,
             "SELECT count(*) FROM collection_items WHERE run_id = %s AND kind = 'product' AND status = 'completed'",
@@ -52,9 +42,7 @@ def test_kill_9_mid_run_then_restart_resumes_and_completes_exactly(db_url: str) 
             lambda row: row[0] >= 40,
             time.monotonic() + 120,
         )
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        first.kill9()
 
     with psycopg.connect(db_url) as conn:
         status = conn.execute(
@@ -62,9 +50,7 @@ def test_kill_9_mid_run_then_restart_resumes_and_completes_exactly(db_url: str) 
         ).fetchone()
     assert status == ("running", True)  # the dead process still "holds" it until the lease runs out
 
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE)
-    try:
-        wait_healthy(base, proc, time.monotonic() + 120)
+    with served_process(env, port=first.port) as second, second.client(token) as api:
         _poll(
             db_url,
             "SELECT status FROM collection_runs WHERE id = %s",
@@ -72,25 +58,8 @@ def test_kill_9_mid_run_then_restart_resumes_and_completes_exactly(db_url: str) 
             lambda row: row[0] != "running",
             time.monotonic() + 180,
         )
-        final = categories.get(f"/collection/runs/{run['id']}").json()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
-        categories.close()
+        final = api.get(f"/collection/runs/{run['id']}").json()
 
-    assert final["status"] == "completed", final["status_reason"]
-    with psycopg.connect(db_url) as conn:
-        items = conn.execute(
-            "SELECT status, attempts FROM collection_items WHERE run_id = %s AND kind = 'product'", (run["id"],)
-        ).fetchall()
-        sellers = conn.execute(
-            "SELECT count(*), count(DISTINCT normalized_name), count(*) FILTER (WHERE first_seen_run_id = %s) "
-            "FROM sellers s JOIN orgs o ON o.id = s.org_id WHERE o.name = 'crash-org'",
-            (run["id"],),
-        ).fetchone()
-    assert {s for s, _ in items} <= {"completed", "skipped"}  # every product was searched
-    assert final["products_searched"] == len(items) == final["products_total"]
-    repeated = [a for _, a in items if a > 1]
-    assert len(repeated) <= 5 and all(a == 2 for a in repeated)  # at most the 5 in flight were repeated
-    assert sellers is not None and sellers[0] == sellers[1]  # no seller duplicated
-    assert final["sellers_new"] == sellers[2] == sellers[0] == final["seller_count_snapshot"]
+    record = finished_exactly(db_url, final, "crash-org", repeats_at_most=5)  # the 5 in flight at the kill
+    assert all(a == 2 for _, a in record.items if a > 1)  # each repeated once
+    assert final["sellers_new"] == record.first_seen_in_run == record.sellers == final["seller_count_snapshot"]

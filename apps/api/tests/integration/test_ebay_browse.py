@@ -20,8 +20,9 @@ from app.scrapers.base import PriceWindow
 from app.scrapers.ebay_browse import EbayBrowseSearch, browse_filter, page_from_body
 from app.scrapers.factory import build_marketplace
 from app.scrapers.phased import PhasedMarketplace
-from tests.fakes.fake_ebay_browse import SCOPE, SEARCH_PATH, TOKEN_PATH, BrowseFault, FakeEbayBrowse, serve_fake_browse
+from tests.fakes.fake_ebay_browse import SCOPE, SEARCH_PATH, TOKEN_PATH, BrowseFault, FakeEbayBrowse
 from tests.fakes.fake_oxylabs import FakeSeller
+from tests.fakes.faulty_upstream import serve_fake
 
 SAMPLES = Path(__file__).resolve().parent.parent / "fixtures" / "ebay_browse"
 WINDOW = PriceWindow(low=Decimal("18.00"), high=Decimal("22.00"))
@@ -49,7 +50,7 @@ def settings_for(base_url: str, **overrides: Any) -> Settings:
 async def running(
     fake: FakeEbayBrowse, clock: Clock | None = None, **overrides: Any
 ) -> AsyncIterator[EbayBrowseSearch]:
-    async with serve_fake_browse(fake) as base_url:
+    async with serve_fake(fake) as base_url:
         provider = EbayBrowseSearch(settings_for(base_url, **overrides), clock=clock or Clock())
         try:
             yield provider
@@ -83,7 +84,7 @@ async def test_a_search_sends_the_documented_request_and_reads_sellers() -> None
         for s in page.sellers
     )
     assert (page.has_more, page.listings_in_window) == (False, 3)
-    assert fake.queries == [
+    assert fake.received == [
         {
             "q": QUERY,
             "filter": "conditions:{NEW},price:[18.00..22.00],priceCurrency:USD,deliveryCountry:US,"
@@ -112,7 +113,7 @@ async def test_pages_follow_offset_and_next() -> None:
     assert (len(first.sellers), first.has_more) == (200, True)
     assert (len(second.sellers), second.has_more) == (50, False)
     assert second.sellers[0].username == "seller_200"
-    assert [q["offset"] for q in fake.queries] == ["0", "200"]
+    assert [q["offset"] for q in fake.received] == ["0", "200"]
 
 
 async def test_no_match_has_no_item_summaries() -> None:
@@ -182,14 +183,14 @@ async def test_wrong_credentials_are_a_clear_auth_error_without_the_secret() -> 
     assert caught.value.error_type == "auth"
     assert "invalid_client" in caught.value.detail and "EBAY_CLIENT_SECRET" in caught.value.detail
     assert "not-the-secret" not in caught.value.detail
-    assert fake.searches == {}
+    assert fake.requests == {}
 
 
 async def test_an_empty_price_window_costs_no_request() -> None:
     fake = FakeEbayBrowse()
     async with running(fake) as provider:
         page = await provider.search_sellers(QUERY, PriceWindow(Decimal("20"), Decimal("20")), 1)
-    assert (page.sellers, fake.mints, fake.queries) == ([], 0, [])
+    assert (page.sellers, fake.mints, fake.received) == ([], 0, [])
 
 
 def test_recorded_live_answers_are_read() -> None:
@@ -246,7 +247,7 @@ async def test_the_fake_speaks_the_shape_of_recorded_live_answers() -> None:
         real = _shape(sample(name)) | real
     real["prev"] = "str"  # documented; the recorded first pages have none
     fake = FakeEbayBrowse(sellers_by_query={QUERY: [FakeSeller(f"s{i}") for i in range(5)]})
-    async with serve_fake_browse(fake) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+    async with serve_fake(fake) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         minted = await client.post(
             TOKEN_PATH,
             data={"grant_type": "client_credentials", "scope": SCOPE},

@@ -7,16 +7,13 @@ client's id is gone), and no id the client saw before is ever used again.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import time
 from typing import Any
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.support import CLI, child_env, create_token, free_port, wait_healthy
+from tests.support import child_env, create_token, leaf_ids, served_process
 
 
 def read_feed(client: httpx.Client, url: str, *, last_id: str | None, stop: int | None) -> list[dict[str, Any]]:
@@ -35,8 +32,6 @@ def read_feed(client: httpx.Client, url: str, *, last_id: str | None, stop: int 
 
 @pytest.mark.timeout(300)
 def test_ids_continue_upwards_with_one_gap_after_kill_9(db_url: str) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = child_env(
         DATABASE_URL=db_url,
         SELLERCOLLECTION_PROVIDER="demo",
@@ -45,32 +40,20 @@ def test_ids_continue_upwards_with_one_gap_after_kill_9(db_url: str) -> None:
         SELLERCOLLECTION_RUN_CONTROL_POLL_SECONDS="0.3",
     )
     token = create_token(env, "restart-ids-org", "ids@example.com")
-    client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
 
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE)
-    try:
-        wait_healthy(base, proc, time.monotonic() + 120)
-        catalogue = client.get("/amazon/categories").json()
-        ids = [c["id"] for d in catalogue["departments"] for c in d["categories"]][:3]
+    with served_process(env) as first, first.client(token) as client:
+        ids = leaf_ids(client.get("/amazon/categories").json())[:3]
         run = client.post("/collection/runs", json={"name": "ids", "category_ids": ids}).json()
         feed_url = f"/collection/runs/{run['id']}/activity"
         assert client.post(f"/collection/runs/{run['id']}/start").status_code == 200
         before = read_feed(client, feed_url, last_id=None, stop=60)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        first.kill9()
     seen = [int(e["sse_id"]) for e in before if e["sse_id"]]
     assert seen == sorted(set(seen)) and len(seen) == 60
 
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE)
-    try:
-        wait_healthy(base, proc, time.monotonic() + 120)
+    with served_process(env, port=first.port) as second, second.client(token) as client:
         after = read_feed(client, feed_url, last_id=str(seen[-1]), stop=None)
         final = client.get(f"/collection/runs/{run['id']}").json()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
-        client.close()
 
     assert final["status"] == "completed"
     assert after[0]["action"] == "gap" and not after[0]["sse_id"] and "missed" not in after[0]

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
-from tests.support import Feed, LiveServer, TokenFactory, make_settings, serve_app, terminal
+from tests.support import Feed, LiveServer, TokenFactory, leaf_ids, make_settings, serve_app, terminal
 
 SCRAPE_TOKEN = "scrape-secret-for-tests"
 
@@ -112,8 +112,7 @@ async def test_breaker_trips_and_sse_subscribers_are_counted(
     async for server in serve_app(create_app(failing)):
         before = await scrape(server)
         async with server.client(identity.token) as client:
-            catalogue = (await client.get("/amazon/categories")).json()
-            ids = [c["id"] for d in catalogue["departments"] for c in d["categories"]][:8]
+            ids = leaf_ids((await client.get("/amazon/categories")).json())[:8]
             run = (await client.post("/collection/runs", json={"category_ids": ids})).json()
             feed = Feed(server, run["id"])
             try:

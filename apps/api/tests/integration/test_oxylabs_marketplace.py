@@ -24,13 +24,13 @@ from tests.fakes.fake_oxylabs import (
     QUERIES_PATH,
     FakeOxylabs,
     FakeSeller,
-    Fault,
+    OxylabsFault,
     amazon_item,
     amazon_key,
     ebay_key,
-    serve_fake_oxylabs,
     shown_feedback_count,
 )
+from tests.fakes.faulty_upstream import serve_fake
 
 NODE = "289935"
 QUERY = "OXO Good Grips 11-Inch Balloon Whisk"
@@ -79,7 +79,7 @@ def amazon_url(asin: str) -> str:
 async def running(
     fake: FakeOxylabs, *, timeouts: OxylabsTimeouts = FAST, password: str = "fake-pass"
 ) -> AsyncIterator[OxylabsMarketplace]:
-    async with serve_fake_oxylabs(fake) as base_url:
+    async with serve_fake(fake) as base_url:
         marketplace = OxylabsMarketplace(settings_for(base_url, password=password), timeouts=timeouts)
         try:
             yield marketplace
@@ -98,7 +98,7 @@ async def test_bestsellers_are_parsed_exactly() -> None:
         AmazonProduct("B000000003", "Kettle", Decimal("150"), "USD", None, "https://www.amazon.com/dp/X", 3),
         AmazonProduct("B000000004", "Mystery", None, "USD", 4.5, amazon_url("B000000004"), 4),
     ]
-    assert fake.payloads == [
+    assert fake.received == [
         {"source": "amazon_bestsellers", "domain": "com", "query": NODE, "parse": True, "start_page": 1, "pages": 1}
     ]
     assert fake.requests == {amazon_key(NODE): 1}
@@ -128,7 +128,7 @@ async def test_an_unreadable_layout_is_a_layout_error_and_the_forced_retry_bypas
             await marketplace.search_sellers(QUERY, WINDOW, 1, list_view_forced=True)
     assert caught.value.error_type == "layout"
     assert "no seller line" in caught.value.detail
-    first, forced = (urlsplit(p["url"]).query for p in fake.payloads)
+    first, forced = (urlsplit(p["url"]).query for p in fake.received)
     assert "_dmd=1" in first and "rt=nc" not in first
     assert forced == first + "&rt=nc"
 
@@ -166,7 +166,7 @@ async def test_ebay_request_payload_and_url_filters() -> None:
     fake = default_fake()
     async with running(fake) as marketplace:
         await marketplace.search_sellers(QUERY, WINDOW, 2)
-    [payload] = fake.payloads
+    [payload] = fake.received
     assert payload == {
         "source": "universal_ecommerce",
         "url": ebay_search_url(QUERY, WINDOW, 2),
@@ -204,7 +204,7 @@ async def test_an_empty_price_window_costs_no_request() -> None:
 )
 async def test_429_raises_rate_limited_with_retry_after(header: str | None, expected: float | None) -> None:
     fake = default_fake()
-    fake.fail(Fault.rate_limited(retry_after=header), key=amazon_key(NODE))
+    fake.fail(OxylabsFault.rate_limited(retry_after=header), key=amazon_key(NODE))
     async with running(fake) as marketplace:
         with pytest.raises(RateLimited) as caught:
             await marketplace.bestsellers(NODE)
@@ -216,7 +216,7 @@ async def test_429_raises_rate_limited_with_retry_after(header: str | None, expe
 async def test_429_with_an_http_date() -> None:
     fake = default_fake()
     when = datetime.now(UTC) + timedelta(seconds=120)
-    fake.fail(Fault.rate_limited(retry_after=format_datetime(when, usegmt=True)))
+    fake.fail(OxylabsFault.rate_limited(retry_after=format_datetime(when, usegmt=True)))
     async with running(fake) as marketplace:
         with pytest.raises(RateLimited) as caught:
             await marketplace.search_sellers(QUERY, WINDOW, 1)
@@ -227,7 +227,7 @@ async def test_429_with_an_http_date() -> None:
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_server_errors_are_http_errors(status: int) -> None:
     fake = default_fake()
-    fake.fail(Fault.server_error(status))
+    fake.fail(OxylabsFault.server_error(status))
     async with running(fake) as marketplace:
         with pytest.raises(UpstreamError) as amazon:
             await marketplace.bestsellers(NODE)
@@ -241,7 +241,7 @@ async def test_server_errors_are_http_errors(status: int) -> None:
 
 async def test_faults_are_scoped_to_their_key_and_count() -> None:
     fake = default_fake()
-    fake.fail(Fault.server_error(503, times=1), key=ebay_key(QUERY, 1))
+    fake.fail(OxylabsFault.server_error(503, times=1), key=ebay_key(QUERY, 1))
     async with running(fake) as marketplace:
         assert (await marketplace.search_sellers(QUERY, WINDOW, 2)).sellers
         with pytest.raises(UpstreamError):
@@ -254,7 +254,7 @@ async def test_faults_are_scoped_to_their_key_and_count() -> None:
 async def test_a_slow_answer_is_a_timeout_and_the_client_survives_it() -> None:
     fake = default_fake()
     release = asyncio.Event()
-    stall = fake.fail(Fault.slow(release=release, times=2))
+    stall = fake.fail(OxylabsFault.slow(release=release, times=2))
     async with running(fake, timeouts=OxylabsTimeouts(amazon_seconds=0.2, ebay_seconds=0.3)) as marketplace:
         with pytest.raises(UpstreamError) as amazon:
             await marketplace.bestsellers(NODE)
@@ -272,11 +272,11 @@ async def test_a_slow_answer_is_a_timeout_and_the_client_survives_it() -> None:
 @pytest.mark.parametrize(
     ("fault", "amazon_reason", "ebay_reason"),
     [
-        (Fault.invalid_json, "the body is not JSON", "the body is not JSON"),
-        (Fault.missing_results, "no `results` list", "no `results` list"),
-        (Fault.empty_results, "`results` is empty", "`results` is empty"),
+        (OxylabsFault.invalid_json, "the body is not JSON", "the body is not JSON"),
+        (OxylabsFault.missing_results, "no `results` list", "no `results` list"),
+        (OxylabsFault.empty_results, "`results` is empty", "`results` is empty"),
         (
-            Fault.not_search_page,
+            OxylabsFault.not_search_page,
             "results[0].content is not an object",
             "the HTML is an eBay block or captcha page",
         ),

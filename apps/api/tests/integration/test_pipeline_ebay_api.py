@@ -10,9 +10,10 @@ import pytest
 
 from app.main import create_app
 from app.services.catalogue import categories_by_id
-from tests.fakes.fake_ebay_browse import BrowseFault, FakeEbayBrowse, default_sellers, serve_fake_browse
-from tests.fakes.fake_oxylabs import QUERIES_PATH, FakeOxylabs, amazon_item, serve_fake_oxylabs
-from tests.support import Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app
+from tests.fakes.fake_ebay_browse import BrowseFault, FakeEbayBrowse, default_sellers
+from tests.fakes.fake_oxylabs import FakeOxylabs, amazon_item
+from tests.fakes.faulty_upstream import serve_fake
+from tests.support import FAST_RETRIES, Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app
 
 CATEGORY_IDS = sorted(categories_by_id())[:3]
 
@@ -31,7 +32,7 @@ async def fakes() -> AsyncIterator[tuple[FakeOxylabs, FakeEbayBrowse, str, str]]
     }
     oxylabs = FakeOxylabs(catalogue=catalogue)
     browse = FakeEbayBrowse()
-    async with serve_fake_oxylabs(oxylabs) as oxylabs_url, serve_fake_browse(browse) as browse_url:
+    async with serve_fake(oxylabs) as oxylabs_url, serve_fake(browse) as browse_url:
         yield oxylabs, browse, oxylabs_url, browse_url
 
 
@@ -39,22 +40,13 @@ async def fakes() -> AsyncIterator[tuple[FakeOxylabs, FakeEbayBrowse, str, str]]
 async def live(
     fakes: tuple[FakeOxylabs, FakeEbayBrowse, str, str], db_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LiveServer]:
-    _, _, oxylabs_url, browse_url = fakes
+    oxylabs, browse, oxylabs_url, browse_url = fakes
     settings = make_settings(
         db_url,
         tmp_path_factory.mktemp("data"),
-        provider="oxylabs",
-        oxylabs_username="fake-user",
-        oxylabs_password="fake-pass",
-        oxylabs_base_url=oxylabs_url + QUERIES_PATH,
-        ebay_provider="ebay_api",
-        ebay_client_id="fake-app-id",
-        ebay_client_secret="fake-cert-id",
-        ebay_base_url=browse_url,
-        upstream_attempts=2,
-        retry_wait_initial_seconds=0.01,
-        retry_wait_max_seconds=0.05,
-        activity_subscriber_queue_size=100_000,
+        **oxylabs.settings(oxylabs_url),
+        **browse.settings(browse_url),
+        **FAST_RETRIES,
     )
     async for server in serve_app(create_app(settings)):
         yield server
@@ -84,11 +76,11 @@ async def test_a_full_collection_runs_on_the_browse_api_with_its_filter_on_every
     assert final["sellers_new"] == len(expected)
     # Every search carried the reseller filter, one request of 200 listings per product.
     assert browse.filter_violations == []
-    assert len(browse.queries) == len(all_titles) + 2  # plus the 429 and the refused token
-    assert all(q["limit"] == "200" and q["offset"] == "0" for q in browse.queries)
-    assert {q["q"] for q in browse.queries} == set(all_titles)
+    assert len(browse.received) == len(all_titles) + 2  # plus the 429 and the refused token
+    assert all(q["limit"] == "200" and q["offset"] == "0" for q in browse.received)
+    assert {q["q"] for q in browse.received} == set(all_titles)
     assert browse.mints == 2  # the first token, and one after eBay refused it
-    assert not any(p["source"] == "universal_ecommerce" for p in oxylabs.payloads)  # eBay never went to Oxylabs
+    assert not any(p["source"] == "universal_ecommerce" for p in oxylabs.received)  # eBay never went to Oxylabs
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
             "SELECT display_name, feedback_score, feedback_percent::text FROM sellers WHERE org_id = %s",

@@ -19,8 +19,9 @@ import pytest
 
 from app.main import create_app
 from app.services.catalogue import categories_by_id
-from tests.fakes.fake_oxylabs import QUERIES_PATH, FakeOxylabs, FakeSeller, amazon_item, ebay_key, serve_fake_oxylabs
-from tests.support import Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app
+from tests.fakes.fake_oxylabs import FakeOxylabs, FakeSeller, amazon_item, ebay_key
+from tests.fakes.faulty_upstream import serve_fake
+from tests.support import FAST_RETRIES, Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app
 
 CATEGORY_IDS = sorted(categories_by_id())[20:26]
 PRICE_PER_1000 = 2.5
@@ -54,7 +55,7 @@ async def fake() -> AsyncIterator[tuple[FakeOxylabs, str]]:
         for p in range(PRODUCTS_PER_CATEGORY)
     }
     fake = FakeOxylabs(catalogue=catalogue, sellers_by_query=sellers_by_query, default_view="gallery")
-    async with serve_fake_oxylabs(fake) as base_url:
+    async with serve_fake(fake) as base_url:
         yield fake, base_url
 
 
@@ -65,16 +66,10 @@ async def live(
     settings = make_settings(
         db_url,
         tmp_path_factory.mktemp("data"),
-        provider="oxylabs",
-        oxylabs_username="fake-user",
-        oxylabs_password="fake-pass",
-        oxylabs_base_url=fake[1] + QUERIES_PATH,
+        **fake[0].settings(fake[1]),
+        **FAST_RETRIES,
         oxylabs_price_per_1000=PRICE_PER_1000,
         ebay_pages_per_product=3,
-        upstream_attempts=2,
-        retry_wait_initial_seconds=0.01,
-        retry_wait_max_seconds=0.05,
-        activity_subscriber_queue_size=100_000,
     )
     async for server in serve_app(create_app(settings)):
         yield server
@@ -82,12 +77,7 @@ async def live(
 
 @pytest.fixture(autouse=True)
 def fresh_fake(fake: tuple[FakeOxylabs, str]) -> None:
-    server = fake[0]
-    server.clear_faults()
-    server.requests.clear()
-    server.payloads.clear()
-    server.layout = "card"
-    server.listing_price = None
+    fake[0].reset()  # no faults, no requests, the card layout, prices inside the window
 
 
 async def run_to_end(
@@ -119,7 +109,7 @@ async def test_list_view_is_asked_for_so_a_gallery_serving_upstream_yields_selle
     expected |= {f"layout_page2_{c}_{p}" for c, p in products}
     assert final["status"] == "completed", final["status_reason"]
     assert final["sellers_new"] == len(expected)
-    assert all("_dmd=1" in p["url"] for p in server.payloads if p["source"] == "universal_ecommerce")
+    assert all("_dmd=1" in p["url"] for p in server.received if p["source"] == "universal_ecommerce")
     # Requests by provider and kind, stored on the run, and what they cost.
     assert final["upstream_requests"] == {"oxylabs": {"best_sellers": 2, "ebay_page": 2 * len(products)}}
     assert final["requests_total"] == 2 + 2 * len(products)
@@ -157,8 +147,8 @@ async def test_an_unreadable_layout_pauses_the_run_saying_so(
     assert final["status"] == "paused"
     assert "page layout was not understood" in final["status_reason"]
     assert events == []
-    retried = [p for p in server.payloads if p["source"] == "universal_ecommerce" and p["url"].endswith("&rt=nc")]
-    first = {p["url"] for p in server.payloads if p["source"] == "universal_ecommerce" and "rt=nc" not in p["url"]}
+    retried = [p for p in server.received if p["source"] == "universal_ecommerce" and p["url"].endswith("&rt=nc")]
+    first = {p["url"] for p in server.received if p["source"] == "universal_ecommerce" and "rt=nc" not in p["url"]}
     assert len(retried) >= 3 and all(p["url"].removesuffix("&rt=nc") in first for p in retried)
     assert final["sellers_new"] == 0
     # Requests cancelled by the pause were never answered, so never counted.

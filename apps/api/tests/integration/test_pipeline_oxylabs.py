@@ -12,8 +12,16 @@ import pytest
 
 from app.main import create_app
 from app.services.catalogue import categories_by_id
-from tests.fakes.fake_oxylabs import QUERIES_PATH, FakeOxylabs, FakeSeller, Fault, amazon_item, amazon_key, ebay_key
-from tests.support import Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app
+from tests.fakes.fake_oxylabs import (
+    FakeOxylabs,
+    FakeSeller,
+    OxylabsFault,
+    amazon_item,
+    amazon_key,
+    ebay_key,
+)
+from tests.fakes.faulty_upstream import serve_fake
+from tests.support import FAST_RETRIES, Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app
 
 CATEGORY_IDS = sorted(categories_by_id())
 
@@ -71,9 +79,7 @@ def expected_sellers(categories: list[int]) -> tuple[int, set[str]]:
 @pytest.fixture(scope="module")
 async def fake() -> AsyncIterator[tuple[FakeOxylabs, str]]:
     fake = build_fake()
-    from tests.fakes.fake_oxylabs import serve_fake_oxylabs
-
-    async with serve_fake_oxylabs(fake) as base_url:
+    async with serve_fake(fake) as base_url:
         yield fake, base_url
 
 
@@ -81,18 +87,7 @@ async def fake() -> AsyncIterator[tuple[FakeOxylabs, str]]:
 async def live(
     fake: tuple[FakeOxylabs, str], db_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LiveServer]:
-    settings = make_settings(
-        db_url,
-        tmp_path_factory.mktemp("data"),
-        provider="oxylabs",
-        oxylabs_username="fake-user",
-        oxylabs_password="fake-pass",
-        oxylabs_base_url=fake[1] + QUERIES_PATH,
-        upstream_attempts=2,
-        retry_wait_initial_seconds=0.01,
-        retry_wait_max_seconds=0.05,
-        activity_subscriber_queue_size=100_000,
-    )
+    settings = make_settings(db_url, tmp_path_factory.mktemp("data"), **fake[0].settings(fake[1]), **FAST_RETRIES)
     async for server in serve_app(create_app(settings)):
         yield server
 
@@ -100,9 +95,7 @@ async def live(
 @pytest.fixture(autouse=True)
 def fresh_fake(fake: tuple[FakeOxylabs, str]) -> None:
     """Each test starts with no faults and zeroed request counts (categories share products)."""
-    fake[0].clear_faults()
-    fake[0].requests.clear()
-    fake[0].payloads.clear()
+    fake[0].reset()
 
 
 ended = run_event("complete", "failed", "cancelled", "paused")
@@ -152,7 +145,7 @@ async def test_full_run_stores_the_right_products_sellers_counters_and_snapshot(
     params = fetch["api_params"]
     assert params["price_min"] == round(params["amazon_price"] * 1.8)
     assert params["price_max"] == round(params["amazon_price"] * 2.2)
-    payload = next(p for p in server.payloads if p["source"] == "universal_ecommerce")
+    payload = next(p for p in server.received if p["source"] == "universal_ecommerce")
     assert "LH_ItemCondition=1000" in payload["url"] and "LH_Free=1" in payload["url"]
     assert "LH_PrefLoc=1" in payload["url"] and "_udlo=" in payload["url"] and "_ipg=60" in payload["url"]
 
@@ -163,7 +156,7 @@ async def test_rate_limit_holds_the_whole_run_for_retry_after(
     server, _ = fake
     identity = await make_identity()
     category = 3
-    server.fail(Fault.rate_limited(retry_after="1", times=1), key=amazon_key(node(CATEGORY_IDS[category])))
+    server.fail(OxylabsFault.rate_limited(retry_after="1", times=1), key=amazon_key(node(CATEGORY_IDS[category])))
     async with live.client(identity.token) as client:
         run, feed = await start(client, live, [category, 4])
         events = await feed.until(ended)
@@ -190,7 +183,7 @@ async def test_consecutive_5xx_pause_and_resume_finishes_without_refetching(
     async with live.client(identity.token) as client:
         run, feed = await start(client, live, categories)
         await feed.until(lambda ev: sum(e["action"] == "found" and e["phase"] == "ebay" for e in ev) >= 4)
-        server.fail(Fault.server_error(503))
+        server.fail(OxylabsFault.server_error(503))
         events = await feed.until(run_event("paused"))
         paused = (await client.get(f"/collection/runs/{run['id']}")).json()
         assert paused["status"] == "paused"
@@ -227,7 +220,7 @@ async def test_a_malformed_body_fails_that_item_with_a_clear_stored_error(
 ) -> None:
     server, _ = fake
     identity = await make_identity()
-    server.fail(Fault.invalid_json(), key=ebay_key(title(9, 2), 1))
+    server.fail(OxylabsFault.invalid_json(), key=ebay_key(title(9, 2), 1))
     async with live.client(identity.token) as client:
         run, feed = await start(client, live, [9])
         await feed.until(ended)
@@ -251,7 +244,7 @@ async def test_cancel_stops_in_flight_requests(
 ) -> None:
     server, _ = fake
     identity = await make_identity()
-    stall = server.fail(Fault.slow(release=asyncio.Event()), key=None)
+    stall = server.fail(OxylabsFault.slow(release=asyncio.Event()), key=None)
     async with live.client(identity.token) as client:
         run, feed = await start(client, live, [10, 11])
         await asyncio.wait_for(stall.arrived.wait(), 10)

@@ -7,16 +7,13 @@ starts while running real ticks, real claims and real runs.
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import psycopg
 import pytest
 
-from tests.support import CLI, child_env, create_token, free_port, wait_healthy
+from tests.support import child_env, create_token, served_process
 
 SPEED = 6  # one schedule minute every 10 real seconds
 
@@ -41,12 +38,8 @@ def test_every_minute_schedule_with_two_servers_starts_exactly_one_run_per_minut
         SELLERCOLLECTION_SCHEDULER_CLOCK_ANCHOR=datetime.now(UTC).isoformat(),
     )
     token = create_token(env, "schedule-org", "schedule@example.com")
-    ports = [free_port(), free_port()]
-    procs = [subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE) for port in ports]
-    try:
-        for port, proc in zip(ports, procs, strict=True):
-            wait_healthy(f"http://127.0.0.1:{port}", proc, time.monotonic() + 120)
-        with httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", headers={"Authorization": f"Bearer {token}"}) as api:
+    with served_process(env) as one, served_process(env) as two:
+        with one.client(token) as api:
             created = api.post(
                 "/collection/schedules",
                 json={"name": "Every minute", "category_ids": ["home-bath"], "cron_expression": "* * * * *"},
@@ -59,13 +52,8 @@ def test_every_minute_schedule_with_two_servers_starts_exactly_one_run_per_minut
         # The servers' work is only visible in the database; poll it, bounded by the deadline.
         while _started_fires_until(db_url, schedule_id, third) < 3:
             assert time.monotonic() < deadline, "three fire times did not all fire"
-            assert all(proc.poll() is None for proc in procs), "a server died"
+            assert one.running() and two.running(), "a server died"
             time.sleep(0.2)
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGINT)
-        for proc in procs:
-            proc.wait(timeout=60)
 
     with psycopg.connect(db_url) as conn:
         fired = conn.execute(

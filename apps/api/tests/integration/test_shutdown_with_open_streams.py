@@ -7,36 +7,28 @@ not finished never ends by itself: without the shutdown watcher the process woul
 from __future__ import annotations
 
 import signal
-import subprocess
 import threading
-import time
 
 import httpx
 import pytest
 
-from tests.support import CLI, child_env, create_token, free_port, wait_healthy
+from tests.support import child_env, create_token, leaf_ids, served_process
 
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_ends_open_streams_and_the_process(db_url: str, stop: signal.Signals) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = child_env(DATABASE_URL=db_url, SELLERCOLLECTION_PROVIDER="demo")
     token = create_token(env, f"shutdown-{stop.name}", "stop@example.com")
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE)
     streams_open = threading.Barrier(4)
     ended: list[bytes] = []
-    try:
-        wait_healthy(base, proc, time.monotonic() + 120)
-        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
-        catalogue = client.get("/amazon/categories").json()
-        ids = [c["id"] for d in catalogue["departments"] for c in d["categories"]][:2]
+    with served_process(env) as server, server.client(token) as client:
+        ids = leaf_ids(client.get("/amazon/categories").json())[:2]
         # Never started: its stream stays open, idle, for as long as the server lets it.
         run = client.post("/collection/runs", json={"name": "idle", "category_ids": ids}).json()
 
         def read_until_closed() -> None:
-            url = f"{base}/collection/runs/{run['id']}/activity"
+            url = f"{server.base}/collection/runs/{run['id']}/activity"
             with httpx.stream("GET", url, headers=client.headers, timeout=httpx.Timeout(120)) as response:
                 assert response.status_code == 200
                 body = b""
@@ -51,15 +43,10 @@ def test_stop_signal_ends_open_streams_and_the_process(db_url: str, stop: signal
             reader.start()
         streams_open.wait(timeout=60)  # three streams are open and have their first frame
 
-        proc.send_signal(stop)
-        exit_code = proc.wait(timeout=60)  # hangs (and fails here) when the streams hold the server open
+        exit_code = server.stop(stop)  # hangs (and fails here) when the streams hold the server open
         for reader in readers:
             reader.join(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    log = proc.stderr.read().decode() if proc.stderr else ""
+        log = server.output()
     # uvicorn shuts down gracefully, then re-raises the signal it caught: that is the exit status.
     assert exit_code in (0, -stop, 128 + stop), log
     assert "ending 3 open activity streams" in log, log
