@@ -3,6 +3,10 @@
 One PostgreSQL server serves the whole run: the one in DATABASE_URL, or else an embedded one.
 Migrations are applied once to a template database; each test module gets its own clone, and
 each test makes its own org, so tests never see each other's rows. Helpers live in tests/support.py.
+
+A test module shapes its server with two module attributes: `SETTINGS` (overrides of the test
+settings) and `FAKES` (fake upstreams from tests/fakes, served on loopback for the module, the
+server pointed at them, and reset before each test).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 import pytest
@@ -19,9 +24,11 @@ from app.db.embedded import embedded_postgres
 from app.db.migrations import apply_migrations
 from app.main import create_app
 from app.services import accounts
+from tests.fakes.faulty_upstream import FaultyUpstream, serve_fake
 from tests.support import (
     Identity,
     LiveServer,
+    ServerFactory,
     TokenFactory,
     create_database,
     drop_database,
@@ -57,16 +64,56 @@ def db_url(pg_server_url: str, template_db: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def settings(request: pytest.FixtureRequest, db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """The test module's settings: the test defaults, plus the module's `SETTINGS` overrides if it has any."""
+async def upstream_settings(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
+    """Serves the module's fake upstreams (its `FAKES`) on loopback while it runs; the settings that reach them."""
+    async with AsyncExitStack() as stack:
+        reach: dict[str, Any] = {}
+        for fake in module_fakes(request):
+            reach |= fake.settings(await stack.enter_async_context(serve_fake(fake)))
+        yield reach
+
+
+@pytest.fixture(autouse=True)
+def fresh_fakes(request: pytest.FixtureRequest) -> None:
+    """Each test meets the module's fakes without faults and with an empty request log."""
+    for fake in module_fakes(request):
+        fake.reset()
+
+
+def module_fakes(request: pytest.FixtureRequest) -> list[FaultyUpstream[Any]]:
+    fakes: list[FaultyUpstream[Any]] = getattr(request.module, "FAKES", [])
+    return fakes
+
+
+@pytest.fixture(scope="module")
+def settings(
+    request: pytest.FixtureRequest,
+    db_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    upstream_settings: dict[str, Any],
+) -> Settings:
+    """The test module's settings: the test defaults, its fake upstreams, and its `SETTINGS` overrides if any."""
     overrides: dict[str, Any] = getattr(request.module, "SETTINGS", {})
-    return make_settings(db_url, tmp_path_factory.mktemp("data"), **overrides)
+    return make_settings(db_url, tmp_path_factory.mktemp("data"), **(upstream_settings | overrides))
 
 
 @pytest.fixture(scope="module")
 async def live(settings: Settings) -> AsyncIterator[LiveServer]:
-    async for server in serve_app(create_app(settings)):
+    async with serve_app(create_app(settings)) as server:
         yield server
+
+
+@pytest.fixture
+def serve_with(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> ServerFactory:
+    """Another live server on the module's database, with the test defaults and these overrides:
+
+    async with serve_with(demo_error_rate=1.0) as failing: ...
+    """
+
+    def serve(**overrides: Any) -> AbstractAsyncContextManager[LiveServer]:
+        return serve_app(create_app(make_settings(db_url, tmp_path_factory.mktemp("data"), **overrides)))
+
+    return serve
 
 
 @pytest.fixture(scope="module")

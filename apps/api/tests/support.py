@@ -174,6 +174,7 @@ async def serve_on_loopback(app: ASGIApp, *, before_exit: Callable[[], None] | N
         sock.close()
 
 
+@contextlib.asynccontextmanager
 async def serve_app(app: FastAPI) -> AsyncIterator[LiveServer]:
     """Start `app` (its lifespan) and serve it over real HTTP on a loopback port, in this event loop."""
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60), serve_on_loopback(app) as base_url:
@@ -189,6 +190,7 @@ class Identity:
 
 
 TokenFactory = Callable[..., Awaitable[Identity]]
+ServerFactory = Callable[..., contextlib.AbstractAsyncContextManager[LiveServer]]
 
 
 # --- a run's activity, read inside the server process ----------------------------------------------
@@ -218,6 +220,17 @@ class Feed:
 
     def close(self) -> None:
         self.subscription.close()
+
+
+async def start_run(
+    live: LiveServer, client: httpx.AsyncClient, category_ids: list[str], **fields: Any
+) -> tuple[dict[str, Any], Feed]:
+    """Create a run and start it, with its feed subscribed in between (so no event is missed)."""
+    run = (await client.post("/collection/runs", json={"category_ids": category_ids, **fields})).json()
+    feed = Feed(live, run["id"])
+    started = await client.post(f"/collection/runs/{run['id']}/start")
+    assert started.status_code == 200, started.text
+    return run, feed
 
 
 def run_event(*actions: str) -> Callable[[Events], bool]:
@@ -283,6 +296,11 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("SELLERCOLLECTION_")}
     env.update(extra)
     return env
+
+
+def demo_env(db_url: str, **settings: str) -> dict[str, str]:
+    """`child_env` for a served process on `db_url` and the demo marketplace, plus `settings` (env names)."""
+    return child_env(DATABASE_URL=db_url, SELLERCOLLECTION_PROVIDER="demo", **settings)
 
 
 def free_port() -> int:
@@ -399,6 +417,15 @@ def served_process(
             served.stop()
     finally:
         log.unlink(missing_ok=True)
+
+
+def start_served_run(api: httpx.Client, name: str, categories: int) -> dict[str, Any]:
+    """Create and start a run over the catalogue's first `categories` categories, through a served process's API."""
+    ids = leaf_ids(api.get("/amazon/categories").json())[:categories]
+    run: dict[str, Any] = api.post("/collection/runs", json={"name": name, "category_ids": ids}).json()
+    started = api.post(f"/collection/runs/{run['id']}/start")
+    assert started.status_code == 200, started.text
+    return run
 
 
 # --- the database schema, as text to diff ----------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.support import ServedProcess, child_env, chromium_missing, launched_chromium, served_process
+from tests.support import ServedProcess, chromium_missing, demo_env, launched_chromium, served_process
 
 REPO = Path(__file__).resolve().parents[4]
 ARTIFACTS = Path(os.environ.get("SELLERCOLLECTION_TEST_ARTIFACTS", REPO / "test-artifacts")) / "web"
@@ -88,10 +88,7 @@ def serve(
     db_url: str, data_dir: Path, *, port: int | None = None, **settings: str
 ) -> AbstractContextManager[ServedProcess]:
     """A real `sellercollection serve` on the demo marketplace, with these extra settings (env names)."""
-    env = child_env(
-        DATABASE_URL=db_url, SELLERCOLLECTION_DATA_DIR=str(data_dir), SELLERCOLLECTION_PROVIDER="demo", **settings
-    )
-    return served_process(env, port=port)
+    return served_process(demo_env(db_url, SELLERCOLLECTION_DATA_DIR=str(data_dir), **settings), port=port)
 
 
 def sign_in(page: Page, base: str, token: str, path: str = "/") -> None:

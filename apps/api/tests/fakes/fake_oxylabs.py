@@ -114,25 +114,16 @@ def shown_feedback_count(count: int, layout: Layout = "card") -> int:
     return int(Decimal(number) * multiplier)
 
 
+# A 200 that is broken: a body that is not JSON, no `results`, an empty `results`, or a block page as content.
+Malformed = Literal["invalid_json", "missing_results", "empty_results", "not_search_page"]
+
+
 class OxylabsFault(Fault):
-    """A fault of the Oxylabs fake: the shared kinds, plus broken answers only Oxylabs gives."""
+    """A fault of the Oxylabs fake: the shared kinds, plus the malformed answers only Oxylabs gives."""
 
     @classmethod
-    def invalid_json(cls, *, times: int | None = None) -> OxylabsFault:
-        return cls("invalid_json", times=times)
-
-    @classmethod
-    def missing_results(cls, *, times: int | None = None) -> OxylabsFault:
-        return cls("missing_results", times=times)
-
-    @classmethod
-    def empty_results(cls, *, times: int | None = None) -> OxylabsFault:
-        return cls("empty_results", times=times)
-
-    @classmethod
-    def not_search_page(cls, *, times: int | None = None) -> OxylabsFault:
-        """A 200 whose content is a block page instead of results (parsed JSON or a search page)."""
-        return cls("not_search_page", times=times)
+    def malformed(cls, how: Malformed, *, times: int | None = None) -> OxylabsFault:
+        return cls(how, times=times)
 
 
 class FakeOxylabs(FaultyUpstream[ItemKey]):
@@ -411,31 +402,21 @@ def _etrs_item(query: str, seller: FakeSeller, index: int, price: Decimal) -> st
     """Mid-2025: the seller in the trust line, as two PRIMARY spans (Top Rated sellers get a badge first)."""
     feedback = f"{seller.feedback_percent}% positive ({card_feedback_count(seller.feedback_count)})"
     badge = '<span class="s-item__etrs-badge clipped">Top Rated Seller</span>' if seller.top_rated else ""
-    return _list_item(
-        query,
-        seller,
-        index,
-        price,
-        seller_html=(
-            '<div class="s-item__detail s-item__detail--secondary"><span class="s-item__etrs">'
-            f'{badge}<span class="s-item__etrs-text"><span class="PRIMARY">{html.escape(seller.username)} </span>'
-            f'<span class="PRIMARY">{feedback}</span></span></span></div>'
-        ),
+    seller_html = (
+        '<div class="s-item__detail s-item__detail--secondary"><span class="s-item__etrs">'
+        f'{badge}<span class="s-item__etrs-text"><span class="PRIMARY">{html.escape(seller.username)} </span>'
+        f'<span class="PRIMARY">{feedback}</span></span></span></div>'
     )
+    return _list_item(query, seller, index, price, seller_html=seller_html)
 
 
 def _unknown_item(query: str, seller: FakeSeller, index: int, price: Decimal) -> str:
     """A layout no parser has seen: the seller is there for a person, in markup nobody knows."""
-    return _list_item(
-        query,
-        seller,
-        index,
-        price,
-        seller_html=(
-            f'<div class="s-item__vendor"><b>{html.escape(seller.username)}</b> '
-            f"<i>{seller.feedback_percent}</i> <i>{seller.feedback_count}</i></div>"
-        ),
+    seller_html = (
+        f'<div class="s-item__vendor"><b>{html.escape(seller.username)}</b> '
+        f"<i>{seller.feedback_percent}</i> <i>{seller.feedback_count}</i></div>"
     )
+    return _list_item(query, seller, index, price, seller_html=seller_html)
 
 
 _RENDERERS: dict[str, Callable[[str, FakeSeller, int, Decimal], str]] = {

@@ -8,9 +8,8 @@ import uuid
 from typing import Any
 
 import psycopg
-import pytest
 
-from tests.support import Feed, LiveServer, TokenFactory, leaf_ids, make_settings, terminal
+from tests.support import Feed, LiveServer, ServerFactory, TokenFactory, leaf_ids, start_run, terminal
 
 CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup", "auto-car-care"]
 
@@ -113,9 +112,7 @@ async def test_pause_keeps_finished_work_and_resume_finishes_the_rest(
     identity = await make_identity()
     ids = await known_category_ids(live, identity.token)
     async with live.client(identity.token) as client:
-        run = (await client.post("/collection/runs", json={"category_ids": ids[:10]})).json()
-        feed = Feed(live, run["id"])
-        await client.post(f"/collection/runs/{run['id']}/start")
+        run, feed = await start_run(live, client, ids[:10])
         await feed.until(lambda ev: sum(e["action"] == "found" and e["phase"] == "ebay" for e in ev) >= 20)
         paused = await client.post(f"/collection/runs/{run['id']}/pause")
         assert paused.status_code == 200 and paused.json()["status"] == "paused"
@@ -159,9 +156,7 @@ async def test_cancel_stops_the_run_and_ends_the_feed(live: LiveServer, make_ide
     identity = await make_identity()
     ids = await known_category_ids(live, identity.token)
     async with live.client(identity.token) as client:
-        run = (await client.post("/collection/runs", json={"category_ids": ids[:10]})).json()
-        feed = Feed(live, run["id"])
-        await client.post(f"/collection/runs/{run['id']}/start")
+        run, feed = await start_run(live, client, ids[:10])
         await feed.until(lambda ev: any(e["phase"] == "ebay" for e in ev))
         cancelled = await client.post(f"/collection/runs/{run['id']}/cancel")
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
@@ -197,28 +192,15 @@ async def test_two_concurrent_runs_share_sellers_without_duplicates(
 
 
 async def test_consecutive_upstream_failures_pause_the_run_with_a_reason(
-    db_url: str, tmp_path_factory: pytest.TempPathFactory, make_identity: TokenFactory
+    serve_with: ServerFactory, make_identity: TokenFactory
 ) -> None:
-    from app.main import create_app
-    from tests.support import serve_app
-
-    failing = make_settings(
-        db_url,
-        tmp_path_factory.mktemp("failing"),
-        demo_latency_ms=1,
-        demo_error_rate=1.0,
-        upstream_attempts=1,
-        retry_wait_initial_seconds=0.01,
-    )
+    failing = {"demo_latency_ms": 1, "demo_error_rate": 1.0, "upstream_attempts": 1, "retry_wait_initial_seconds": 0.01}
     identity = await make_identity()
-    async for server in serve_app(create_app(failing)):
-        async with server.client(identity.token) as client:
-            ids = await known_category_ids(server, identity.token)
-            run = (await client.post("/collection/runs", json={"category_ids": ids[:12]})).json()
-            feed = Feed(server, run["id"])
-            await client.post(f"/collection/runs/{run['id']}/start")
-            events = await feed.until(lambda ev: any(e["action"] == "paused" for e in ev))
-            final = (await client.get(f"/collection/runs/{run['id']}")).json()
+    async with serve_with(**failing) as server, server.client(identity.token) as client:
+        ids = await known_category_ids(server, identity.token)
+        run, feed = await start_run(server, client, ids[:12])
+        events = await feed.until(lambda ev: any(e["action"] == "paused" for e in ev))
+        final = (await client.get(f"/collection/runs/{run['id']}")).json()
     assert final["status"] == "paused"
     assert final["status_reason"].startswith("Paused after 5 consecutive failures")
     # Five in a row trip the breaker; a task already failing in flight at that moment may add one more.

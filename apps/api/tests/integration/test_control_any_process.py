@@ -15,7 +15,17 @@ from httpx_sse import aconnect_sse
 from app.config import Settings
 from app.main import create_app
 from app.services.runs.executor import RunExecutor
-from tests.support import Events, Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app, terminal
+from tests.support import (
+    Events,
+    Feed,
+    LiveServer,
+    ServerFactory,
+    TokenFactory,
+    run_event,
+    serve_app,
+    start_run,
+    terminal,
+)
 
 CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup", "auto-car-care"]
 
@@ -29,7 +39,7 @@ SETTINGS: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 async def other(settings: Settings) -> AsyncIterator[LiveServer]:
-    async for server in serve_app(create_app(settings)):
+    async with serve_app(create_app(settings)) as server:
         yield server
 
 
@@ -112,29 +122,20 @@ async def test_pause_resume_cancel_from_the_other_process_and_live_lanes(
 
 
 async def test_a_pause_reaches_the_executing_process_by_notification(
-    make_identity: TokenFactory, db_url: str, tmp_path_factory: pytest.TempPathFactory
+    make_identity: TokenFactory, serve_with: ServerFactory
 ) -> None:
     # Polling is slowed to a minute and the lease to two minutes, so only the NOTIFY can stop it in time.
-    slow_poll = make_settings(
-        db_url,
-        tmp_path_factory.mktemp("notify"),
-        demo_latency_ms=20,
-        run_control_poll_seconds=60,
-        run_lease_seconds=120,
-    )
+    slow_poll = {"demo_latency_ms": 20, "run_control_poll_seconds": 60, "run_lease_seconds": 120}
     identity = await make_identity()
-    async for a_server in serve_app(create_app(slow_poll)):
-        async for b_server in serve_app(create_app(slow_poll)):
-            await asyncio.wait_for(executor(a_server).listening.wait(), 30)
-            async with a_server.client(identity.token) as a, b_server.client(identity.token) as b:
-                run = (await a.post("/collection/runs", json={"category_ids": CATEGORIES})).json()
-                feed = Feed(a_server, run["id"])
-                try:
-                    await a.post(f"/collection/runs/{run['id']}/start")
-                    await feed.until(lambda ev: any(e["action"] == "found" for e in ev))
-                    assert (await b.post(f"/collection/runs/{run['id']}/cancel")).status_code == 200
-                    events = await feed.until(terminal, timeout=10)
-                finally:
-                    feed.close()
-            assert events[-1]["action"] == "cancelled"
-            assert not executor(a_server).is_executing(uuid.UUID(run["id"]))
+    async with serve_with(**slow_poll) as a_server, serve_with(**slow_poll) as b_server:
+        await asyncio.wait_for(executor(a_server).listening.wait(), 30)
+        async with a_server.client(identity.token) as a, b_server.client(identity.token) as b:
+            run, feed = await start_run(a_server, a, CATEGORIES)
+            try:
+                await feed.until(lambda ev: any(e["action"] == "found" for e in ev))
+                assert (await b.post(f"/collection/runs/{run['id']}/cancel")).status_code == 200
+                events = await feed.until(terminal, timeout=10)
+            finally:
+                feed.close()
+        assert events[-1]["action"] == "cancelled"
+        assert not executor(a_server).is_executing(uuid.UUID(run["id"]))

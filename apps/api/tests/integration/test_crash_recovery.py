@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from tests.support import child_env, create_token, finished_exactly, leaf_ids, served_process
+from tests.support import create_token, demo_env, finished_exactly, served_process, start_served_run
 
 
 def _poll(db_url: str, sql: str, params: tuple[object, ...], done: object, deadline: float) -> None:
@@ -23,18 +23,11 @@ def _poll(db_url: str, sql: str, params: tuple[object, ...], done: object, deadl
 
 @pytest.mark.timeout(300)
 def test_kill_9_mid_run_then_restart_resumes_and_completes_exactly(db_url: str) -> None:
-    env = child_env(
-        DATABASE_URL=db_url,
-        SELLERCOLLECTION_PROVIDER="demo",
-        SELLERCOLLECTION_DEMO_LATENCY_MS="15",
-        SELLERCOLLECTION_RUN_LEASE_SECONDS="2",
-    )
+    env = demo_env(db_url, SELLERCOLLECTION_DEMO_LATENCY_MS="15", SELLERCOLLECTION_RUN_LEASE_SECONDS="2")
     token = create_token(env, "crash-org", "crash@example.com")
 
     with served_process(env) as first, first.client(token) as api:
-        ids = leaf_ids(api.get("/amazon/categories").json())[:8]
-        run = api.post("/collection/runs", json={"name": "crash", "category_ids": ids}).json()
-        assert api.post(f"/collection/runs/{run['id']}/start").status_code == 200
+        run = start_served_run(api, "crash", categories=8)
         _poll(
             db_url,
             "SELECT count(*) FROM collection_items WHERE run_id = %s AND kind = 'product' AND status = 'completed'",

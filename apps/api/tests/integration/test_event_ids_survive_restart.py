@@ -13,7 +13,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.support import child_env, create_token, leaf_ids, served_process
+from tests.support import create_token, demo_env, served_process, start_served_run
 
 
 def read_feed(client: httpx.Client, url: str, *, last_id: str | None, stop: int | None) -> list[dict[str, Any]]:
@@ -32,9 +32,8 @@ def read_feed(client: httpx.Client, url: str, *, last_id: str | None, stop: int 
 
 @pytest.mark.timeout(300)
 def test_ids_continue_upwards_with_one_gap_after_kill_9(db_url: str) -> None:
-    env = child_env(
-        DATABASE_URL=db_url,
-        SELLERCOLLECTION_PROVIDER="demo",
+    env = demo_env(
+        db_url,
         SELLERCOLLECTION_DEMO_LATENCY_MS="15",
         SELLERCOLLECTION_RUN_LEASE_SECONDS="2",
         SELLERCOLLECTION_RUN_CONTROL_POLL_SECONDS="0.3",
@@ -42,10 +41,8 @@ def test_ids_continue_upwards_with_one_gap_after_kill_9(db_url: str) -> None:
     token = create_token(env, "restart-ids-org", "ids@example.com")
 
     with served_process(env) as first, first.client(token) as client:
-        ids = leaf_ids(client.get("/amazon/categories").json())[:3]
-        run = client.post("/collection/runs", json={"name": "ids", "category_ids": ids}).json()
+        run = start_served_run(client, "ids", categories=3)
         feed_url = f"/collection/runs/{run['id']}/activity"
-        assert client.post(f"/collection/runs/{run['id']}/start").status_code == 200
         before = read_feed(client, feed_url, last_id=None, stop=60)
         first.kill9()
     seen = [int(e["sse_id"]) for e in before if e["sse_id"]]

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.main import create_app
-from tests.support import Feed, LiveServer, TokenFactory, leaf_ids, make_settings, serve_app, terminal
+from tests.support import LiveServer, ServerFactory, TokenFactory, leaf_ids, start_run, terminal
 
 SCRAPE_TOKEN = "scrape-secret-for-tests"
 
@@ -44,30 +43,23 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 
 
 async def test_scrape_token_is_required_and_metrics_are_off_without_one(
-    live: LiveServer, db_url: str, tmp_path_factory: pytest.TempPathFactory
+    live: LiveServer, serve_with: ServerFactory
 ) -> None:
     async with live.client() as anonymous:
         assert (await anonymous.get("/metrics")).status_code == 401
     async with live.client("wrong") as wrong:
         answer = await wrong.get("/metrics")
     assert answer.status_code == 401 and "detail" in answer.json()
-    async for off in serve_app(create_app(make_settings(db_url, tmp_path_factory.mktemp("off")))):
-        async with off.client(SCRAPE_TOKEN) as client:
-            assert (await client.get("/metrics")).status_code == 404
+    async with serve_with() as off, off.client(SCRAPE_TOKEN) as client:
+        assert (await client.get("/metrics")).status_code == 404
 
 
 async def test_counters_match_a_runs_counts(live: LiveServer, make_identity: TokenFactory) -> None:
     identity = await make_identity()
     before = await scrape(live)
     async with live.client(identity.token) as client:
-        run = (
-            await client.post(
-                "/collection/runs", json={"category_ids": ["electronics-computers", "baby-feeding", "beauty-makeup"]}
-            )
-        ).json()
-        feed = Feed(live, run["id"])
+        run, feed = await start_run(live, client, ["electronics-computers", "baby-feeding", "beauty-makeup"])
         try:
-            await client.post(f"/collection/runs/{run['id']}/start")
             events = await feed.until(terminal, timeout=120)
         finally:
             feed.close()
@@ -99,24 +91,15 @@ async def test_counters_match_a_runs_counts(live: LiveServer, make_identity: Tok
 
 
 async def test_breaker_trips_and_sse_subscribers_are_counted(
-    live: LiveServer, make_identity: TokenFactory, db_url: str, tmp_path_factory: pytest.TempPathFactory
+    live: LiveServer, make_identity: TokenFactory, serve_with: ServerFactory
 ) -> None:
-    failing = make_settings(
-        db_url,
-        tmp_path_factory.mktemp("failing"),
-        demo_error_rate=1.0,
-        upstream_attempts=1,
-        metrics_token=SCRAPE_TOKEN,
-    )
     identity = await make_identity()
-    async for server in serve_app(create_app(failing)):
+    async with serve_with(demo_error_rate=1.0, upstream_attempts=1, metrics_token=SCRAPE_TOKEN) as server:
         before = await scrape(server)
         async with server.client(identity.token) as client:
             ids = leaf_ids((await client.get("/amazon/categories")).json())[:8]
-            run = (await client.post("/collection/runs", json={"category_ids": ids})).json()
-            feed = Feed(server, run["id"])
+            run, feed = await start_run(server, client, ids)
             try:
-                await client.post(f"/collection/runs/{run['id']}/start")
                 await feed.until(lambda ev: any(e["action"] == "paused" for e in ev), timeout=60)
             finally:
                 feed.close()

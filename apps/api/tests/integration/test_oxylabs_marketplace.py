@@ -24,6 +24,7 @@ from tests.fakes.fake_oxylabs import (
     QUERIES_PATH,
     FakeOxylabs,
     FakeSeller,
+    Malformed,
     OxylabsFault,
     amazon_item,
     amazon_key,
@@ -85,6 +86,15 @@ async def running(
             yield marketplace
         finally:
             await marketplace.aclose()
+
+
+async def both_fail(marketplace: OxylabsMarketplace) -> tuple[UpstreamError, UpstreamError]:
+    """What a best-seller list and an eBay search fail with (each must fail)."""
+    with pytest.raises(UpstreamError) as amazon:
+        await marketplace.bestsellers(NODE)
+    with pytest.raises(UpstreamError) as ebay:
+        await marketplace.search_sellers(QUERY, WINDOW, 1)
+    return amazon.value, ebay.value
 
 
 async def test_bestsellers_are_parsed_exactly() -> None:
@@ -229,14 +239,11 @@ async def test_server_errors_are_http_errors(status: int) -> None:
     fake = default_fake()
     fake.fail(OxylabsFault.server_error(status))
     async with running(fake) as marketplace:
-        with pytest.raises(UpstreamError) as amazon:
-            await marketplace.bestsellers(NODE)
-        with pytest.raises(UpstreamError) as ebay:
-            await marketplace.search_sellers(QUERY, WINDOW, 1)
-    for caught in (amazon, ebay):
-        assert caught.value.error_type == "http_error"
-        assert caught.value.detail.startswith(f"Oxylabs answered HTTP {status}")
-        assert not isinstance(caught.value, RateLimited)
+        errors = await both_fail(marketplace)
+    for caught in errors:
+        assert caught.error_type == "http_error"
+        assert caught.detail.startswith(f"Oxylabs answered HTTP {status}")
+        assert not isinstance(caught, RateLimited)
 
 
 async def test_faults_are_scoped_to_their_key_and_count() -> None:
@@ -256,42 +263,32 @@ async def test_a_slow_answer_is_a_timeout_and_the_client_survives_it() -> None:
     release = asyncio.Event()
     stall = fake.fail(OxylabsFault.slow(release=release, times=2))
     async with running(fake, timeouts=OxylabsTimeouts(amazon_seconds=0.2, ebay_seconds=0.3)) as marketplace:
-        with pytest.raises(UpstreamError) as amazon:
-            await marketplace.bestsellers(NODE)
-        with pytest.raises(UpstreamError) as ebay:
-            await marketplace.search_sellers(QUERY, WINDOW, 1)
+        amazon, ebay = await both_fail(marketplace)
         assert stall.arrived.is_set()
         release.set()
         # The stall is used up: the same shared client now gets answers again.
         assert len(await marketplace.bestsellers(NODE)) == 4
-    assert amazon.value.error_type == "timeout"
-    assert "0.2 s" in amazon.value.detail
-    assert ebay.value.error_type == "timeout"
+    assert amazon.error_type == "timeout"
+    assert "0.2 s" in amazon.detail
+    assert ebay.error_type == "timeout"
 
 
 @pytest.mark.parametrize(
-    ("fault", "amazon_reason", "ebay_reason"),
+    ("how", "amazon_reason", "ebay_reason"),
     [
-        (OxylabsFault.invalid_json, "the body is not JSON", "the body is not JSON"),
-        (OxylabsFault.missing_results, "no `results` list", "no `results` list"),
-        (OxylabsFault.empty_results, "`results` is empty", "`results` is empty"),
-        (
-            OxylabsFault.not_search_page,
-            "results[0].content is not an object",
-            "the HTML is an eBay block or captcha page",
-        ),
+        ("invalid_json", "the body is not JSON", "the body is not JSON"),
+        ("missing_results", "no `results` list", "no `results` list"),
+        ("empty_results", "`results` is empty", "`results` is empty"),
+        ("not_search_page", "results[0].content is not an object", "the HTML is an eBay block or captcha page"),
     ],
 )
-async def test_malformed_answers_are_parse_errors(fault: Any, amazon_reason: str, ebay_reason: str) -> None:
+async def test_malformed_answers_are_parse_errors(how: Malformed, amazon_reason: str, ebay_reason: str) -> None:
     fake = default_fake()
-    fake.fail(fault())
+    fake.fail(OxylabsFault.malformed(how))
     async with running(fake) as marketplace:
-        with pytest.raises(UpstreamError) as amazon:
-            await marketplace.bestsellers(NODE)
-        with pytest.raises(UpstreamError) as ebay:
-            await marketplace.search_sellers(QUERY, WINDOW, 1)
-    assert (amazon.value.error_type, amazon.value.detail) == ("parse_error", f"malformed response: {amazon_reason}")
-    assert (ebay.value.error_type, ebay.value.detail) == ("parse_error", f"malformed response: {ebay_reason}")
+        amazon, ebay = await both_fail(marketplace)
+    assert (amazon.error_type, amazon.detail) == ("parse_error", f"malformed response: {amazon_reason}")
+    assert (ebay.error_type, ebay.detail) == ("parse_error", f"malformed response: {ebay_reason}")
 
 
 async def test_wrong_credentials_give_a_clear_error_without_the_secret() -> None:

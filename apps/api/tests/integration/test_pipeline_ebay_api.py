@@ -2,70 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
-import pytest
 
-from app.main import create_app
 from app.services.catalogue import categories_by_id
 from tests.fakes.fake_ebay_browse import BrowseFault, FakeEbayBrowse, default_sellers
 from tests.fakes.fake_oxylabs import FakeOxylabs, amazon_item
-from tests.fakes.faulty_upstream import serve_fake
-from tests.support import FAST_RETRIES, Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app
+from tests.support import FAST_RETRIES, LiveServer, TokenFactory, run_event, start_run
 
 CATEGORY_IDS = sorted(categories_by_id())[:3]
+SETTINGS = FAST_RETRIES
 
 
 def titles(c: int) -> list[str]:
     return [f"Browse gadget {c}-{p}" for p in range(4)]
 
 
-@pytest.fixture(scope="module")
-async def fakes() -> AsyncIterator[tuple[FakeOxylabs, FakeEbayBrowse, str, str]]:
+def build_oxylabs() -> FakeOxylabs:
     catalogue = {
         categories_by_id()[cid].node_id: [
             amazon_item(f"B0API{c}{p}XX", title=t, price=12 + p, pos=p + 1) for p, t in enumerate(titles(c))
         ]
         for c, cid in enumerate(CATEGORY_IDS)
     }
-    oxylabs = FakeOxylabs(catalogue=catalogue)
-    browse = FakeEbayBrowse()
-    async with serve_fake(oxylabs) as oxylabs_url, serve_fake(browse) as browse_url:
-        yield oxylabs, browse, oxylabs_url, browse_url
+    return FakeOxylabs(catalogue=catalogue)
 
 
-@pytest.fixture(scope="module")
-async def live(
-    fakes: tuple[FakeOxylabs, FakeEbayBrowse, str, str], db_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[LiveServer]:
-    oxylabs, browse, oxylabs_url, browse_url = fakes
-    settings = make_settings(
-        db_url,
-        tmp_path_factory.mktemp("data"),
-        **oxylabs.settings(oxylabs_url),
-        **browse.settings(browse_url),
-        **FAST_RETRIES,
-    )
-    async for server in serve_app(create_app(settings)):
-        yield server
+OXYLABS = build_oxylabs()
+BROWSE = FakeEbayBrowse()
+FAKES = [OXYLABS, BROWSE]
 
 
 async def test_a_full_collection_runs_on_the_browse_api_with_its_filter_on_every_request(
-    live: LiveServer, make_identity: TokenFactory, fakes: tuple[FakeOxylabs, FakeEbayBrowse, str, str], db_url: str
+    live: LiveServer, make_identity: TokenFactory, db_url: str
 ) -> None:
-    oxylabs, browse, _, _ = fakes
-    browse.reset()
     # One 429 with Retry-After and one refused token on the way: both are absorbed by the run.
-    browse.fail(BrowseFault.rate_limited(retry_after="0.2", times=1))
-    browse.fail(BrowseFault.expired_token(times=1))
+    BROWSE.fail(BrowseFault.rate_limited(retry_after="0.2", times=1))
+    BROWSE.fail(BrowseFault.expired_token(times=1))
     identity = await make_identity()
     async with live.client(identity.token) as client:
-        run = (await client.post("/collection/runs", json={"category_ids": CATEGORY_IDS})).json()
-        feed = Feed(live, run["id"])
+        run, feed = await start_run(live, client, CATEGORY_IDS)
         assert run["provider"] == "oxylabs+ebay_api"
-        assert (await client.post(f"/collection/runs/{run['id']}/start")).status_code == 200
         events = await feed.until(run_event("complete", "failed", "paused"))
         final = (await client.get(f"/collection/runs/{run['id']}")).json()
 
@@ -75,12 +53,12 @@ async def test_a_full_collection_runs_on_the_browse_api_with_its_filter_on_every
     assert final["products_searched"] == len(all_titles)
     assert final["sellers_new"] == len(expected)
     # Every search carried the reseller filter, one request of 200 listings per product.
-    assert browse.filter_violations == []
-    assert len(browse.received) == len(all_titles) + 2  # plus the 429 and the refused token
-    assert all(q["limit"] == "200" and q["offset"] == "0" for q in browse.received)
-    assert {q["q"] for q in browse.received} == set(all_titles)
-    assert browse.mints == 2  # the first token, and one after eBay refused it
-    assert not any(p["source"] == "universal_ecommerce" for p in oxylabs.received)  # eBay never went to Oxylabs
+    assert BROWSE.filter_violations == []
+    assert len(BROWSE.received) == len(all_titles) + 2  # plus the 429 and the refused token
+    assert all(q["limit"] == "200" and q["offset"] == "0" for q in BROWSE.received)
+    assert {q["q"] for q in BROWSE.received} == set(all_titles)
+    assert BROWSE.mints == 2  # the first token, and one after eBay refused it
+    assert not any(p["source"] == "universal_ecommerce" for p in OXYLABS.received)  # eBay never went to Oxylabs
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
             "SELECT display_name, feedback_score, feedback_percent::text FROM sellers WHERE org_id = %s",

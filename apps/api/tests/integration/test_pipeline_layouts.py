@@ -10,22 +10,19 @@ import asyncio
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import psycopg
-import pytest
 
-from app.main import create_app
 from app.services.catalogue import categories_by_id
 from tests.fakes.fake_oxylabs import FakeOxylabs, FakeSeller, amazon_item, ebay_key
-from tests.fakes.faulty_upstream import serve_fake
-from tests.support import FAST_RETRIES, Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app
+from tests.support import FAST_RETRIES, Feed, LiveServer, TokenFactory, run_event, start_run
 
 CATEGORY_IDS = sorted(categories_by_id())[20:26]
 PRICE_PER_1000 = 2.5
 PRODUCTS_PER_CATEGORY = 3
+SETTINGS = FAST_RETRIES | {"oxylabs_price_per_1000": PRICE_PER_1000, "ebay_pages_per_product": 3}
 
 
 def node(c: int) -> str:
@@ -36,8 +33,7 @@ def title(c: int, p: int) -> str:
     return f"Layout gadget {c}-{p}"
 
 
-@pytest.fixture(scope="module")
-async def fake() -> AsyncIterator[tuple[FakeOxylabs, str]]:
+def build_fake() -> FakeOxylabs:
     catalogue = {
         node(c): [
             amazon_item(f"B0LAY{c}{p}XXX", title=title(c, p), price=20 + p, pos=p + 1)
@@ -54,41 +50,18 @@ async def fake() -> AsyncIterator[tuple[FakeOxylabs, str]]:
         for c in range(len(CATEGORY_IDS))
         for p in range(PRODUCTS_PER_CATEGORY)
     }
-    fake = FakeOxylabs(catalogue=catalogue, sellers_by_query=sellers_by_query, default_view="gallery")
-    async with serve_fake(fake) as base_url:
-        yield fake, base_url
+    return FakeOxylabs(catalogue=catalogue, sellers_by_query=sellers_by_query, default_view="gallery")
 
 
-@pytest.fixture(scope="module")
-async def live(
-    fake: tuple[FakeOxylabs, str], db_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[LiveServer]:
-    settings = make_settings(
-        db_url,
-        tmp_path_factory.mktemp("data"),
-        **fake[0].settings(fake[1]),
-        **FAST_RETRIES,
-        oxylabs_price_per_1000=PRICE_PER_1000,
-        ebay_pages_per_product=3,
-    )
-    async for server in serve_app(create_app(settings)):
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def fresh_fake(fake: tuple[FakeOxylabs, str]) -> None:
-    fake[0].reset()  # no faults, no requests, the card layout, prices inside the window
+OXYLABS = build_fake()
+FAKES = [OXYLABS]  # reset before each test: no faults, no requests, the card layout, prices inside the window
 
 
 async def run_to_end(
     live: LiveServer, token: str, categories: list[int]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     async with live.client(token) as client:
-        run = (
-            await client.post("/collection/runs", json={"category_ids": [CATEGORY_IDS[c] for c in categories]})
-        ).json()
-        feed = Feed(live, run["id"])
-        assert (await client.post(f"/collection/runs/{run['id']}/start")).status_code == 200
+        run, feed = await start_run(live, client, [CATEGORY_IDS[c] for c in categories])
         # The execution ending is the signal (a paused run's stream stays open for a resume).
         await asyncio.wait_for(live.runtime.executor.wait(uuid.UUID(run["id"])), 60)
         final = (await client.get(f"/collection/runs/{run['id']}")).json()
@@ -98,9 +71,8 @@ async def run_to_end(
 
 
 async def test_list_view_is_asked_for_so_a_gallery_serving_upstream_yields_sellers_with_requests_and_cost(
-    live: LiveServer, make_identity: TokenFactory, fake: tuple[FakeOxylabs, str]
+    live: LiveServer, make_identity: TokenFactory
 ) -> None:
-    server, _ = fake
     identity = await make_identity()
     final, events = await run_to_end(live, identity.token, [0, 1])
 
@@ -109,7 +81,7 @@ async def test_list_view_is_asked_for_so_a_gallery_serving_upstream_yields_selle
     expected |= {f"layout_page2_{c}_{p}" for c, p in products}
     assert final["status"] == "completed", final["status_reason"]
     assert final["sellers_new"] == len(expected)
-    assert all("_dmd=1" in p["url"] for p in server.received if p["source"] == "universal_ecommerce")
+    assert all("_dmd=1" in p["url"] for p in OXYLABS.received if p["source"] == "universal_ecommerce")
     # Requests by provider and kind, stored on the run, and what they cost.
     assert final["upstream_requests"] == {"oxylabs": {"best_sellers": 2, "ebay_page": 2 * len(products)}}
     assert final["requests_total"] == 2 + 2 * len(products)
@@ -137,18 +109,17 @@ async def test_list_view_is_asked_for_so_a_gallery_serving_upstream_yields_selle
 
 
 async def test_an_unreadable_layout_pauses_the_run_saying_so(
-    live: LiveServer, make_identity: TokenFactory, fake: tuple[FakeOxylabs, str], db_url: str
+    live: LiveServer, make_identity: TokenFactory, db_url: str
 ) -> None:
-    server, _ = fake
-    server.layout = "unknown"
+    OXYLABS.layout = "unknown"
     identity = await make_identity()
     final, events = await run_to_end(live, identity.token, [2, 3])
 
     assert final["status"] == "paused"
     assert "page layout was not understood" in final["status_reason"]
     assert events == []
-    retried = [p for p in server.received if p["source"] == "universal_ecommerce" and p["url"].endswith("&rt=nc")]
-    first = {p["url"] for p in server.received if p["source"] == "universal_ecommerce" and "rt=nc" not in p["url"]}
+    retried = [p for p in OXYLABS.received if p["source"] == "universal_ecommerce" and p["url"].endswith("&rt=nc")]
+    first = {p["url"] for p in OXYLABS.received if p["source"] == "universal_ecommerce" and "rt=nc" not in p["url"]}
     assert len(retried) >= 3 and all(p["url"].removesuffix("&rt=nc") in first for p in retried)
     assert final["sellers_new"] == 0
     # Requests cancelled by the pause were never answered, so never counted.
@@ -162,7 +133,7 @@ async def test_an_unreadable_layout_pauses_the_run_saying_so(
     assert all("layout not understood" in row[0] for row in failed)
 
     # Once the pages can be read again, resuming finishes the run, the tipping product included.
-    server.layout = "card"
+    OXYLABS.layout = "card"
     async with live.client(identity.token) as client:
         feed = Feed(live, final["id"])
         assert (await client.post(f"/collection/runs/{final['id']}/resume")).status_code == 200
@@ -173,16 +144,15 @@ async def test_an_unreadable_layout_pauses_the_run_saying_so(
 
 
 async def test_pages_after_one_without_listings_in_the_window_are_skipped_and_counted(
-    live: LiveServer, make_identity: TokenFactory, fake: tuple[FakeOxylabs, str]
+    live: LiveServer, make_identity: TokenFactory
 ) -> None:
-    server, _ = fake
-    server.listing_price = Decimal("1.00")  # far below every window
+    OXYLABS.listing_price = Decimal("1.00")  # far below every window
     identity = await make_identity()
     final, _ = await run_to_end(live, identity.token, [4])
 
     assert final["status"] == "completed", final["status_reason"]
     for p in range(PRODUCTS_PER_CATEGORY):
-        assert server.requests[ebay_key(title(4, p), 1)] == 1
-        assert server.requests[ebay_key(title(4, p), 2)] == 0
+        assert OXYLABS.requests[ebay_key(title(4, p), 1)] == 1
+        assert OXYLABS.requests[ebay_key(title(4, p), 2)] == 0
     assert final["ebay_pages_skipped"] == 2 * PRODUCTS_PER_CATEGORY  # pages 2 and 3 of each product
     assert final["upstream_requests"]["oxylabs"]["ebay_page"] == PRODUCTS_PER_CATEGORY

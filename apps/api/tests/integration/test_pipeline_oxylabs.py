@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
 
 import psycopg
-import pytest
 
-from app.main import create_app
 from app.services.catalogue import categories_by_id
 from tests.fakes.fake_oxylabs import (
     FakeOxylabs,
@@ -20,10 +16,10 @@ from tests.fakes.fake_oxylabs import (
     amazon_key,
     ebay_key,
 )
-from tests.fakes.faulty_upstream import serve_fake
-from tests.support import FAST_RETRIES, Feed, LiveServer, TokenFactory, make_settings, run_event, serve_app
+from tests.support import FAST_RETRIES, LiveServer, TokenFactory, run_event, start_run
 
 CATEGORY_IDS = sorted(categories_by_id())
+SETTINGS = FAST_RETRIES
 
 
 def node(category_id: str) -> str:
@@ -57,6 +53,10 @@ def build_fake() -> FakeOxylabs:
     return FakeOxylabs(catalogue=catalogue, sellers_by_query=sellers_by_query)
 
 
+OXYLABS = build_fake()
+FAKES = [OXYLABS]  # reset before each test: categories share products, so counts must start at zero
+
+
 def expected_products(categories: list[int]) -> set[tuple[int, int]]:
     own = {(c, p) for c in categories for p in range(6)}
     return own | {(c - 1, p) for c in categories if c > 0 for p in (4, 5)}
@@ -76,47 +76,20 @@ def expected_sellers(categories: list[int]) -> tuple[int, set[str]]:
     return found, distinct
 
 
-@pytest.fixture(scope="module")
-async def fake() -> AsyncIterator[tuple[FakeOxylabs, str]]:
-    fake = build_fake()
-    async with serve_fake(fake) as base_url:
-        yield fake, base_url
-
-
-@pytest.fixture(scope="module")
-async def live(
-    fake: tuple[FakeOxylabs, str], db_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[LiveServer]:
-    settings = make_settings(db_url, tmp_path_factory.mktemp("data"), **fake[0].settings(fake[1]), **FAST_RETRIES)
-    async for server in serve_app(create_app(settings)):
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def fresh_fake(fake: tuple[FakeOxylabs, str]) -> None:
-    """Each test starts with no faults and zeroed request counts (categories share products)."""
-    fake[0].reset()
-
-
 ended = run_event("complete", "failed", "cancelled", "paused")
 
 
-async def start(client: Any, live: LiveServer, categories: list[int]) -> tuple[dict[str, Any], Feed]:
-    body = {"category_ids": [CATEGORY_IDS[c] for c in categories]}
-    run = (await client.post("/collection/runs", json=body)).json()
-    feed = Feed(live, run["id"])
-    assert (await client.post(f"/collection/runs/{run['id']}/start")).status_code == 200
-    return run, feed
+def chosen(categories: list[int]) -> list[str]:
+    return [CATEGORY_IDS[c] for c in categories]
 
 
 async def test_full_run_stores_the_right_products_sellers_counters_and_snapshot(
-    live: LiveServer, make_identity: TokenFactory, fake: tuple[FakeOxylabs, str], db_url: str
+    live: LiveServer, make_identity: TokenFactory, db_url: str
 ) -> None:
-    server, _ = fake
     identity = await make_identity()
     categories = [0, 2]  # 2 also lists two of 1's products, which no chosen category owns
     async with live.client(identity.token) as client:
-        run, feed = await start(client, live, categories)
+        run, feed = await start_run(live, client, chosen(categories))
         events = await feed.until(ended)
         final = (await client.get(f"/collection/runs/{run['id']}")).json()
 
@@ -136,36 +109,33 @@ async def test_full_run_stores_the_right_products_sellers_counters_and_snapshot(
     assert sum(r[3] for r in rows) == found  # times_seen counts every product that listed the seller
 
     for c in categories:
-        assert server.requests[amazon_key(node(CATEGORY_IDS[c]))] == 1
+        assert OXYLABS.requests[amazon_key(node(CATEGORY_IDS[c]))] == 1
     for c, p in expected_products(categories):
-        assert server.requests[ebay_key(title(c, p), 1)] == 1  # incl. products listed by two categories
-        assert server.requests[ebay_key(title(c, p), 2)] == (1 if p % 2 else 0)  # follows "next" only when shown
+        assert OXYLABS.requests[ebay_key(title(c, p), 1)] == 1  # incl. products listed by two categories
+        assert OXYLABS.requests[ebay_key(title(c, p), 2)] == (1 if p % 2 else 0)  # follows "next" only when shown
 
     fetch = next(e for e in events if e["action"] == "fetching" and e["phase"] == "ebay")
     params = fetch["api_params"]
     assert params["price_min"] == round(params["amazon_price"] * 1.8)
     assert params["price_max"] == round(params["amazon_price"] * 2.2)
-    payload = next(p for p in server.received if p["source"] == "universal_ecommerce")
+    payload = next(p for p in OXYLABS.received if p["source"] == "universal_ecommerce")
     assert "LH_ItemCondition=1000" in payload["url"] and "LH_Free=1" in payload["url"]
     assert "LH_PrefLoc=1" in payload["url"] and "_udlo=" in payload["url"] and "_ipg=60" in payload["url"]
 
 
-async def test_rate_limit_holds_the_whole_run_for_retry_after(
-    live: LiveServer, make_identity: TokenFactory, fake: tuple[FakeOxylabs, str]
-) -> None:
-    server, _ = fake
+async def test_rate_limit_holds_the_whole_run_for_retry_after(live: LiveServer, make_identity: TokenFactory) -> None:
     identity = await make_identity()
     category = 3
-    server.fail(OxylabsFault.rate_limited(retry_after="1", times=1), key=amazon_key(node(CATEGORY_IDS[category])))
+    OXYLABS.fail(OxylabsFault.rate_limited(retry_after="1", times=1), key=amazon_key(node(CATEGORY_IDS[category])))
     async with live.client(identity.token) as client:
-        run, feed = await start(client, live, [category, 4])
+        run, feed = await start_run(live, client, chosen([category, 4]))
         events = await feed.until(ended)
         final = (await client.get(f"/collection/runs/{run['id']}")).json()
     assert final["status"] == "completed"
     limited = [e for e in events if e["action"] == "rate_limited"]
     assert len(limited) == 1
     assert limited[0]["retry_after_seconds"] == 1.0 and limited[0]["error_type"] == "rate_limit"
-    assert server.requests[amazon_key(node(CATEGORY_IDS[category]))] == 2
+    assert OXYLABS.requests[amazon_key(node(CATEGORY_IDS[category]))] == 2
     # Nothing was requested during the hold: every later fetch starts at least a second after the 429.
     held_at = datetime.fromisoformat(limited[0]["timestamp"])
     later = [
@@ -175,15 +145,14 @@ async def test_rate_limit_holds_the_whole_run_for_retry_after(
 
 
 async def test_consecutive_5xx_pause_and_resume_finishes_without_refetching(
-    live: LiveServer, make_identity: TokenFactory, fake: tuple[FakeOxylabs, str], db_url: str
+    live: LiveServer, make_identity: TokenFactory, db_url: str
 ) -> None:
-    server, _ = fake
     identity = await make_identity()
     categories = [5, 6, 7, 8]
     async with live.client(identity.token) as client:
-        run, feed = await start(client, live, categories)
+        run, feed = await start_run(live, client, chosen(categories))
         await feed.until(lambda ev: sum(e["action"] == "found" and e["phase"] == "ebay" for e in ev) >= 4)
-        server.fail(OxylabsFault.server_error(503))
+        OXYLABS.fail(OxylabsFault.server_error(503))
         events = await feed.until(run_event("paused"))
         paused = (await client.get(f"/collection/runs/{run['id']}")).json()
         assert paused["status"] == "paused"
@@ -199,30 +168,29 @@ async def test_consecutive_5xx_pause_and_resume_finishes_without_refetching(
                 )
             ]
         assert len(done_before) >= 4
-        requests_before = {t: server.requests[ebay_key(t, 1)] for t in done_before}
+        requests_before = {t: OXYLABS.requests[ebay_key(t, 1)] for t in done_before}
         assert set(requests_before.values()) == {1}
 
-        server.clear_faults()
+        OXYLABS.clear_faults()
         assert (await client.post(f"/collection/runs/{run['id']}/resume")).json()["status"] == "running"
         await feed.until(run_event("complete"))
         final = (await client.get(f"/collection/runs/{run['id']}")).json()
     assert final["status"] == "completed" and final["status_reason"] is None
-    assert {t: server.requests[ebay_key(t, 1)] for t in done_before} == requests_before  # never fetched again
+    assert {t: OXYLABS.requests[ebay_key(t, 1)] for t in done_before} == requests_before  # never fetched again
     for c in categories:
-        assert server.requests[amazon_key(node(CATEGORY_IDS[c]))] == 1
+        assert OXYLABS.requests[amazon_key(node(CATEGORY_IDS[c]))] == 1
     found, distinct = expected_sellers(categories)
     assert final["sellers_new"] == len(distinct) and final["sellers_found"] == found
     assert any(e["action"] == "error" and e["error_type"] == "http_error" for e in events)
 
 
 async def test_a_malformed_body_fails_that_item_with_a_clear_stored_error(
-    live: LiveServer, make_identity: TokenFactory, fake: tuple[FakeOxylabs, str], db_url: str
+    live: LiveServer, make_identity: TokenFactory, db_url: str
 ) -> None:
-    server, _ = fake
     identity = await make_identity()
-    server.fail(OxylabsFault.invalid_json(), key=ebay_key(title(9, 2), 1))
+    OXYLABS.fail(OxylabsFault.malformed("invalid_json"), key=ebay_key(title(9, 2), 1))
     async with live.client(identity.token) as client:
-        run, feed = await start(client, live, [9])
+        run, feed = await start_run(live, client, chosen([9]))
         await feed.until(ended)
         final = (await client.get(f"/collection/runs/{run['id']}")).json()
     assert final["status"] == "completed"
@@ -236,21 +204,18 @@ async def test_a_malformed_body_fails_that_item_with_a_clear_stored_error(
     assert len(failed) == 1
     assert failed[0][0] == title(9, 2)
     assert "malformed" in failed[0][1].lower()
-    assert server.requests[ebay_key(title(9, 2), 1)] == 1  # a malformed body is not retried
+    assert OXYLABS.requests[ebay_key(title(9, 2), 1)] == 1  # a malformed body is not retried
 
 
-async def test_cancel_stops_in_flight_requests(
-    live: LiveServer, make_identity: TokenFactory, fake: tuple[FakeOxylabs, str], db_url: str
-) -> None:
-    server, _ = fake
+async def test_cancel_stops_in_flight_requests(live: LiveServer, make_identity: TokenFactory, db_url: str) -> None:
     identity = await make_identity()
-    stall = server.fail(OxylabsFault.slow(release=asyncio.Event()), key=None)
+    stall = OXYLABS.fail(OxylabsFault.slow(release=asyncio.Event()), key=None)
     async with live.client(identity.token) as client:
-        run, feed = await start(client, live, [10, 11])
+        run, feed = await start_run(live, client, chosen([10, 11]))
         await asyncio.wait_for(stall.arrived.wait(), 10)
         cancelled = await client.post(f"/collection/runs/{run['id']}/cancel")
         events = await feed.until(run_event("cancelled"))
-        total = sum(server.requests.values())
+        total = sum(OXYLABS.requests.values())
     assert cancelled.json()["status"] == "cancelled"
     assert events[-1]["action"] == "cancelled"
     with psycopg.connect(db_url) as conn:
@@ -258,7 +223,7 @@ async def test_cancel_stops_in_flight_requests(
             "SELECT count(*) FROM collection_items WHERE run_id = %s AND status = 'processing'", (run["id"],)
         ).fetchone()
     assert processing == (0,)
-    assert sum(server.requests.values()) == total  # nothing more was sent after the cancel returned
+    assert sum(OXYLABS.requests.values()) == total  # nothing more was sent after the cancel returned
 
 
 async def test_two_concurrent_runs_count_each_new_seller_once(
@@ -267,7 +232,7 @@ async def test_two_concurrent_runs_count_each_new_seller_once(
     identity = await make_identity()
     categories = [12, 13, 14]
     async with live.client(identity.token) as client:
-        started = [await start(client, live, categories) for _ in range(2)]
+        started = [await start_run(live, client, chosen(categories)) for _ in range(2)]
         await asyncio.gather(*(feed.until(ended) for _, feed in started))
         finals = [(await client.get(f"/collection/runs/{run['id']}")).json() for run, _ in started]
     _, distinct = expected_sellers(categories)

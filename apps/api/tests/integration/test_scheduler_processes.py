@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from tests.support import child_env, create_token, served_process
+from tests.support import create_token, demo_env, served_process
 
 SPEED = 6  # one schedule minute every 10 real seconds
 
@@ -29,9 +29,8 @@ def _started_fires_until(db_url: str, schedule_id: str, until: datetime) -> int:
 
 @pytest.mark.timeout(300)
 def test_every_minute_schedule_with_two_servers_starts_exactly_one_run_per_minute(db_url: str) -> None:
-    env = child_env(
-        DATABASE_URL=db_url,
-        SELLERCOLLECTION_PROVIDER="demo",
+    env = demo_env(
+        db_url,
         SELLERCOLLECTION_DEMO_LATENCY_MS="0",
         SELLERCOLLECTION_SCHEDULER_TICK_SECONDS="0.2",
         SELLERCOLLECTION_SCHEDULER_CLOCK_SPEED=str(SPEED),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -287,17 +286,12 @@ async def _cancel_all(live: LiveServer, identity: Identity) -> None:
 # --- restarts and the grace period --------------------------------------------------------------
 
 
-async def running_server(settings: Settings, data_dir: Path) -> AsyncIterator[LiveServer]:
-    looped = settings.model_copy(
-        update={"scheduler_enabled": True, "scheduler_tick_seconds": 0.05, "data_dir": data_dir}
-    )
-    async for server in serve_app(create_app(looped)):
-        yield server
-
-
 async def restart_once(settings: Settings, tmp_path: Path, ticks: int = 3) -> None:
     """Start a server whose schedule loop runs, let it tick a few times, stop it."""
-    async for server in running_server(settings, tmp_path):
+    looped = settings.model_copy(
+        update={"scheduler_enabled": True, "scheduler_tick_seconds": 0.05, "data_dir": tmp_path}
+    )
+    async with serve_app(create_app(looped)) as server:
         await asyncio.wait_for(scheduler(server).wait_for_ticks(ticks), 30)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.support import Feed, LiveServer, TokenFactory, terminal
+from tests.support import LiveServer, TokenFactory, start_run, terminal
 
 CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup"]
 
@@ -21,41 +21,31 @@ CATEGORIES = ["electronics-computers", "baby-feeding", "beauty-makeup"]
 SETTINGS: dict[str, Any] = {"demo_latency_ms": 1, "activity_subscriber_queue_size": 100_000}
 
 
-async def all_names(client: httpx.AsyncClient) -> list[str]:
-    names: list[str] = []
+async def every_page(client: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every page of a cursor-paginated endpoint, following `next_cursor` to the end."""
+    found: list[dict[str, Any]] = []
     cursor = None
-    while True:
-        params: dict[str, Any] = {"sort": "name", "limit": 1000}
-        if cursor:
-            params["cursor"] = cursor
-        page = (await client.get("/sellers", params=params)).json()
-        names += [s["display_name"] for s in page["sellers"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return sorted(names, key=lambda n: (n.lower(), n))
+    while not found or cursor:
+        response = await client.get(path, params=params | ({"cursor": cursor} if cursor else {}))
+        assert response.status_code == 200, response.text
+        found.append(response.json())
+        cursor = found[-1]["next_cursor"]
+    return found
+
+
+async def all_names(client: httpx.AsyncClient) -> list[str]:
+    pages = await every_page(client, "/sellers", sort="name", limit=1000)
+    return sorted((s["display_name"] for page in pages for s in page["sellers"]), key=lambda n: (n.lower(), n))
 
 
 async def all_pages(client: httpx.AsyncClient, path: str, key: str, limit: int) -> tuple[dict[str, Any], list[Any]]:
     """(first page, every item under `key` across pages) of a cursor-paginated endpoint."""
-    items: list[Any] = []
-    first: dict[str, Any] | None = None
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
-        response = await client.get(path, params=params)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        first = first or page
-        items += page[key]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return first, items
+    pages = await every_page(client, path, limit=limit)
+    return pages[0], [item for page in pages for item in page[key]]
 
 
 async def run_collection(live: LiveServer, client: httpx.AsyncClient, categories: list[str]) -> dict[str, Any]:
-    run = (await client.post("/collection/runs", json={"category_ids": categories})).json()
-    feed = Feed(live, run["id"])
-    await client.post(f"/collection/runs/{run['id']}/start")
+    run, feed = await start_run(live, client, categories)
     await feed.until(terminal, timeout=120)
     final: dict[str, Any] = (await client.get(f"/collection/runs/{run['id']}")).json()
     assert final["status"] == "completed", final["status_reason"]
@@ -155,17 +145,10 @@ async def test_keyset_pagination_search_and_bad_cursor(live: LiveServer, make_id
     me = await make_identity()
     async with live.client(me.token) as client:
         await client.post("/sellers/bulk", json={"names": [f"shop{i:03d}" for i in range(25)] + ["zeta", "Zebra"]})
-        pages = []
-        cursor = None
-        while True:
-            params: dict[str, Any] = {"sort": "name", "limit": 10}
-            if cursor:
-                params["cursor"] = cursor
-            page = (await client.get("/sellers", params=params)).json()
-            pages.append([s["normalized_name"] for s in page["sellers"]])
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
+        pages = [
+            [s["normalized_name"] for s in page["sellers"]]
+            for page in await every_page(client, "/sellers", sort="name", limit=10)
+        ]
         newest = (await client.get("/sellers", params={"limit": 5})).json()
         found = (await client.get("/sellers", params={"search": "ZE", "sort": "name"})).json()["sellers"]
         bad = await client.get("/sellers", params={"cursor": "not-a-cursor"})
@@ -231,9 +214,7 @@ async def test_snapshots_stay_exact_with_two_editors_and_a_running_collection(
 ) -> None:
     me = await make_identity()
     async with live.client(me.token) as a, live.client(me.token) as b:
-        run = (await a.post("/collection/runs", json={"category_ids": CATEGORIES})).json()
-        feed = Feed(live, run["id"])
-        await a.post(f"/collection/runs/{run['id']}/start")
+        _, feed = await start_run(live, a, CATEGORIES)
 
         async def edits(client: httpx.AsyncClient, tag: str) -> None:
             for i in range(15):

@@ -12,13 +12,13 @@ import threading
 import httpx
 import pytest
 
-from tests.support import child_env, create_token, leaf_ids, served_process
+from tests.support import create_token, demo_env, leaf_ids, served_process
 
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_ends_open_streams_and_the_process(db_url: str, stop: signal.Signals) -> None:
-    env = child_env(DATABASE_URL=db_url, SELLERCOLLECTION_PROVIDER="demo")
+    env = demo_env(db_url)
     token = create_token(env, f"shutdown-{stop.name}", "stop@example.com")
     streams_open = threading.Barrier(4)
     ended: list[bytes] = []

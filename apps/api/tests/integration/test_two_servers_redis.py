@@ -18,7 +18,7 @@ import pytest
 from httpx_sse import aconnect_sse
 
 from tests.redis_support import redis_url, unique_prefix
-from tests.support import ServedProcess, child_env, create_token, finished_exactly, leaf_ids, served_process
+from tests.support import ServedProcess, create_token, demo_env, finished_exactly, leaf_ids, served_process
 
 Event = dict[str, Any]
 
@@ -77,11 +77,10 @@ def count_found(n: int, after: int = 0) -> Callable[[list[Event]], bool]:
 
 @pytest.fixture
 def servers(db_url: str) -> Iterator[tuple[ServedProcess, ServedProcess, dict[str, str]]]:
-    env = child_env(
-        DATABASE_URL=db_url,
+    env = demo_env(
+        db_url,
         REDIS_URL=redis_url(),
         SELLERCOLLECTION_REDIS_KEY_PREFIX=unique_prefix(),
-        SELLERCOLLECTION_PROVIDER="demo",
         SELLERCOLLECTION_DEMO_LATENCY_MS="25",
         SELLERCOLLECTION_RUN_LEASE_SECONDS="2",
         SELLERCOLLECTION_RUN_CONTROL_POLL_SECONDS="0.3",
