@@ -222,6 +222,11 @@ class Feed:
         self.subscription.close()
 
 
+def leaf_ids(catalogue: dict[str, Any]) -> list[str]:
+    """The leaf category ids of a `GET /amazon/categories` answer, in catalogue order."""
+    return [c["id"] for d in catalogue["departments"] for c in d["categories"]]
+
+
 async def start_run(
     live: LiveServer, client: httpx.AsyncClient, category_ids: list[str], **fields: Any
 ) -> tuple[dict[str, Any], Feed]:
@@ -241,12 +246,7 @@ def run_event(*actions: str) -> Callable[[Events], bool]:
 terminal = run_event("complete", "failed", "cancelled")
 
 
-# --- what a run leaves behind ---------------------------------------------------------------------
-
-
-def leaf_ids(catalogue: dict[str, Any]) -> list[str]:
-    """The leaf category ids of a `GET /amazon/categories` answer, in catalogue order."""
-    return [c["id"] for d in catalogue["departments"] for c in d["categories"]]
+# --- what an interrupted run leaves behind ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -275,8 +275,9 @@ def finished_exactly(db_url: str, final: dict[str, Any], org_name: str, *, repea
             (final["id"], org_name),
         ).fetchone()
     assert sellers is not None
-    record = RunRecord(items=[(s, a) for s, a in items], sellers=sellers[0], distinct_sellers=sellers[1],
-                       first_seen_in_run=sellers[2])  # fmt: skip
+    record = RunRecord(
+        items=[(s, a) for s, a in items], sellers=sellers[0], distinct_sellers=sellers[1], first_seen_in_run=sellers[2]
+    )
     assert final["status"] == "completed", final["status_reason"]
     assert {s for s, _ in record.items} <= {"completed", "skipped"}  # every product was searched
     assert final["products_searched"] == len(record.items) == final["products_total"]
@@ -317,7 +318,7 @@ def create_token(env: dict[str, str], org: str, email: str) -> str:
     return made.stdout.strip().splitlines()[-1]
 
 
-# --- real `sellercollection serve` processes --------------------------------------------------------
+# --- real `sellercollection serve` processes -------------------------------------------------------
 
 STOP_WITHIN = 60.0  # seconds a stop signal may take before the process is killed (and the test fails)
 

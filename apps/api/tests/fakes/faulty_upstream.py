@@ -9,7 +9,8 @@
 
 A fault scripted for a key wins over one for every request; each fault answers `times` requests
 (None: all of them) in the order they were scripted. A subclass says how its upstream words a 429
-and a 5xx (`_rate_limited`, `_server_error`), and answers its own fault kinds in `_special`.
+and a 5xx (`_rate_limited`, `_server_error`), answers its own fault kinds in `_special`, and names
+the app settings that reach it (`settings`).
 `requests` counts the authorised, well-formed requests per key (faulted ones included), `received`
 keeps what they carried in arrival order, and `unauthorized` counts the refusals.
 """
@@ -133,6 +134,10 @@ class FaultyUpstream(Generic[KeyT]):
                     fault.hits += 1
                     return fault
         return None
+
+    def settings(self, base_url: str) -> dict[str, Any]:
+        """App settings that send the app to this fake, served at `base_url`."""
+        raise NotImplementedError
 
     def _rate_limited(self, headers: dict[str, str] | None) -> Response:
         raise NotImplementedError
