@@ -11,6 +11,8 @@ import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.models import Provider
+
 
 def _default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("sellercollection", appauthor=False))
@@ -121,8 +123,8 @@ class Settings(BaseSettings):
 
     # Collection runs
     max_open_runs_per_org: int = Field(default=3, ge=1, description="Open (pending, running, paused) runs per org.")
-    provider: Literal["auto", "demo", "oxylabs"] = Field(
-        default="auto", description="Upstream provider; `auto` is oxylabs when credentials are set, else demo."
+    provider: Provider = Field(
+        default=Provider.AUTO, description="Upstream provider; `auto` is oxylabs when credentials are set, else demo."
     )
     oxylabs_username: str | None = Field(default=None, validation_alias=AliasChoices("OXYLABS_USERNAME"))
     oxylabs_password: SecretStr | None = Field(default=None, validation_alias=AliasChoices("OXYLABS_PASSWORD"))
@@ -200,13 +202,11 @@ class Settings(BaseSettings):
     @property
     def resolved_provider(self) -> Literal["demo", "oxylabs"]:
         """The provider of the Amazon phase (and of the eBay phase unless `ebay_provider` says otherwise)."""
-        if self.provider == "auto":
+        if self.provider == Provider.AUTO:
             return "oxylabs" if self.oxylabs_configured else "demo"
-        if self.provider not in ("demo", "oxylabs"):
-            # A run's stored "amazon+ebay" provider, copied in unvalidated by `model_copy`.
-            amazon = str(self.provider).partition("+")[0]
-            return "oxylabs" if amazon == "oxylabs" else "demo"
-        return self.provider
+        # Also a run's stored "amazon+ebay" provider, copied in unvalidated by `model_copy`.
+        amazon = str(self.provider).partition("+")[0]
+        return "oxylabs" if amazon == Provider.OXYLABS else "demo"
 
     @property
     def resolved_ebay_provider(self) -> Literal["demo", "oxylabs", "ebay_api"]:

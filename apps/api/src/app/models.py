@@ -1,13 +1,30 @@
-"""API models (request and response bodies) and the activity feed's event shape."""
+"""API models (request and response bodies), the activity feed's event shape, and the shared value types.
+
+Response models are built from rows (`model_validate`, `from_attributes`): each declares a subset
+of its row's fields (tests/unit/test_api_models.py checks names and types).
+"""
 
 from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, computed_field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    computed_field,
+    model_validator,
+)
+
+from app.status import ItemKind, LiteralEnum, RunPhase, RunStatus
 
 
 def reject_control_characters(value: str) -> str:
@@ -38,6 +55,27 @@ IsoDatetime = Annotated[datetime, BeforeValidator(iso_datetime_only)]
 CleanStr = Annotated[str, AfterValidator(reject_control_characters)]
 
 
+# Money: exact in Python (PostgreSQL numeric), a JSON number on the wire.
+Usd = Annotated[Decimal, PlainSerializer(float, return_type=float), WithJsonSchema({"type": "number"})]
+
+
+class Provider(LiteralEnum):
+    """The upstream an org (or the server) collects from; `auto` is oxylabs when its credentials are set, else demo."""
+
+    AUTO = "auto"
+    DEMO = "demo"
+    OXYLABS = "oxylabs"
+
+
+# Value sets that rows and API models share.
+RunTrigger = Literal["manual", "schedule"]
+TimelineKind = Literal["run", "audit", "schedule"]
+EntryKind = Literal["run", "audit"]  # a history entry with a seller list at its point
+JournalOp = Literal["add", "remove", "rename"]
+SkipReason = Literal["empty", "duplicate in request", "already in list"]
+FireOutcome = Literal["started", "skipped", "missed", "failed"]
+
+
 class HealthResponse(BaseModel):
     ok: bool
     database: Literal["ok", "unavailable"]
@@ -45,14 +83,18 @@ class HealthResponse(BaseModel):
 
 
 class MeResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     user_id: UUID
     email: str
     org_id: UUID
     org_name: str
-    permission_keys: list[str]
+    permission_keys: Annotated[list[str], AfterValidator(sorted)]
 
 
 class SessionResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     csrf_token: str = Field(description="Echo this in X-CSRF-Token on state-changing cookie requests.")
     expires_at: datetime
 
@@ -149,8 +191,6 @@ class StreamTokenResponse(BaseModel):
 
 # --- Collection runs ---------------------------------------------------------------------------
 
-RunStatus = Literal["pending", "running", "paused", "completed", "failed", "cancelled"]
-
 
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -171,7 +211,8 @@ class RunCreate(BaseModel):
 class RunSettingsOut(BaseModel):
     """The settings a run was created with (and runs with)."""
 
-    model_config = ConfigDict(from_attributes=True)
+    # Also the run row's `settings` (stored as JSON): `provider` is what the run records, e.g. "oxylabs+ebay_api".
+    model_config = ConfigDict(from_attributes=True, frozen=True)
 
     provider: str
     ebay_pages_per_product: int
@@ -186,7 +227,7 @@ class RunResponse(BaseModel):
     id: UUID
     name: str
     status: RunStatus
-    phase: Literal["amazon", "ebay", "done"]
+    phase: RunPhase
     status_reason: str | None
     category_ids: list[str]
     provider: str
@@ -201,12 +242,12 @@ class RunResponse(BaseModel):
         default_factory=dict,
         description="Upstream requests by provider and kind (best_sellers, ebay_page, retry, rate_limited).",
     )
-    upstream_cost: float = Field(default=0.0, description="USD, priced per provider when the requests were made.")
+    upstream_cost: Usd = Field(default=Decimal(0), description="USD, priced per provider when the requests were made.")
     ebay_pages_skipped: int = Field(
         default=0, description="Result pages not fetched: no listing inside the window, or the exact matches ended."
     )
     seller_count_snapshot: int | None
-    trigger: Literal["manual", "schedule"] = "manual"
+    trigger: RunTrigger = "manual"
     preset_id: UUID | None = None
     schedule_id: UUID | None = None
     settings: RunSettingsOut | None = Field(default=None, description="Null on runs made before per-run settings")
@@ -225,7 +266,7 @@ class RunResponse(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def cost_per_new_seller(self) -> float | None:
-        return round(self.upstream_cost / self.sellers_new, 4) if self.sellers_new else None
+        return round(float(self.upstream_cost) / self.sellers_new, 4) if self.sellers_new else None
 
 
 class RunList(BaseModel):
@@ -248,7 +289,7 @@ class WorkerProgress(BaseModel):
 class ItemCount(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    kind: Literal["category", "product"]
+    kind: ItemKind
     status: str
     count: int
 
@@ -342,7 +383,7 @@ class SkippedName(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     name: str
-    reason: Literal["empty", "duplicate in request", "already in list"]
+    reason: SkipReason
 
 
 class BulkAddResult(BaseModel):
@@ -402,7 +443,7 @@ class TimelineEntry(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: UUID
-    kind: Literal["run", "audit", "schedule"]
+    kind: TimelineKind
     at: datetime
     action: str = Field(
         description="Run status, the audit action, or a schedule fire's outcome (skipped, missed, failed)"
@@ -424,7 +465,7 @@ class SellersAtPoint(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     entry_id: UUID
-    kind: Literal["run", "audit"]
+    kind: EntryKind
     seller_count_snapshot: int | None
     count: int = Field(description="Sellers in the list right after this entry.")
     sellers: list[str] = Field(description="One page of them, by name; follow `next_cursor` for the next.")
@@ -438,7 +479,7 @@ class SellersAtPoint(BaseModel):
 class JournalChange(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    op: Literal["add", "remove", "rename"]
+    op: JournalOp
     display_name: str
     old_display_name: str | None
 
@@ -469,6 +510,8 @@ class PresetUpdate(BaseModel):
 
 
 class PresetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     name: str
     category_ids: list[str]
@@ -506,6 +549,8 @@ class ScheduleUpdate(BaseModel):
 
 
 class ScheduleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     name: str
     preset_id: UUID | None
@@ -529,11 +574,13 @@ class ScheduleList(BaseModel):
 
 
 class ScheduleFireOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     fire_time: datetime
     fire_count: int = Field(description="Fire times this entry stands for (several for a `missed` entry)")
     recorded_at: datetime
-    outcome: Literal["started", "skipped", "missed", "failed"]
+    outcome: FireOutcome
     reason: str | None
     run_id: UUID | None
     claimed_by: str
@@ -544,8 +591,11 @@ class ScheduleFireList(BaseModel):
 
 
 class CollectionSettingsOut(BaseModel):
+    # The org's effective settings: its own choices over the server's defaults; new runs record them.
+    model_config = ConfigDict(frozen=True)
+
     max_open_runs: int
-    provider: Literal["auto", "demo", "oxylabs"]
+    provider: Provider
     ebay_pages_per_product: int
     price_min_multiplier: float
     price_max_multiplier: float
@@ -555,10 +605,11 @@ class CollectionSettingsOut(BaseModel):
 class CollectionSettingsUpdate(BaseModel):
     """Fields left out keep their value; a field set to null goes back to the server's default."""
 
+    # Also the org's stored choices (`collection_settings`), where null is the server's default too.
     model_config = ConfigDict(extra="forbid")
 
     max_open_runs: int | None = Field(default=None, ge=1, le=50, description="Open runs the org may have")
-    provider: Literal["auto", "demo", "oxylabs"] | None = None
+    provider: Provider | None = None
     ebay_pages_per_product: int | None = Field(default=None, ge=1, le=10)
     price_min_multiplier: float | None = Field(
         default=None, ge=0.1, le=100, description="Low end of the eBay price window, x the Amazon price (3 decimals)"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from uuid import UUID
 
 from app.db.pool import Pool
@@ -44,16 +44,9 @@ class Caller:
 
     @classmethod
     def from_row(cls, row: repo.CallerRow) -> Caller:
-        return cls(
-            user_id=row.user_id,
-            email=row.email,
-            org_id=row.org_id,
-            org_name=row.org_name,
-            membership_id=row.membership_id,
-            token_id=row.token_id,
-            permission_keys=frozenset(row.permission_keys),
-            session_id=row.session_id,
-        )
+        """The row's fields of the same names (not its CSRF token), with the permission keys as a set."""
+        same_names = {f.name: getattr(row, f.name) for f in fields(cls)}
+        return cls(**{**same_names, "permission_keys": frozenset(row.permission_keys)})
 
 
 def new_secret(prefix: str = "") -> str:

@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import CoreSchema, core_schema
 
 
-class RunStatus(StrEnum):
+class LiteralEnum(StrEnum):
+    """A StrEnum that pydantic validates and documents as a Literal of its values, and holds as a member.
+
+    A plain enum would become a schema of its own in the OpenAPI document, which has always shown
+    these fields as inline string enums (and must not change).
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, _source: Any, _handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(cls, core_schema.literal_schema([m.value for m in cls]))
+
+
+class RunStatus(LiteralEnum):
     PENDING = "pending"
     RUNNING = "running"
     PAUSED = "paused"
@@ -14,18 +30,18 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-class RunPhase(StrEnum):
+class RunPhase(LiteralEnum):
     AMAZON = "amazon"
     EBAY = "ebay"
     DONE = "done"
 
 
-class ItemKind(StrEnum):
+class ItemKind(LiteralEnum):
     CATEGORY = "category"
     PRODUCT = "product"
 
 
-class ItemStatus(StrEnum):
+class ItemStatus(LiteralEnum):
     PENDING = "pending"
     PROCESSING = "processing"
     COMPLETED = "completed"

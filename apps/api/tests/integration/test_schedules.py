@@ -271,7 +271,7 @@ async def test_daily_0230_new_york_fires_once_on_each_transition_day(
     while now < end:  # a server ticking every 10 minutes through three days
         now += timedelta(minutes=10)
         await scheduler(live).tick(now=now)
-    recorded = await fires(live, str(created.schedule.id))
+    recorded = await fires(live, str(created.id))
     assert [f["fire_time"] for f in recorded] == expected
     assert {f["outcome"] for f in recorded} <= {"started", "skipped"}  # skipped: the previous run is still open
     await _cancel_all(live, identity)

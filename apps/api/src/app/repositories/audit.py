@@ -10,6 +10,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar
+from app.repositories.where import Where
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,29 +118,18 @@ async def list_audit(
     date_to: datetime | None = None,
     after: tuple[datetime, UUID] | None = None,
 ) -> list[AuditRow]:
-    where = ["org_id = %(org_id)s"]
-    params: dict[str, Any] = {"org_id": org_id, "limit": limit}
-    if actions:
-        where.append("action = ANY(%(actions)s)")
-        params["actions"] = actions
-    if source:
-        where.append("source = %(source)s")
-        params["source"] = source
-    if date_from:
-        where.append("created_at >= %(date_from)s")
-        params["date_from"] = date_from
-    if date_to:
-        where.append("created_at < %(date_to)s")
-        params["date_to"] = date_to
-    if after:
-        where.append("(created_at, id) < (%(after_at)s, %(after_id)s)")
-        params |= {"after_at": after[0], "after_id": after[1]}
+    where = Where("org_id = %(org_id)s", org_id=org_id, limit=limit)
+    where.add_if(bool(actions), "action = ANY(%(actions)s)", actions=actions)
+    where.add_if(bool(source), "source = %(source)s", source=source)
+    where.add_if(date_from is not None, "created_at >= %(date_from)s", date_from=date_from)
+    where.add_if(date_to is not None, "created_at < %(date_to)s", date_to=date_to)
+    if after is not None:
+        where.add("(created_at, id) < (%(after_at)s, %(after_id)s)", after_at=after[0], after_id=after[1])
     return await fetch_all(
         conn,
         AuditRow,
-        f"SELECT {_AUDIT} FROM seller_audit_log WHERE {' AND '.join(where)} "
-        "ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
-        params,
+        f"SELECT {_AUDIT} FROM seller_audit_log WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
+        where.params,
     )
 
 

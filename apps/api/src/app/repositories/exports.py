@@ -10,6 +10,7 @@ from uuid import UUID
 from psycopg import sql
 
 from app.db.pool import Conn
+from app.repositories.where import Where
 
 EXPORT_COLUMNS = (
     "display_name",
@@ -38,15 +39,10 @@ _CSV_VALUES = {
 
 def _where(org_id: UUID, run_id: UUID | None, flagged: bool | None) -> tuple[str, dict[str, Any]]:
     """A filter in `sql.SQL.format` placeholders: COPY takes no bind parameters, so values are bound client-side."""
-    where = ["org_id = {org_id}"]
-    params: dict[str, Any] = {"org_id": org_id}
-    if run_id is not None:
-        where.append("first_seen_run_id = {run_id}")
-        params["run_id"] = run_id
-    if flagged is not None:
-        where.append("flagged = {flagged}")
-        params["flagged"] = flagged
-    return " AND ".join(where), params
+    where = Where("org_id = {org_id}", org_id=org_id)
+    where.add_if(run_id is not None, "first_seen_run_id = {run_id}", run_id=run_id)
+    where.add_if(flagged is not None, "flagged = {flagged}", flagged=flagged)
+    return str(where), where.params
 
 
 def _bind(statement: str, params: dict[str, Any]) -> sql.Composed:

@@ -1,52 +1,29 @@
-"""SQL for per-org collection settings (a NULL column means: the server's default)."""
+"""SQL for an org's own collection settings (a NULL column means: the server's default)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from uuid import UUID
 
-from psycopg.rows import class_row
+from app.db.pool import Conn, fetch_one
+from app.models import CollectionSettingsUpdate
 
-from app.db.pool import Conn
-
-
-@dataclass(frozen=True)
-class OrgSettingsRow:
-    org_id: UUID
-    max_open_runs: int | None
-    provider: str | None
-    ebay_pages_per_product: int | None
-    price_min_multiplier: Decimal | None
-    price_max_multiplier: Decimal | None
-    workers: int | None
-    updated_by: UUID | None
-    updated_at: datetime
+_CHOICES = ", ".join(CollectionSettingsUpdate.model_fields)
 
 
-@dataclass(frozen=True)
-class OrgSettingsValues:
-    """The org's own choices; None keeps the server's default."""
-
-    max_open_runs: int | None = None
-    provider: str | None = None
-    ebay_pages_per_product: int | None = None
-    price_min_multiplier: Decimal | None = None
-    price_max_multiplier: Decimal | None = None
-    workers: int | None = None
-
-
-async def get(conn: Conn, *, org_id: UUID, for_update: bool = False) -> OrgSettingsRow | None:
+async def get(conn: Conn, *, org_id: UUID, for_update: bool = False) -> CollectionSettingsUpdate:
+    """The org's choices; all None (the server's defaults) when it has made none."""
     lock = " FOR UPDATE" if for_update else ""
-    cur = conn.cursor(row_factory=class_row(OrgSettingsRow))
-    await cur.execute(f"SELECT * FROM collection_settings WHERE org_id = %(org_id)s{lock}", {"org_id": org_id})
-    return await cur.fetchone()
+    row = await fetch_one(
+        conn,
+        CollectionSettingsUpdate,
+        f"SELECT {_CHOICES} FROM collection_settings WHERE org_id = %(org_id)s{lock}",
+        {"org_id": org_id},
+    )
+    return row or CollectionSettingsUpdate()
 
 
-async def upsert(conn: Conn, *, org_id: UUID, values: OrgSettingsValues, updated_by: UUID | None) -> OrgSettingsRow:
-    cur = conn.cursor(row_factory=class_row(OrgSettingsRow))
-    await cur.execute(
+async def upsert(conn: Conn, *, org_id: UUID, choices: CollectionSettingsUpdate, updated_by: UUID | None) -> None:
+    await conn.execute(
         """
         INSERT INTO collection_settings AS s (org_id, max_open_runs, provider, ebay_pages_per_product,
             price_min_multiplier, price_max_multiplier, workers, updated_by)
@@ -58,22 +35,9 @@ async def upsert(conn: Conn, *, org_id: UUID, values: OrgSettingsValues, updated
             price_min_multiplier = EXCLUDED.price_min_multiplier,
             price_max_multiplier = EXCLUDED.price_max_multiplier,
             workers = EXCLUDED.workers, updated_by = EXCLUDED.updated_by, updated_at = now()
-        RETURNING *
         """,
-        {
-            "org_id": org_id,
-            "max_open_runs": values.max_open_runs,
-            "provider": values.provider,
-            "ebay_pages_per_product": values.ebay_pages_per_product,
-            "price_min_multiplier": values.price_min_multiplier,
-            "price_max_multiplier": values.price_max_multiplier,
-            "workers": values.workers,
-            "updated_by": updated_by,
-        },
+        {"org_id": org_id, "updated_by": updated_by, **choices.model_dump()},
     )
-    row = await cur.fetchone()
-    assert row is not None
-    return row
 
 
 async def find_org_id(conn: Conn, *, name: str) -> UUID | None:

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from psycopg.rows import class_row
-
-from app.db.pool import Conn
+from app.db.pool import Conn, columns, fetch_all, fetch_one
 
 _VISIBLE = "(org_id = %(org_id)s OR org_id IS NULL)"
 
@@ -29,41 +27,43 @@ class PresetRow:
         return self.org_id is None
 
 
+_PRESET = columns(PresetRow)
+
 async def list_presets(conn: Conn, *, org_id: UUID) -> list[PresetRow]:
     """Built-ins first (All categories, then departments by name), then the org's own by name."""
-    cur = conn.cursor(row_factory=class_row(PresetRow))
-    await cur.execute(
+    return await fetch_all(
+        conn,
+        PresetRow,
         f"""
-        SELECT * FROM amazon_category_presets WHERE {_VISIBLE}
+        SELECT {_PRESET} FROM amazon_category_presets WHERE {_VISIBLE}
         ORDER BY org_id IS NOT NULL, builtin_key IS DISTINCT FROM 'all', lower(name), id
         """,
         {"org_id": org_id},
     )
-    return await cur.fetchall()
 
 
 async def get_preset(conn: Conn, *, org_id: UUID, preset_id: UUID, for_update: bool = False) -> PresetRow | None:
     """A preset the org may use (its own or a built-in); None for another org's or an unknown id."""
     lock = " FOR UPDATE" if for_update else ""
-    cur = conn.cursor(row_factory=class_row(PresetRow))
-    await cur.execute(
-        f"SELECT * FROM amazon_category_presets WHERE id = %(id)s AND {_VISIBLE}{lock}",
+    return await fetch_one(
+        conn,
+        PresetRow,
+        f"SELECT {_PRESET} FROM amazon_category_presets WHERE id = %(id)s AND {_VISIBLE}{lock}",
         {"id": preset_id, "org_id": org_id},
     )
-    return await cur.fetchone()
 
 
 async def find_by_name(conn: Conn, *, org_id: UUID, name: str) -> PresetRow | None:
     """The org's or a built-in preset named `name` (case-insensitive); the org's own wins."""
-    cur = conn.cursor(row_factory=class_row(PresetRow))
-    await cur.execute(
+    return await fetch_one(
+        conn,
+        PresetRow,
         f"""
-        SELECT * FROM amazon_category_presets WHERE {_VISIBLE} AND lower(name) = lower(%(name)s)
+        SELECT {_PRESET} FROM amazon_category_presets WHERE {_VISIBLE} AND lower(name) = lower(%(name)s)
         ORDER BY org_id IS NULL LIMIT 1
         """,
         {"org_id": org_id, "name": name},
     )
-    return await cur.fetchone()
 
 
 async def name_taken(conn: Conn, *, org_id: UUID, name: str, except_id: UUID | None = None) -> bool:
@@ -83,32 +83,32 @@ async def insert_preset(
     conn: Conn, *, org_id: UUID, name: str, category_ids: list[str], created_by: UUID | None
 ) -> PresetRow:
     """Raises psycopg's UniqueViolation when the org already has the name."""
-    cur = conn.cursor(row_factory=class_row(PresetRow))
-    await cur.execute(
-        """
+    row = await fetch_one(
+        conn,
+        PresetRow,
+        f"""
         INSERT INTO amazon_category_presets (org_id, name, category_ids, created_by)
         VALUES (%(org_id)s, %(name)s, %(category_ids)s, %(created_by)s)
-        RETURNING *
+        RETURNING {_PRESET}
         """,
         {"org_id": org_id, "name": name, "category_ids": category_ids, "created_by": created_by},
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
 
 async def update_preset(conn: Conn, *, org_id: UUID, preset_id: UUID, name: str, category_ids: list[str]) -> PresetRow:
     """Update one of the org's own presets (never a built-in: those have no org)."""
-    cur = conn.cursor(row_factory=class_row(PresetRow))
-    await cur.execute(
-        """
+    row = await fetch_one(
+        conn,
+        PresetRow,
+        f"""
         UPDATE amazon_category_presets SET name = %(name)s, category_ids = %(category_ids)s, updated_at = now()
         WHERE id = %(id)s AND org_id = %(org_id)s
-        RETURNING *
+        RETURNING {_PRESET}
         """,
         {"id": preset_id, "org_id": org_id, "name": name, "category_ids": category_ids},
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 

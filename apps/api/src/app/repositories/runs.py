@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -12,23 +12,8 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar, fetch_scalars
+from app.models import RunSettingsOut, RunTrigger
 from app.status import OPEN_STATUSES, TERMINAL_STATUSES, RunPhase, RunStatus
-
-
-@dataclass(frozen=True, slots=True)
-class RunSettings:
-    """The org's settings a run was created with, and runs with (`collection_runs.settings`, JSON)."""
-
-    provider: str
-    ebay_pages_per_product: int
-    price_min_multiplier: float
-    price_max_multiplier: float
-    workers: int
-
-    @classmethod
-    def from_json(cls, value: Mapping[str, Any]) -> RunSettings:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in value.items() if k in known})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +51,18 @@ class RunRow:
     event_seq_reserved: int
     worker_lanes: list[dict[str, Any]] | None
     worker_lanes_at: datetime | None
-    trigger: str
+    trigger: RunTrigger
     preset_id: UUID | None
     schedule_id: UUID | None
-    # NULL on runs made before migration 066: those run with the server's settings.
-    settings: RunSettings | None
+    # The org's settings the run was created with, and runs with (JSON). NULL on runs made before
+    # migration 066: those run with the server's settings.
+    settings: RunSettingsOut | None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RunStatus(self.status))
         object.__setattr__(self, "phase", RunPhase(self.phase))
         if isinstance(self.settings, Mapping):
-            object.__setattr__(self, "settings", RunSettings.from_json(self.settings))
+            object.__setattr__(self, "settings", RunSettingsOut.model_validate(self.settings))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +99,10 @@ async def insert_run(
     created_by: UUID | None,
     provider: str = "demo",
     categories_total: int = 0,
-    trigger: str = "manual",
+    trigger: RunTrigger = "manual",
     preset_id: UUID | None = None,
     schedule_id: UUID | None = None,
-    settings: RunSettings | None = None,
+    settings: RunSettingsOut | None = None,
 ) -> RunRow:
     row = await fetch_one(
         conn,
@@ -138,7 +124,7 @@ async def insert_run(
             "trigger": trigger,
             "preset_id": preset_id,
             "schedule_id": schedule_id,
-            "settings": Jsonb(asdict(settings)) if settings is not None else None,
+            "settings": Jsonb(settings.model_dump()) if settings is not None else None,
         },
     )
     assert row is not None
@@ -425,7 +411,8 @@ async def sync_executions(conn: Conn, *, owner: str, updates: list[ExecutionSync
         RunControlState,
         """
         WITH v AS (
-            SELECT * FROM unnest(%(ids)s::uuid[], %(lanes)s::jsonb[], %(reserve)s::bigint[]) AS v(id, lanes, reserve_to)
+            SELECT id, lanes, reserve_to
+            FROM unnest(%(ids)s::uuid[], %(lanes)s::jsonb[], %(reserve)s::bigint[]) AS v(id, lanes, reserve_to)
         ), upd AS (
             UPDATE collection_runs r SET
                 worker_lanes = v.lanes, worker_lanes_at = now(),

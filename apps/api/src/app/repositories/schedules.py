@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from uuid import UUID
 
-from psycopg.rows import class_row
-
-from app.db.pool import Conn
-
-_SELECT = """
-    SELECT s.*, p.name AS preset_name
-    FROM collection_schedules s LEFT JOIN amazon_category_presets p ON p.id = s.preset_id
-"""
+from app.db.pool import Conn, columns, fetch_all, fetch_one
+from app.models import FireOutcome
 
 
 @dataclass(frozen=True)
-class ScheduleRow:
-    id: UUID
-    org_id: UUID
+class ScheduleValues:
+    """What a schedule is made of: its owner's choices, and the next fire time they lead to."""
+
     name: str
     preset_id: UUID | None
     category_ids: list[str] | None
@@ -27,23 +21,18 @@ class ScheduleRow:
     timezone: str
     enabled: bool
     next_run_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ScheduleRow(ScheduleValues):
+    id: UUID
+    org_id: UUID
     last_run_at: datetime | None
     last_run_id: UUID | None
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime
-    preset_name: str | None
-
-
-@dataclass(frozen=True)
-class ScheduleValues:
-    name: str
-    preset_id: UUID | None
-    category_ids: list[str] | None
-    cron_expression: str
-    timezone: str
-    enabled: bool
-    next_run_at: datetime | None
+    preset_name: str | None  # the preset's, when it collects one
 
 
 @dataclass(frozen=True)
@@ -54,28 +43,17 @@ class FireRow:
     fire_time: datetime
     fire_count: int
     recorded_at: datetime
-    outcome: str
+    outcome: FireOutcome
     reason: str | None
     run_id: UUID | None
     claimed_by: str
 
 
-def _values(values: ScheduleValues) -> dict[str, object]:
-    return {
-        "name": values.name,
-        "preset_id": values.preset_id,
-        "category_ids": values.category_ids,
-        "cron_expression": values.cron_expression,
-        "timezone": values.timezone,
-        "enabled": values.enabled,
-        "next_run_at": values.next_run_at,
-    }
-
-
-async def _one(conn: Conn, where: str, params: dict[str, object]) -> ScheduleRow | None:
-    cur = conn.cursor(row_factory=class_row(ScheduleRow))
-    await cur.execute(f"{_SELECT} WHERE {where}", params)
-    return await cur.fetchone()
+_SELECT = f"""
+    SELECT {columns(ScheduleRow, "s.").replace("s.preset_name", "p.name AS preset_name")}
+    FROM collection_schedules s LEFT JOIN amazon_category_presets p ON p.id = s.preset_id
+"""
+_FIRE = columns(FireRow)
 
 
 async def insert_schedule(conn: Conn, *, org_id: UUID, values: ScheduleValues, created_by: UUID | None) -> UUID:
@@ -89,7 +67,7 @@ async def insert_schedule(conn: Conn, *, org_id: UUID, values: ScheduleValues, c
                 %(enabled)s, %(next_run_at)s, %(created_by)s)
             RETURNING id
             """,
-            {"org_id": org_id, "created_by": created_by, **_values(values)},
+            {"org_id": org_id, "created_by": created_by, **asdict(values)},
         )
     ).fetchone()
     assert row is not None
@@ -105,7 +83,7 @@ async def update_schedule(conn: Conn, *, org_id: UUID, schedule_id: UUID, values
             next_run_at = %(next_run_at)s, updated_at = now()
         WHERE id = %(id)s AND org_id = %(org_id)s
         """,
-        {"id": schedule_id, "org_id": org_id, **_values(values)},
+        {"id": schedule_id, "org_id": org_id, **asdict(values)},
     )
     return cur.rowcount == 1
 
@@ -116,13 +94,18 @@ async def get_schedule(conn: Conn, *, org_id: UUID, schedule_id: UUID, for_updat
             "SELECT 1 FROM collection_schedules WHERE id = %(id)s AND org_id = %(org_id)s FOR UPDATE",
             {"id": schedule_id, "org_id": org_id},
         )
-    return await _one(conn, "s.id = %(id)s AND s.org_id = %(org_id)s", {"id": schedule_id, "org_id": org_id})
+    return await fetch_one(
+        conn,
+        ScheduleRow,
+        f"{_SELECT} WHERE s.id = %(id)s AND s.org_id = %(org_id)s",
+        {"id": schedule_id, "org_id": org_id},
+    )
 
 
 async def list_schedules(conn: Conn, *, org_id: UUID) -> list[ScheduleRow]:
-    cur = conn.cursor(row_factory=class_row(ScheduleRow))
-    await cur.execute(f"{_SELECT} WHERE s.org_id = %(org_id)s ORDER BY lower(s.name), s.id", {"org_id": org_id})
-    return await cur.fetchall()
+    return await fetch_all(
+        conn, ScheduleRow, f"{_SELECT} WHERE s.org_id = %(org_id)s ORDER BY lower(s.name), s.id", {"org_id": org_id}
+    )
 
 
 async def delete_schedule(conn: Conn, *, org_id: UUID, schedule_id: UUID) -> bool:
@@ -135,12 +118,12 @@ async def delete_schedule(conn: Conn, *, org_id: UUID, schedule_id: UUID) -> boo
 
 async def due_schedules(conn: Conn, *, now: datetime, limit: int) -> list[ScheduleRow]:
     """Enabled schedules of every org whose next fire time has come, earliest first."""
-    cur = conn.cursor(row_factory=class_row(ScheduleRow))
-    await cur.execute(
+    return await fetch_all(
+        conn,
+        ScheduleRow,
         f"{_SELECT} WHERE s.enabled AND s.next_run_at <= %(now)s ORDER BY s.next_run_at LIMIT %(limit)s",
         {"now": now, "limit": limit},
     )
-    return await cur.fetchall()
 
 
 async def claim(conn: Conn, *, schedule_id: UUID, expected_next: datetime, new_next: datetime) -> bool:
@@ -175,14 +158,15 @@ async def insert_fire(
     run_id: UUID | None = None,
     fire_count: int = 1,
 ) -> FireRow:
-    cur = conn.cursor(row_factory=class_row(FireRow))
-    await cur.execute(
-        """
+    row = await fetch_one(
+        conn,
+        FireRow,
+        f"""
         INSERT INTO schedule_fires (schedule_id, org_id, fire_time, fire_count, recorded_at, outcome, reason,
             run_id, claimed_by)
         VALUES (%(schedule_id)s, %(org_id)s, %(fire_time)s, %(fire_count)s, %(recorded_at)s, %(outcome)s,
             %(reason)s, %(run_id)s, %(claimed_by)s)
-        RETURNING *
+        RETURNING {_FIRE}
         """,
         {
             "schedule_id": schedule_id,
@@ -196,21 +180,20 @@ async def insert_fire(
             "claimed_by": claimed_by,
         },
     )
-    row = await cur.fetchone()
     assert row is not None
     return row
 
 
 async def list_fires(conn: Conn, *, org_id: UUID, schedule_id: UUID, limit: int) -> list[FireRow]:
-    cur = conn.cursor(row_factory=class_row(FireRow))
-    await cur.execute(
-        """
-        SELECT * FROM schedule_fires WHERE org_id = %(org_id)s AND schedule_id = %(id)s
+    return await fetch_all(
+        conn,
+        FireRow,
+        f"""
+        SELECT {_FIRE} FROM schedule_fires WHERE org_id = %(org_id)s AND schedule_id = %(id)s
         ORDER BY fire_time DESC, id DESC LIMIT %(limit)s
         """,
         {"org_id": org_id, "id": schedule_id, "limit": limit},
     )
-    return await cur.fetchall()
 
 
 async def member_may_collect(conn: Conn, *, org_id: UUID, user_id: UUID, permission: str) -> bool:

@@ -11,6 +11,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one
+from app.repositories.where import Where
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,23 +130,22 @@ async def list_sellers(
     flagged: bool | None = None,
     after: tuple[Any, UUID] | None = None,
 ) -> list[SellerRow]:
-    where = ["org_id = %(org_id)s"]
-    params: dict[str, Any] = {"org_id": org_id, "limit": limit}
+    where = Where("org_id = %(org_id)s", org_id=org_id, limit=limit)
     if prefix:
         # A prefix is a range in byte order; the upper bound keeps the index scan short.
-        where.append('normalized_name COLLATE "C" >= %(prefix)s AND normalized_name COLLATE "C" < %(prefix_end)s')
-        params |= {"prefix": prefix, "prefix_end": prefix + "\U0010ffff"}
-    if flagged is not None:
-        where.append("flagged = %(flagged)s")
-        params["flagged"] = flagged
+        where.add(
+            'normalized_name COLLATE "C" >= %(prefix)s AND normalized_name COLLATE "C" < %(prefix_end)s',
+            prefix=prefix,
+            prefix_end=prefix + "\U0010ffff",
+        )
+    where.add_if(flagged is not None, "flagged = %(flagged)s", flagged=flagged)
     if after is not None:
-        where.append(sort.after)
-        params |= {"after_value": after[0], "after_id": after[1]}
+        where.add(sort.after, after_value=after[0], after_id=after[1])
     return await fetch_all(
         conn,
         SellerRow,
-        f"SELECT {_SELLER} FROM sellers WHERE {' AND '.join(where)} ORDER BY {sort.order_by} LIMIT %(limit)s",
-        params,
+        f"SELECT {_SELLER} FROM sellers WHERE {where} ORDER BY {sort.order_by} LIMIT %(limit)s",
+        where.params,
     )
 
 

@@ -30,6 +30,7 @@ from app.models import (
     RunResponse,
     StreamTokenResponse,
 )
+from app.routers.paging import Limit100, Offset
 from app.services import activity_feed
 from app.services.exports import run_export
 from app.services.runs import lifecycle
@@ -73,24 +74,14 @@ async def create_run(body: RunCreate, caller: AutomationDep, pool: PoolDep, sett
 
 
 @router.get("/runs", response_model=RunList)
-async def list_runs(
-    caller: AutomationDep,
-    pool: PoolDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> RunList:
+async def list_runs(caller: AutomationDep, pool: PoolDep, limit: Limit100 = 20, offset: Offset = 0) -> RunList:
     """The org's runs, newest first."""
     runs, total = await lifecycle.list_runs(pool, caller=caller, limit=limit, offset=offset)
     return RunList(runs=[RunResponse.model_validate(r) for r in runs], total=total, limit=limit, offset=offset)
 
 
 @router.get("/runs/history", response_model=RunHistoryList)
-async def run_history(
-    caller: AutomationDep,
-    pool: PoolDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> RunHistoryList:
+async def run_history(caller: AutomationDep, pool: PoolDep, limit: Limit100 = 50, offset: Offset = 0) -> RunHistoryList:
     """Finished runs with duration, categories, products, sellers found and new, and the seller-count snapshot."""
     runs, total = await lifecycle.run_history(pool, caller=caller, limit=limit, offset=offset)
     return RunHistoryList(runs=[RunHistoryEntry.model_validate(r) for r in runs], total=total)

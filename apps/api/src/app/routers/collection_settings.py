@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from fastapi import APIRouter
 
 from app.http.deps import AutomationDep, PoolDep, SettingsDep
@@ -16,19 +14,14 @@ router = APIRouter(prefix="/collection/settings", tags=["collection"])
 @router.get("", response_model=CollectionSettingsOut)
 async def get_collection_settings(caller: AutomationDep, pool: PoolDep, settings: SettingsDep) -> CollectionSettingsOut:
     """The values new runs of this org are created with (the server's defaults where the org chose none)."""
-    values = await org_settings.get_settings(pool, settings, org_id=caller.org_id)
-    return CollectionSettingsOut(**asdict(values))
+    return await org_settings.get_settings(pool, settings, org_id=caller.org_id)
 
 
 @router.patch("", response_model=CollectionSettingsOut)
 async def update_collection_settings(
-    body: CollectionSettingsUpdate,
-    caller: AutomationDep,
-    pool: PoolDep,
-    settings: SettingsDep,
+    body: CollectionSettingsUpdate, caller: AutomationDep, pool: PoolDep, settings: SettingsDep
 ) -> CollectionSettingsOut:
     """Fields left out keep their value; null restores the server's default. 422 names every problem."""
-    values = await org_settings.update_settings(
-        pool, settings, org_id=caller.org_id, user_id=caller.user_id, changes=body.model_dump(exclude_unset=True)
+    return await org_settings.update_settings(
+        pool, settings, org_id=caller.org_id, user_id=caller.user_id, changes=body
     )
-    return CollectionSettingsOut(**asdict(values))

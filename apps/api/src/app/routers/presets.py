@@ -8,29 +8,17 @@ from fastapi import APIRouter, Response
 
 from app.http.deps import AutomationDep, PoolDep
 from app.models import PresetCreate, PresetList, PresetOut, PresetUpdate
-from app.repositories.presets import PresetRow
 from app.services.scheduling import presets
 
 router = APIRouter(prefix="/amazon/presets", tags=["presets"])
 
 
-def _out(preset: PresetRow) -> PresetOut:
-    return PresetOut(
-        id=preset.id,
-        name=preset.name,
-        category_ids=preset.category_ids,
-        is_builtin=preset.is_builtin,
-        builtin_key=preset.builtin_key,
-        created_by=preset.created_by,
-        created_at=preset.created_at,
-        updated_at=preset.updated_at,
-    )
-
-
 @router.get("", response_model=PresetList)
 async def list_presets(caller: AutomationDep, pool: PoolDep) -> PresetList:
     """Built-in presets ("All categories", then one per department), then the org's own, by name."""
-    return PresetList(presets=[_out(p) for p in await presets.list_presets(pool, org_id=caller.org_id)])
+    return PresetList(
+        presets=[PresetOut.model_validate(p) for p in await presets.list_presets(pool, org_id=caller.org_id)]
+    )
 
 
 @router.post("", response_model=PresetOut, status_code=201, responses={409: {"description": "The name is taken"}})
@@ -39,12 +27,12 @@ async def create_preset(body: PresetCreate, caller: AutomationDep, pool: PoolDep
     preset = await presets.create_preset(
         pool, org_id=caller.org_id, user_id=caller.user_id, name=body.name, category_ids=body.category_ids
     )
-    return _out(preset)
+    return PresetOut.model_validate(preset)
 
 
 @router.get("/{preset_id}", response_model=PresetOut)
 async def get_preset(preset_id: UUID, caller: AutomationDep, pool: PoolDep) -> PresetOut:
-    return _out(await presets.get_preset(pool, org_id=caller.org_id, preset_id=preset_id))
+    return PresetOut.model_validate(await presets.get_preset(pool, org_id=caller.org_id, preset_id=preset_id))
 
 
 @router.patch(
@@ -57,7 +45,7 @@ async def update_preset(preset_id: UUID, body: PresetUpdate, caller: AutomationD
     preset = await presets.update_preset(
         pool, org_id=caller.org_id, preset_id=preset_id, name=body.name, category_ids=body.category_ids
     )
-    return _out(preset)
+    return PresetOut.model_validate(preset)
 
 
 @router.delete(

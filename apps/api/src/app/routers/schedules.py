@@ -2,44 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from app.http.deps import AutomationDep, ClockDep, PoolDep
 from app.models import ScheduleCreate, ScheduleFireList, ScheduleFireOut, ScheduleList, ScheduleOut, ScheduleUpdate
+from app.routers.paging import Limit500
 from app.services.scheduling import schedules
-from app.services.scheduling.schedules import ScheduleView
 
 router = APIRouter(prefix="/collection/schedules", tags=["schedules"])
 
 
-def _out(item: ScheduleView) -> ScheduleOut:
-    s = item.schedule
-    return ScheduleOut(
-        id=s.id,
-        name=s.name,
-        preset_id=s.preset_id,
-        preset_name=s.preset_name,
-        category_ids=s.category_ids,
-        cron_expression=s.cron_expression,
-        description=item.description,
-        timezone=s.timezone,
-        enabled=s.enabled,
-        next_run_at=s.next_run_at,
-        next_fire_times=item.next_fire_times,
-        last_run_at=s.last_run_at,
-        last_run_id=s.last_run_id,
-        created_by=s.created_by,
-        created_at=s.created_at,
-        updated_at=s.updated_at,
-    )
-
-
 @router.get("", response_model=ScheduleList)
 async def list_schedules(caller: AutomationDep, pool: PoolDep) -> ScheduleList:
-    return ScheduleList(schedules=[_out(s) for s in await schedules.list_schedules(pool, org_id=caller.org_id)])
+    found = await schedules.list_schedules(pool, org_id=caller.org_id)
+    return ScheduleList(schedules=[ScheduleOut.model_validate(s) for s in found])
 
 
 @router.post(
@@ -51,12 +29,7 @@ async def list_schedules(caller: AutomationDep, pool: PoolDep) -> ScheduleList:
         409: {"description": "The name is taken"},
     },
 )
-async def create_schedule(
-    body: ScheduleCreate,
-    caller: AutomationDep,
-    pool: PoolDep,
-    clock: ClockDep,
-) -> ScheduleOut:
+async def create_schedule(body: ScheduleCreate, caller: AutomationDep, pool: PoolDep, clock: ClockDep) -> ScheduleOut:
     """A schedule runs as its creator. 422: bad cron, unknown time zone or category; 404: unknown preset."""
     created = await schedules.create_schedule(
         pool,
@@ -70,28 +43,24 @@ async def create_schedule(
         enabled=body.enabled,
         now=clock(),
     )
-    return _out(created)
+    return ScheduleOut.model_validate(created)
 
 
 @router.get("/{schedule_id}", response_model=ScheduleOut)
 async def get_schedule(schedule_id: UUID, caller: AutomationDep, pool: PoolDep) -> ScheduleOut:
-    return _out(await schedules.get_schedule(pool, org_id=caller.org_id, schedule_id=schedule_id))
+    return ScheduleOut.model_validate(await schedules.get_schedule(pool, org_id=caller.org_id, schedule_id=schedule_id))
 
 
 @router.patch("/{schedule_id}", response_model=ScheduleOut, responses={409: {"description": "The name is taken"}})
 async def update_schedule(
-    schedule_id: UUID,
-    body: ScheduleUpdate,
-    caller: AutomationDep,
-    pool: PoolDep,
-    clock: ClockDep,
+    schedule_id: UUID, body: ScheduleUpdate, caller: AutomationDep, pool: PoolDep, clock: ClockDep
 ) -> ScheduleOut:
     """Change any field; giving `preset_id` or `category_ids` replaces the other."""
     changes = body.model_dump(exclude_unset=True)
     updated = await schedules.update_schedule(
         pool, org_id=caller.org_id, schedule_id=schedule_id, changes=changes, now=clock()
     )
-    return _out(updated)
+    return ScheduleOut.model_validate(updated)
 
 
 @router.delete("/{schedule_id}", status_code=204)
@@ -101,12 +70,7 @@ async def delete_schedule(schedule_id: UUID, caller: AutomationDep, pool: PoolDe
 
 
 @router.get("/{schedule_id}/fires", response_model=ScheduleFireList)
-async def list_fires(
-    schedule_id: UUID,
-    caller: AutomationDep,
-    pool: PoolDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> ScheduleFireList:
+async def list_fires(schedule_id: UUID, caller: AutomationDep, pool: PoolDep, limit: Limit500 = 50) -> ScheduleFireList:
     """What each fire did, newest first: started (with its run), skipped, missed or failed, with the reason."""
     fires = await schedules.list_fires(pool, org_id=caller.org_id, schedule_id=schedule_id, limit=limit)
-    return ScheduleFireList(fires=[ScheduleFireOut.model_validate(f, from_attributes=True) for f in fires])
+    return ScheduleFireList(fires=[ScheduleFireOut.model_validate(f) for f in fires])

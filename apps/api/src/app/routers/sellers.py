@@ -28,6 +28,7 @@ from app.models import (
     SellerNames,
     SellerOut,
 )
+from app.routers.paging import Limit500, Limit1000
 from app.services.exports import seller_export
 from app.services.sellers import seller_list
 
@@ -57,7 +58,7 @@ async def list_sellers(
     search: Annotated[CleanStr | None, Query(max_length=200, description="Names starting with this")] = None,
     flagged: bool | None = None,
     sort: Literal["newest", "oldest", "name"] = "newest",
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit1000 = 100,
     cursor: str | None = None,
 ) -> SellerList:
     """The org's sellers, a page at a time (keyset pagination: follow `next_cursor`)."""
@@ -75,10 +76,7 @@ async def add_seller(body: SellerName, caller: SellersWriteDep, pool: PoolDep) -
 
 @router.post("/bulk", response_model=BulkAddResult)
 async def add_sellers(
-    body: SellerNames,
-    caller: SellersWriteDep,
-    pool: PoolDep,
-    settings: SettingsDep,
+    body: SellerNames, caller: SellersWriteDep, pool: PoolDep, settings: SettingsDep
 ) -> BulkAddResult:
     """Add many names; duplicates within the request or the list are skipped and reported."""
     check_bulk_size(len(body.names), settings, "names")
@@ -87,22 +85,14 @@ async def add_sellers(
 
 @router.post("/bulk-delete", response_model=BulkDeleteResult)
 async def delete_sellers(
-    body: SellerIds,
-    caller: SellersWriteDep,
-    pool: PoolDep,
-    settings: SettingsDep,
+    body: SellerIds, caller: SellersWriteDep, pool: PoolDep, settings: SettingsDep
 ) -> BulkDeleteResult:
     check_bulk_size(len(body.ids), settings, "ids")
     return BulkDeleteResult.model_validate(await seller_list.delete_sellers(pool, caller=caller, seller_ids=body.ids))
 
 
 @router.post("/flag", response_model=FlagResult)
-async def flag_sellers(
-    body: SellerFlag,
-    caller: SellersWriteDep,
-    pool: PoolDep,
-    settings: SettingsDep,
-) -> FlagResult:
+async def flag_sellers(body: SellerFlag, caller: SellersWriteDep, pool: PoolDep, settings: SettingsDep) -> FlagResult:
     check_bulk_size(len(body.ids), settings, "ids")
     return FlagResult.model_validate(
         await seller_list.flag_sellers(pool, caller=caller, seller_ids=body.ids, flagged=body.flagged)
@@ -160,7 +150,7 @@ async def audit_log(
     source: Literal["manual", "collection_run"] | None = None,
     date_from: IsoDatetime | None = None,
     date_to: IsoDatetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    limit: Limit500 = 50,
     cursor: str | None = None,
 ) -> AuditList:
     """Manual changes and exports, newest first."""

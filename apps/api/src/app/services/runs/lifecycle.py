@@ -19,7 +19,7 @@ from uuid import UUID
 from app.config import Settings
 from app.db.pool import Conn, Pool
 from app.errors import Conflict, InvalidInput, NotFound, TooManyOpenRuns
-from app.models import ActivityAction
+from app.models import ActivityAction, RunTrigger
 from app.repositories import items as items_repo
 from app.repositories import presets as presets_repo
 from app.repositories import runs as runs_repo
@@ -91,7 +91,7 @@ async def create_run_in(
     category_ids: list[str] | None,
     preset_id: UUID | None = None,
     provider: str | None = None,
-    trigger: str = "manual",
+    trigger: RunTrigger = "manual",
     schedule_id: UUID | None = None,
     start: bool = False,
 ) -> RunRow:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -46,8 +46,9 @@ def schedule_clock(settings: Settings) -> Clock:
 
 
 @dataclass(frozen=True)
-class ScheduleView:
-    schedule: ScheduleRow
+class ScheduleView(ScheduleRow):
+    """A schedule as shown: its row, its cron expression in words, and its next fire times."""
+
     description: str
     next_fire_times: list[datetime]
 
@@ -58,7 +59,7 @@ def view(schedule: ScheduleRow) -> ScheduleView:
         later = cron.next_fire_times(schedule.cron_expression, schedule.timezone, schedule.next_run_at, UPCOMING - 1)
         upcoming = [schedule.next_run_at, *later]
     return ScheduleView(
-        schedule=schedule, description=cron.describe(schedule.cron_expression), next_fire_times=upcoming
+        **asdict(schedule), description=cron.describe(schedule.cron_expression), next_fire_times=upcoming
     )
 
 
