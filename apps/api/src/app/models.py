@@ -55,8 +55,8 @@ IsoDatetime = Annotated[datetime, BeforeValidator(iso_datetime_only)]
 CleanStr = Annotated[str, AfterValidator(reject_control_characters)]
 
 
-# Money: exact in Python (PostgreSQL numeric), a JSON number on the wire.
-Usd = Annotated[Decimal, PlainSerializer(float, return_type=float), WithJsonSchema({"type": "number"})]
+# PostgreSQL numeric (money, percentages): exact in Python, a JSON number on the wire.
+DecimalNumber = Annotated[Decimal, PlainSerializer(float, return_type=float), WithJsonSchema({"type": "number"})]
 
 
 class Provider(LiteralEnum):
@@ -242,7 +242,9 @@ class RunResponse(BaseModel):
         default_factory=dict,
         description="Upstream requests by provider and kind (best_sellers, ebay_page, retry, rate_limited).",
     )
-    upstream_cost: Usd = Field(default=Decimal(0), description="USD, priced per provider when the requests were made.")
+    upstream_cost: DecimalNumber = Field(
+        default=Decimal(0), description="USD, priced per provider when the requests were made."
+    )
     ebay_pages_skipped: int = Field(
         default=0, description="Result pages not fetched: no listing inside the window, or the exact matches ended."
     )
@@ -340,7 +342,7 @@ class SellerOut(BaseModel):
     platform: str
     platform_id: str | None
     feedback_score: int | None
-    feedback_percent: float | None
+    feedback_percent: DecimalNumber | None
     times_seen: int
     flagged: bool
     first_seen_run_id: UUID | None

@@ -76,9 +76,7 @@ async def print_schedules(_settings: Settings, url: str, org: str, console: Cons
         collects = f"preset {s.preset_name}" if s.preset_name else ", ".join(s.category_ids or [])
         next_run = f"{s.next_run_at:%Y-%m-%d %H:%M}" if s.enabled and s.next_run_at else "disabled"
         last = f"{s.last_run_at:%Y-%m-%d %H:%M} ({s.last_run_id})" if s.last_run_at else "never"
-        table.add_row(
-            s.name, f"{s.cron_expression}  [dim]{s.description}[/dim]", s.timezone, collects, next_run, last
-        )
+        table.add_row(s.name, f"{s.cron_expression}  [dim]{s.description}[/dim]", s.timezone, collects, next_run, last)
     if not found:
         console.print(f"Org {org!r} has no schedules (create them with POST /collection/schedules).")
         return

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar
+from app.models import JournalOp, RunTrigger, TimelineKind
 from app.repositories.where import Where
 
 
@@ -34,7 +35,7 @@ class AuditRow:
 
 @dataclass(frozen=True, slots=True)
 class TimelineRow:
-    kind: Literal["run", "audit", "schedule"]
+    kind: TimelineKind
     id: UUID
     at: datetime
     action: str
@@ -43,13 +44,13 @@ class TimelineRow:
     seller_count_snapshot: int | None
     journal_seq: int | None
     user_id: UUID | None
-    trigger: str | None
+    trigger: RunTrigger | None
 
 
 @dataclass(frozen=True, slots=True)
 class JournalRow:
     id: int
-    op: Literal["add", "remove", "rename"]
+    op: JournalOp
     display_name: str
     old_display_name: str | None
 
@@ -147,8 +148,8 @@ async def timeline(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> list
     return await fetch_all(
         conn,
         TimelineRow,
-        """
-        SELECT * FROM (
+        f"""
+        SELECT {columns(TimelineRow)} FROM (
             SELECT 'run' AS kind, r.id, coalesce(r.completed_at, r.paused_at, r.updated_at) AS at,
                    r.status AS action, r.name AS summary, r.sellers_new AS affected_count,
                    r.seller_count_snapshot, r.journal_seq, r.created_by AS user_id, r.trigger

@@ -29,6 +29,7 @@ class PresetRow:
 
 _PRESET = columns(PresetRow)
 
+
 async def list_presets(conn: Conn, *, org_id: UUID) -> list[PresetRow]:
     """Built-ins first (All categories, then departments by name), then the org's own by name."""
     return await fetch_all(

@@ -13,14 +13,14 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from psycopg import errors as pg_errors
 
 from app.db.pool import Conn, Pool
 from app.errors import Conflict, InvalidInput, NotFound
-from app.models import reject_control_characters
+from app.models import EntryKind, SkipReason, reject_control_characters
 from app.repositories import audit as audit_repo
 from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Skipped:
     name: str
-    reason: Literal["empty", "duplicate in request", "already in list"]
+    reason: SkipReason
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Flagged:
 @dataclass(frozen=True)
 class SellersAtEntry:
     entry_id: UUID
-    kind: Literal["run", "audit"]
+    kind: EntryKind
     seller_count_snapshot: int | None
     count: int
     sellers: list[str]
@@ -333,9 +333,7 @@ def _diff(journal: list[JournalRow]) -> tuple[list[str], list[str]]:
     return added, removed
 
 
-async def _entry(
-    conn: Conn, *, caller: Caller, entry_id: UUID
-) -> tuple[Literal["run", "audit"], AuditRow | RunRow, dict[str, Any]]:
+async def _entry(conn: Conn, *, caller: Caller, entry_id: UUID) -> tuple[EntryKind, AuditRow | RunRow, dict[str, Any]]:
     """(kind, entry row, journal filter) of a history entry; 404 when the org has no such entry."""
     entry = await audit_repo.get_audit(conn, org_id=caller.org_id, entry_id=entry_id)
     if entry is not None:
