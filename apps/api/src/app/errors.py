@@ -15,6 +15,10 @@ AppError (500)
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+T = TypeVar("T")
+
 # Bad values are quoted in error messages only this far, so an error never echoes a huge input.
 QUOTE_LIMIT = 40
 
@@ -54,6 +58,13 @@ class NotFound(AppError):
     """Not found."""
 
     status_code = 404
+
+
+def found(value: T | None, detail: str) -> T:
+    """`value`, or NotFound(detail) when there is none (an absent row, or another org's)."""
+    if value is None:
+        raise NotFound(detail)
+    return value
 
 
 class Conflict(AppError):

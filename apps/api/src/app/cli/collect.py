@@ -24,7 +24,6 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -67,11 +66,6 @@ RECENT_EVENTS = 10
 # How often the counters are re-read from the run row and the view redrawn. Events update lanes
 # as they arrive; redrawing on every event would cost more than the run itself at low latency.
 REFRESH_SECONDS = 0.25
-
-
-class Provider(StrEnum):
-    demo = "demo"
-    oxylabs = "oxylabs"
 
 
 class CollectError(Exception):

@@ -18,6 +18,7 @@ from app.db.embedded import database_url
 from app.db.migrations import apply_migrations
 from app.logging_config import configure_logging, logging_config
 from app.main import create_app
+from app.models import Provider
 from app.services import accounts
 from app.text import plural
 
@@ -124,7 +125,7 @@ def collect_command(
         str | None, typer.Option(metavar="NAME", help="Collect a preset's categories (see `sellercollection presets`).")
     ] = None,
     provider: Annotated[
-        collect.Provider | None, typer.Option(help="Upstream provider for this run (default: settings).")
+        Provider | None, typer.Option(help="Upstream provider for this run (default: settings).")
     ] = None,
     name: Annotated[str | None, typer.Option(help="Run name (default: date and time).")] = None,
     resume: Annotated[

@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar
 from app.models import JournalOp, RunTrigger, TimelineKind
-from app.repositories.where import Where
+from app.repositories.query import Where
 
 
 @dataclass(frozen=True, slots=True)

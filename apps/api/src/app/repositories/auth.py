@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
-from app.db.pool import Conn, fetch_one
+from app.db.pool import Conn, fetch_one, fetch_scalar
 
 # From an API token `t` to whom it belongs: every credential resolves to a caller this one way.
 _CALLER_JOINS = """
@@ -164,24 +165,32 @@ async def caller_by_session_hash(conn: Conn, *, session_hash: bytes) -> CallerRo
     )
 
 
+async def _insert_expiring(conn: Conn, table: str, lifetime: timedelta, **values: Any) -> datetime:
+    """Store a credential that lasts `lifetime` by the database's clock; returns when it expires.
+
+    The table's expired rows are purged here, on the only path that adds any, so it stays small.
+    """
+    await conn.execute(f"DELETE FROM {table} WHERE expires_at < now()")
+    names, placeholders = ", ".join(values), ", ".join(f"%({name})s" for name in values)
+    expires_at: datetime = await fetch_scalar(
+        conn,
+        f"INSERT INTO {table} ({names}, expires_at) VALUES ({placeholders}, now() + %(lifetime)s) RETURNING expires_at",
+        {**values, "lifetime": lifetime},
+    )
+    return expires_at
+
+
 async def insert_session(
     conn: Conn, *, session_hash: bytes, api_token_id: UUID, csrf_token: str, ttl_hours: int
 ) -> datetime:
-    # Expired sessions are purged here, on the only path that creates them, so the table stays small.
-    await conn.execute("DELETE FROM auth_sessions WHERE expires_at < now()")
-    row = await (
-        await conn.execute(
-            """
-            INSERT INTO auth_sessions (session_hash, api_token_id, csrf_token, expires_at)
-            VALUES (%(hash)s, %(token_id)s, %(csrf)s, now() + make_interval(hours => %(ttl)s))
-            RETURNING expires_at
-            """,
-            {"hash": session_hash, "token_id": api_token_id, "csrf": csrf_token, "ttl": ttl_hours},
-        )
-    ).fetchone()
-    assert row is not None
-    expires_at: datetime = row["expires_at"]
-    return expires_at
+    return await _insert_expiring(
+        conn,
+        "auth_sessions",
+        timedelta(hours=ttl_hours),
+        session_hash=session_hash,
+        api_token_id=api_token_id,
+        csrf_token=csrf_token,
+    )
 
 
 async def delete_session(conn: Conn, *, session_id: UUID) -> None:
@@ -191,20 +200,14 @@ async def delete_session(conn: Conn, *, session_id: UUID) -> None:
 async def insert_stream_token(
     conn: Conn, *, token_hash: bytes, run_id: UUID, api_token_id: UUID, ttl_seconds: int
 ) -> datetime:
-    await conn.execute("DELETE FROM stream_tokens WHERE expires_at < now()")
-    row = await (
-        await conn.execute(
-            """
-            INSERT INTO stream_tokens (token_hash, run_id, api_token_id, expires_at)
-            VALUES (%(hash)s, %(run_id)s, %(token_id)s, now() + make_interval(secs => %(ttl)s))
-            RETURNING expires_at
-            """,
-            {"hash": token_hash, "run_id": run_id, "token_id": api_token_id, "ttl": ttl_seconds},
-        )
-    ).fetchone()
-    assert row is not None
-    expires_at: datetime = row["expires_at"]
-    return expires_at
+    return await _insert_expiring(
+        conn,
+        "stream_tokens",
+        timedelta(seconds=ttl_seconds),
+        token_hash=token_hash,
+        run_id=run_id,
+        api_token_id=api_token_id,
+    )
 
 
 async def caller_by_stream_token(conn: Conn, *, token_hash: bytes, run_id: UUID) -> CallerRow | None:

@@ -10,7 +10,7 @@ from uuid import UUID
 from psycopg import sql
 
 from app.db.pool import Conn
-from app.repositories.where import Where
+from app.repositories.query import Where
 
 EXPORT_COLUMNS = (
     "display_name",

@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one
+from app.repositories.query import insert_one
 
 _VISIBLE = "(org_id = %(org_id)s OR org_id IS NULL)"
 
@@ -84,18 +85,12 @@ async def insert_preset(
     conn: Conn, *, org_id: UUID, name: str, category_ids: list[str], created_by: UUID | None
 ) -> PresetRow:
     """Raises psycopg's UniqueViolation when the org already has the name."""
-    row = await fetch_one(
+    return await insert_one(
         conn,
         PresetRow,
-        f"""
-        INSERT INTO amazon_category_presets (org_id, name, category_ids, created_by)
-        VALUES (%(org_id)s, %(name)s, %(category_ids)s, %(created_by)s)
-        RETURNING {_PRESET}
-        """,
+        "amazon_category_presets",
         {"org_id": org_id, "name": name, "category_ids": category_ids, "created_by": created_by},
     )
-    assert row is not None
-    return row
 
 
 async def update_preset(conn: Conn, *, org_id: UUID, preset_id: UUID, name: str, category_ids: list[str]) -> PresetRow:

@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar, fetch_scalars
 from app.models import RunSettingsOut, RunTrigger
+from app.repositories.query import insert_one
 from app.status import OPEN_STATUSES, TERMINAL_STATUSES, RunPhase, RunStatus
 
 
@@ -104,16 +105,10 @@ async def insert_run(
     schedule_id: UUID | None = None,
     settings: RunSettingsOut | None = None,
 ) -> RunRow:
-    row = await fetch_one(
+    return await insert_one(
         conn,
         RunRow,
-        f"""
-        INSERT INTO collection_runs (org_id, name, category_ids, created_by, provider, categories_total,
-            trigger, preset_id, schedule_id, settings)
-        VALUES (%(org_id)s, %(name)s, %(category_ids)s, %(created_by)s, %(provider)s, %(categories_total)s,
-            %(trigger)s, %(preset_id)s, %(schedule_id)s, %(settings)s)
-        RETURNING {_RUN}
-        """,
+        "collection_runs",
         {
             "org_id": org_id,
             "name": name,
@@ -127,8 +122,6 @@ async def insert_run(
             "settings": Jsonb(settings.model_dump()) if settings is not None else None,
         },
     )
-    assert row is not None
-    return row
 
 
 async def get_run(conn: Conn, *, org_id: UUID, run_id: UUID, for_update: bool = False) -> RunRow | None:

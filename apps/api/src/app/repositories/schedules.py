@@ -8,6 +8,7 @@ from uuid import UUID
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one
 from app.models import FireOutcome
+from app.repositories.query import insert_one
 
 
 @dataclass(frozen=True)
@@ -158,16 +159,10 @@ async def insert_fire(
     run_id: UUID | None = None,
     fire_count: int = 1,
 ) -> FireRow:
-    row = await fetch_one(
+    return await insert_one(
         conn,
         FireRow,
-        f"""
-        INSERT INTO schedule_fires (schedule_id, org_id, fire_time, fire_count, recorded_at, outcome, reason,
-            run_id, claimed_by)
-        VALUES (%(schedule_id)s, %(org_id)s, %(fire_time)s, %(fire_count)s, %(recorded_at)s, %(outcome)s,
-            %(reason)s, %(run_id)s, %(claimed_by)s)
-        RETURNING {_FIRE}
-        """,
+        "schedule_fires",
         {
             "schedule_id": schedule_id,
             "org_id": org_id,
@@ -180,8 +175,6 @@ async def insert_fire(
             "claimed_by": claimed_by,
         },
     )
-    assert row is not None
-    return row
 
 
 async def list_fires(conn: Conn, *, org_id: UUID, schedule_id: UUID, limit: int) -> list[FireRow]:

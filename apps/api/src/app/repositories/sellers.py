@@ -11,7 +11,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one
-from app.repositories.where import Where
+from app.repositories.query import Where
 
 
 @dataclass(frozen=True, slots=True)

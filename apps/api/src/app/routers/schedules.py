@@ -32,16 +32,7 @@ async def list_schedules(caller: AutomationDep, pool: PoolDep) -> ScheduleList:
 async def create_schedule(body: ScheduleCreate, caller: AutomationDep, pool: PoolDep, clock: ClockDep) -> ScheduleOut:
     """A schedule runs as its creator. 422: bad cron, unknown time zone or category; 404: unknown preset."""
     created = await schedules.create_schedule(
-        pool,
-        org_id=caller.org_id,
-        user_id=caller.user_id,
-        name=body.name,
-        preset_id=body.preset_id,
-        category_ids=body.category_ids,
-        cron_expression=body.cron_expression,
-        timezone=body.timezone,
-        enabled=body.enabled,
-        now=clock(),
+        pool, org_id=caller.org_id, user_id=caller.user_id, now=clock(), **body.model_dump()
     )
     return ScheduleOut.model_validate(created)
 

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from app.config import Settings
 from app.db.pool import Conn, Pool
-from app.errors import Conflict, InvalidInput, NotFound, TooManyOpenRuns
+from app.errors import Conflict, InvalidInput, TooManyOpenRuns, found
 from app.models import ActivityAction, RunTrigger
 from app.repositories import items as items_repo
 from app.repositories import presets as presets_repo
@@ -40,10 +40,7 @@ logger = logging.getLogger(__name__)
 async def get_run(pool: Pool, *, caller: Caller, run_id: UUID) -> RunRow:
     """The run, if it belongs to the caller's org; otherwise 404 (the same answer for both cases)."""
     async with pool.connection() as conn:
-        run = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id)
-    if run is None:
-        raise NotFound("Run not found")
-    return run
+        return found(await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id), "Run not found")
 
 
 async def list_runs(pool: Pool, *, caller: Caller, limit: int, offset: int) -> tuple[list[RunRow], int]:
@@ -101,9 +98,9 @@ async def create_run_in(
     run without a lease, which any server adopts.
     """
     if preset_id is not None:
-        preset = await presets_repo.get_preset(conn, org_id=org_id, preset_id=preset_id)
-        if preset is None:
-            raise NotFound(f"Preset {preset_id} not found")
+        preset = found(
+            await presets_repo.get_preset(conn, org_id=org_id, preset_id=preset_id), f"Preset {preset_id} not found"
+        )
         category_ids = preset.category_ids
     if category_ids is None:
         raise InvalidInput("Give category_ids or preset_id")
@@ -194,9 +191,9 @@ class RunLifecycle:
 
     async def _apply(self, transition: _Transition, caller: Caller, run_id: UUID) -> RunRow:
         async with self.pool.connection() as conn, conn.transaction():
-            before = await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id, for_update=True)
-            if before is None:
-                raise NotFound("Run not found")
+            before = found(
+                await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id, for_update=True), "Run not found"
+            )
             run = before
             changed = before.status != transition.to
             if changed:

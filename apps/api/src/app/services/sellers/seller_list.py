@@ -19,7 +19,7 @@ from uuid import UUID
 from psycopg import errors as pg_errors
 
 from app.db.pool import Conn, Pool
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, found
 from app.models import EntryKind, SkipReason, reject_control_characters
 from app.repositories import audit as audit_repo
 from app.repositories import runs as runs_repo
@@ -171,10 +171,7 @@ async def list_sellers(
 
 async def get_seller(pool: Pool, *, caller: Caller, seller_id: UUID) -> SellerRow:
     async with pool.connection() as conn:
-        row = await sellers_repo.get_seller(conn, org_id=caller.org_id, seller_id=seller_id)
-    if row is None:
-        raise NotFound("Seller not found")
-    return row
+        return found(await sellers_repo.get_seller(conn, org_id=caller.org_id, seller_id=seller_id), "Seller not found")
 
 
 # --- changing ------------------------------------------------------------------------------------
@@ -226,9 +223,9 @@ async def add_sellers(pool: Pool, *, caller: Caller, names: list[str]) -> BulkAd
 async def rename_seller(pool: Pool, *, caller: Caller, seller_id: UUID, name: str) -> SellerRow:
     display, normalized = _clean(name)
     async with pool.connection() as conn, conn.transaction():
-        before = await sellers_repo.get_seller(conn, org_id=caller.org_id, seller_id=seller_id)
-        if before is None:
-            raise NotFound("Seller not found")
+        before = found(
+            await sellers_repo.get_seller(conn, org_id=caller.org_id, seller_id=seller_id), "Seller not found"
+        )
         try:
             async with conn.transaction():
                 after = await sellers_repo.rename(
