@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar
 from app.models import JournalOp, RunTrigger, TimelineKind
-from app.repositories.query import Where
+from app.repositories.query import Where, fetch_org_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +135,7 @@ async def list_audit(
 
 
 async def get_audit(conn: Conn, *, org_id: UUID, entry_id: UUID) -> AuditRow | None:
-    return await fetch_one(
-        conn,
-        AuditRow,
-        f"SELECT {_AUDIT} FROM seller_audit_log WHERE org_id = %(org_id)s AND id = %(id)s",
-        {"org_id": org_id, "id": entry_id},
-    )
+    return await fetch_org_row(conn, AuditRow, "seller_audit_log", org_id=org_id, row_id=entry_id, select=_AUDIT)
 
 
 async def timeline(conn: Conn, *, org_id: UUID, limit: int, offset: int) -> list[TimelineRow]:

@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar, fetch_scalars
 from app.models import RunSettingsOut, RunTrigger
-from app.repositories.query import insert_one
+from app.repositories.query import fetch_org_row, insert_one
 from app.status import OPEN_STATUSES, TERMINAL_STATUSES, RunPhase, RunStatus
 
 
@@ -125,13 +125,7 @@ async def insert_run(
 
 
 async def get_run(conn: Conn, *, org_id: UUID, run_id: UUID, for_update: bool = False) -> RunRow | None:
-    lock = " FOR UPDATE" if for_update else ""
-    return await fetch_one(
-        conn,
-        RunRow,
-        f"SELECT {_RUN} FROM collection_runs WHERE id = %(run_id)s AND org_id = %(org_id)s{lock}",
-        {"run_id": run_id, "org_id": org_id},
-    )
+    return await fetch_org_row(conn, RunRow, "collection_runs", org_id=org_id, row_id=run_id, for_update=for_update)
 
 
 async def get_run_unscoped(conn: Conn, *, run_id: UUID) -> RunRow | None:

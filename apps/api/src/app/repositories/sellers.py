@@ -11,7 +11,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one
-from app.repositories.query import Where
+from app.repositories.query import Where, fetch_org_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +150,7 @@ async def list_sellers(
 
 
 async def get_seller(conn: Conn, *, org_id: UUID, seller_id: UUID) -> SellerRow | None:
-    return await fetch_one(
-        conn,
-        SellerRow,
-        f"SELECT {_SELLER} FROM sellers WHERE org_id = %(org_id)s AND id = %(id)s",
-        {"org_id": org_id, "id": seller_id},
-    )
+    return await fetch_org_row(conn, SellerRow, "sellers", org_id=org_id, row_id=seller_id)
 
 
 async def insert_manual(conn: Conn, *, org_id: UUID, names: list[tuple[str, str]]) -> list[SellerRow]:
