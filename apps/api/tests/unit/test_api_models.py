@@ -32,6 +32,7 @@ from app.services.runs.lifecycle import ItemTally, Progress
 from app.services.runs.pipeline import WorkerState
 from app.services.scheduling.schedules import ScheduleView
 from app.services.sellers.seller_list import BulkAdded, Deleted, Flagged, SellersAtEntry, Skipped
+from app.status import ItemKind, RunStatus
 
 # Each response model, and the row (or service result) a router validates it from.
 BUILT_FROM: dict[type[BaseModel], type] = {
@@ -173,7 +174,7 @@ class DriftedRow:
 class DriftedModel(BaseModel):
     upstream_cost: float
     trigger: Literal["manual", "schedule"]
-    status: models.RunStatus
+    status: RunStatus
     created_by: UUID
     names: list[str]
     settings: models.RunSettingsOut
@@ -191,8 +192,28 @@ def test_the_check_notices_drift() -> None:
 
 def test_the_check_accepts_what_validation_accepts() -> None:
     assert type_problem(float, int) is None
-    assert type_problem(models.RunStatus, Literal["pending", "running"]) is None
-    assert type_problem(Literal["category", "product"], models.ItemKind) is None
+    assert type_problem(RunStatus, Literal["pending", "running"]) is None
+    assert type_problem(Literal["category", "product"], ItemKind) is None
     assert type_problem(str | None, models.RunTrigger) is None
     assert type_problem(list[str], frozenset[str]) is None
     assert type_problem(models.DecimalNumber, Decimal) is None
+
+
+class _WithStatus(BaseModel):
+    status: RunStatus
+    provider: models.Provider | None = None
+
+
+def test_a_literal_enum_field_holds_the_member_and_is_documented_inline() -> None:
+    parsed = _WithStatus.model_validate({"status": "paused", "provider": "demo"})
+    assert parsed.status is RunStatus.PAUSED and parsed.provider is models.Provider.DEMO
+    assert parsed.model_dump_json() == '{"status":"paused","provider":"demo"}'
+    schema = _WithStatus.model_json_schema()
+    assert "$defs" not in schema  # no schema of its own, as a Literal
+    assert schema["properties"]["status"] == {
+        "type": "string",
+        "enum": [s.value for s in RunStatus],
+        "title": "Status",
+    }
+    with pytest.raises(ValueError, match="Input should be 'auto', 'demo' or 'oxylabs'"):
+        _WithStatus.model_validate({"status": "paused", "provider": "ebay"})
