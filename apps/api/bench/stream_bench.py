@@ -8,7 +8,7 @@ inherits another's heap or garbage, which would skew memory and GC pauses):
 
 - ours: the real app (create_app) on a fresh, migrated database, served by uvicorn on 127.0.0.1; a token
   with admin.automation and a run; S clients GET /collection/runs/{run_id}/activity with the Bearer token;
-  the server process publishes `app.state.runtime.activity_stream.push(run_id, create_activity_event(...))`.
+  the server process publishes `server_state(app).runtime.activity_stream.push(run_id, create_activity_event(...))`.
 - redis: the same app with REDIS_URL, in two processes sharing the database and Redis: half the clients
   connect to the publishing process, half to a peer process, which gets the events through Redis.
 - bare: a dozen-line Starlette app, the same EventSourceResponse, one asyncio.Queue per client; the same
@@ -295,6 +295,7 @@ async def peer_main(args: argparse.Namespace) -> None:
     """Serve the app (Redis backend) and report when the given run has the given number of local subscribers."""
     from uuid import UUID
 
+    from app.http.state import server_state
     from app.main import create_app
 
     app = create_app(bench_settings(args))
@@ -305,7 +306,7 @@ async def peer_main(args: argparse.Namespace) -> None:
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         while line := await reader.readline():
             run_id, count = line.decode().split()
-            await app.state.runtime.activity_stream.wait_for_subscribers(UUID(run_id), int(count))
+            await server_state(app).runtime.activity_stream.wait_for_subscribers(UUID(run_id), int(count))
             emit({"type": "ready"})
 
 
@@ -388,11 +389,13 @@ def make_bare_app(send_timeout: float | None = None) -> tuple[Any, Target]:
 
 
 async def setup_ours(app: Any) -> Target:
+    from app.http.state import server_state
     from app.repositories import runs as runs_repo
     from app.services import accounts
 
-    manager = app.state.runtime.activity_stream
-    async with app.state.runtime.pool.connection() as conn:
+    runtime = server_state(app).runtime
+    manager = runtime.activity_stream
+    async with runtime.pool.connection() as conn:
         issued = await accounts.issue_token(
             conn, org_name=f"bench-{uuid.uuid4().hex[:8]}", email="bench@example.com", permissions=["admin.automation"]
         )

@@ -7,7 +7,7 @@ process; Debian's Chromium (/usr/bin/chromium) is driven by Playwright, signed i
 
 How 500 events/s is driven: the demo marketplace at latency 0 reaches only what the machine's database
 allows (about 300-350 events/s on the shared 2-core box), so the fixed-rate scenarios publish into the
-run's real activity stream (`app.state.runtime.activity_stream.push`, the call the pipeline makes) at exactly R
+run's real activity stream (`server_state(app).runtime.activity_stream.push`, the call the pipeline makes) at exactly R
 events/s: a realistic mix of eBay fetching/found cards from 5 workers and pipeline events. The page reads
 them over the real SSE endpoint like any run.
 
@@ -91,6 +91,7 @@ def serving(database_url: str) -> Iterator[Server]:
     import uvicorn
 
     from app.config import Settings
+    from app.http.state import server_state
     from app.main import create_app
     from app.services import accounts
 
@@ -118,7 +119,7 @@ def serving(database_url: str) -> Iterator[Server]:
         time.sleep(0.05)
 
     async def issue() -> Any:
-        async with app.state.runtime.database.pool.connection() as conn:
+        async with server_state(app).runtime.pool.connection() as conn:
             return await accounts.issue_token(
                 conn,
                 org_name=f"web-bench-{uuid.uuid4().hex[:6]}",
@@ -136,18 +137,20 @@ def serving(database_url: str) -> Iterator[Server]:
 
 
 async def _insert_run(app: Any, org_id: uuid.UUID, user_id: uuid.UUID, name: str) -> uuid.UUID:
+    from app.http.state import server_state
     from app.repositories import runs as runs_repo
 
-    async with app.state.runtime.database.pool.connection() as conn:
+    async with server_state(app).runtime.pool.connection() as conn:
         run = await runs_repo.insert_run(conn, org_id=org_id, name=name, category_ids=["bench"], created_by=user_id)
     return run.id
 
 
 async def _publish(app: Any, run_id: uuid.UUID, rate: float, seconds: float) -> int:
     """Push `rate` events/s for `seconds` into the run's stream, in 10 ms slices, without drift."""
+    from app.http.state import server_state
     from app.services.parallel_runner import create_activity_event
 
-    manager = app.state.runtime.activity_stream
+    manager = server_state(app).runtime.activity_stream
     loop = asyncio.get_running_loop()
     start = loop.time()
     sent = 0
@@ -247,6 +250,8 @@ def _report(
 
 
 def fixed_rate(server: Server, browser: Any, *, page_kind: str, rate: float, seconds: float) -> dict[str, float]:
+    from app.http.state import server_state
+
     run_id = server.call(_insert_run(server.app, server.org_id, server.user_id, f"web bench {page_kind}"))
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.add_init_script(LONGTASKS)
@@ -259,7 +264,7 @@ def fixed_rate(server: Server, browser: Any, *, page_kind: str, rate: float, sec
     else:
         page.goto(f"{server.base}/runs/{run_id}")
         page.wait_for_function("window.__scMetrics && window.__scMetrics.connects >= 1")
-    server.call(server.app.state.runtime.activity_stream.wait_for_subscribers(run_id, 1))
+    server.call(server_state(server.app).runtime.activity_stream.wait_for_subscribers(run_id, 1))
     cdp = context.new_cdp_session(page)
     cdp.send("Performance.enable")
     browser.start_tracing(page=page, categories=TRACE_CATEGORIES)

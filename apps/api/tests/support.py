@@ -32,6 +32,7 @@ from starlette.types import ASGIApp
 
 from app.config import Settings
 from app.db.pool import Database
+from app.http.state import server_state
 from app.runtime import Runtime
 from app.services.activity_stream import ActivityStreamManager
 
@@ -135,8 +136,7 @@ class LiveServer:
 
     @property
     def runtime(self) -> Runtime:
-        runtime: Runtime = self.app.state.runtime
-        return runtime
+        return server_state(self.app).runtime
 
     @property
     def database(self) -> Database:

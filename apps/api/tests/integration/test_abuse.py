@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from app.http.state import server_state
 from tests.support import LiveServer, TokenFactory
 
 BODY_LIMIT = 64 * 1024
@@ -192,7 +193,7 @@ async def test_stalled_export_readers_hold_no_connection_and_are_dropped(
     orgs = [await make_identity() for _ in range(3)]
     for org in orgs:
         seed_sellers(db_url, org.org_id, STALLED_ROWS)
-    slots = live.app.state.export_slots
+    slots = server_state(live.app).export_slots
     # Two stalled readers per org (the per-org cap), six in all, with a pool of four connections.
     stalled = [stalled_export(live.base_url, org.token) for org in orgs for _ in range(2)]
     first = await asyncio.gather(*(asyncio.to_thread(s.recv, 1024) for s in stalled))

@@ -10,7 +10,6 @@ import uuid
 import psycopg
 
 from app.repositories import runs as runs_repo
-from app.services.runs.executor import RunExecutor
 from tests.support import LiveServer, TokenFactory
 
 
@@ -46,7 +45,7 @@ async def test_runs_of_a_dead_executor_on_this_host_are_taken_over_at_once(
     live: LiveServer, make_identity: TokenFactory, db_url: str
 ) -> None:
     me = await make_identity()
-    executor: RunExecutor = live.app.state.runtime.executor
+    executor = live.runtime.executor
     dead_owner = f"{socket.gethostname()}:{dead_pid()}:dead0001"
     dead_here = await running_run_leased_to(live, me.org_id, db_url, dead_owner)
     elsewhere = await running_run_leased_to(live, me.org_id, db_url, "another-host:4242:live0001")

@@ -17,6 +17,7 @@ import pytest
 
 from app.config import Settings
 from app.db.pool import make_pool
+from app.http.state import server_state
 from app.main import create_app
 from app.services.scheduling import schedules as schedules_service
 from app.services.scheduling.scheduler import Scheduler
@@ -30,8 +31,7 @@ SETTINGS: dict[str, Any] = {"scheduler_enabled": False, "demo_latency_ms": 1000}
 
 
 def scheduler(live: LiveServer) -> Scheduler:
-    s: Scheduler = live.app.state.scheduler
-    return s
+    return server_state(live.app).scheduler
 
 
 def utc(*args: int) -> datetime:

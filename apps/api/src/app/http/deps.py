@@ -1,7 +1,8 @@
 """Every FastAPI dependency, as `Annotated` aliases: the runtime's parts, and who is calling.
 
-The lifespan puts one `Runtime` on `app.state`; handlers ask for its parts (`PoolDep`, `StreamDep`,
-...) and for a caller with the permissions they need (`CallerDep`, `AutomationDep`, ...). Reading
+The lifespan builds one `ServerState` (app.http.state); handlers ask for its parts (`PoolDep`,
+`StreamDep`, `ExportSlotsDep`, ...), all read through `ServerDep`, and for a caller with the
+permissions they need (`CallerDep`, `AutomationDep`, ...). Reading
 credentials from the request happens here; turning them into a `Caller` is `app.security`'s job.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, cast
+from typing import Annotated
 from urllib.parse import unquote_plus
 from uuid import UUID
 
@@ -21,7 +22,7 @@ from app.config import Settings
 from app.db.pool import Database, Pool
 from app.errors import NotAuthenticated
 from app.http.export_slots import ExportSlots
-from app.http.signin_throttle import SigninThrottle
+from app.http.state import ServerState, server_state
 from app.http.stream_guard import StreamCredential, StreamGuard
 from app.runtime import Runtime
 from app.security import (
@@ -40,7 +41,7 @@ from app.security import (
 from app.services.activity_stream import ActivityBackend, get_activity_stream
 from app.services.runs.executor import RunExecutor
 from app.services.runs.lifecycle import RunLifecycle
-from app.services.scheduling.schedules import Clock, schedule_clock
+from app.services.scheduling.schedules import Clock
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -53,8 +54,15 @@ BearerDeclared = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_
 SessionDeclared = Annotated[str | None, Security(session_scheme)]
 
 
-def get_runtime(conn: HTTPConnection) -> Runtime:
-    return cast(Runtime, conn.app.state.runtime)
+def get_server(conn: HTTPConnection) -> ServerState:
+    return server_state(conn.app)
+
+
+ServerDep = Annotated[ServerState, Depends(get_server)]
+
+
+def get_runtime(server: ServerDep) -> Runtime:
+    return server.runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -92,9 +100,9 @@ ExecutorDep = Annotated[RunExecutor, Depends(get_executor)]
 LifecycleDep = Annotated[RunLifecycle, Depends(get_lifecycle)]
 
 
-def get_schedule_clock(runtime: RuntimeDep) -> Clock:
+def get_schedule_clock(server: ServerDep) -> Clock:
     """The scheduler's clock (real time, or a test's faster one), so next fire times agree with it."""
-    return schedule_clock(runtime.settings)
+    return server.scheduler.clock
 
 
 ClockDep = Annotated[Clock, Depends(get_schedule_clock)]
@@ -116,7 +124,7 @@ def bearer_token(request: Request) -> str | None:
 
 async def signed_in(request: HTTPConnection, attempt: Callable[[], Awaitable[Caller]]) -> Caller:
     """Run a credential check under the client address's failed-attempt limit (429 past it, before any query)."""
-    throttle = cast(SigninThrottle, request.app.state.signin_throttle)
+    throttle = server_state(request.app).signin_throttle
     address = request.client.host if request.client else "unknown"
     throttle.check(address)
     try:
@@ -207,15 +215,15 @@ SellersWriteDep = Annotated[Caller, Depends(_sellers_write)]
 ActivityReaderDep = Annotated[ActivityReader, Depends(_activity_reader)]
 
 
-def get_export_slots(conn: HTTPConnection) -> ExportSlots:
-    return cast(ExportSlots, conn.app.state.export_slots)
+def get_export_slots(server: ServerDep) -> ExportSlots:
+    return server.export_slots
 
 
 ExportSlotsDep = Annotated[ExportSlots, Depends(get_export_slots)]
 
 
-def get_stream_guard(conn: HTTPConnection) -> StreamGuard:
-    return cast(StreamGuard, conn.app.state.stream_guard)
+def get_stream_guard(server: ServerDep) -> StreamGuard:
+    return server.stream_guard
 
 
 StreamGuardDep = Annotated[StreamGuard, Depends(get_stream_guard)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -68,19 +68,20 @@ class MethodTable:
         return sorted({m for pattern, methods in self._paths if pattern.match(path) for m in methods})
 
 
-async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
-    # Starlette's own errors (unknown route 404, wrong method 405, bad body 400), in the one body shape.
-    assert isinstance(exc, StarletteHTTPException)
-    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    headers = dict(exc.headers) if exc.headers else {}
-    table = getattr(request.app.state, "method_table", None)
-    if exc.status_code == 405 and isinstance(table, MethodTable):
-        headers["Allow"] = ", ".join(table.allowed(request.url.path))
-    return error_response(exc.status_code, detail, headers or None)
+def _http_exception_handler(table: MethodTable) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's own errors (unknown route 404, wrong method 405, bad body 400), in the one body shape.
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(table.allowed(request.url.path))
+        return error_response(exc.status_code, detail, headers or None)
+
+    return handle
 
 
 def register_error_handlers(app: FastAPI, routers: Sequence[APIRouter]) -> None:
-    app.state.method_table = MethodTable(routers)
     app.add_exception_handler(AppError, _handle_app_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(StarletteHTTPException, _http_exception_handler(MethodTable(routers)))
