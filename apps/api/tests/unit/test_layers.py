@@ -89,6 +89,52 @@ def test_the_probe_does_see_an_http_import() -> None:
     assert "app.http.deps" in http_modules_loaded_by("app.routers.health")
 
 
+# Who may import our HTTP layer at all: itself, the routers, and the app that wires them.
+HTTP_IMPORTERS = ("app.http", "app.routers", "app.main")
+
+
+def _imported_modules(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def http_importers(source_root: Path) -> list[str]:
+    """Modules under `source_root` (the `app` package) that import `app.http`, other than the allowed ones."""
+    found = []
+    for path in sorted(source_root.rglob("*.py")):
+        module = ".".join(("app", *path.relative_to(source_root).with_suffix("").parts)).removesuffix(".__init__")
+        if any(module == allowed or module.startswith(allowed + ".") for allowed in HTTP_IMPORTERS):
+            continue
+        imported = _imported_modules(ast.parse(path.read_text()))
+        if any(name == "app.http" or name.startswith("app.http.") for name in imported):
+            found.append(module)
+    return found
+
+
+def test_only_the_routers_and_main_import_the_http_layer() -> None:
+    assert http_importers(Path(app.__file__).parent) == []
+
+
+def test_the_importer_check_sees_each_spelling(tmp_path: Path) -> None:
+    for name, source in {
+        "a": "from app.http.deps import PoolDep",
+        "b": "import app.http.state",
+        "c": "from app import http",
+        "d": "from app.http import deps",
+    }.items():
+        (tmp_path / "services").mkdir(exist_ok=True)
+        (tmp_path / "services" / f"{name}.py").write_text(source + "\n")
+    (tmp_path / "routers").mkdir()
+    (tmp_path / "routers" / "ok.py").write_text("from app.http.deps import PoolDep\n")
+    assert http_importers(tmp_path) == ["app.services.a", "app.services.b", "app.services.c", "app.services.d"]
+
+
 def _public_functions(module_file: Path) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
     tree = ast.parse(module_file.read_text())
     functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]

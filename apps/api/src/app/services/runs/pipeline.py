@@ -1,7 +1,8 @@
 """The collection pipeline: the Amazon phase, then the eBay phase, on `ParallelCollectionRunner`.
 
 Every category and product is a durable work item. A worker claims an item, calls the upstream
-(retrying transient errors with stamina; a 429 makes the *whole run* wait out Retry-After), then
+(`upstream.call_upstream`: transient errors are retried; a 429 makes the *whole run* wait out
+Retry-After), then
 commits the item's results and the run's counters in one transaction, and only then publishes
 the item's events. So a pause, crash or restart never loses finished work and never re-fetches it.
 """
@@ -11,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 import stamina
@@ -25,7 +26,8 @@ from psycopg import errors as pg_errors
 from app import metrics
 from app.config import Settings
 from app.db.pool import Pool
-from app.errors import AppError, RateLimited, UpstreamError
+from app.errors import AppError, UpstreamError
+from app.models import ActivityAction
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
@@ -40,42 +42,20 @@ from app.services.parallel_runner import (
     ParallelCollectionRunner,
     create_activity_event,
 )
-from app.services.runs.limiter import AdaptiveLimiter, Outcome
-from app.services.runs.usage import RequestKind, RequestMeter, prices_per_1000
+from app.services.runs.limiter import AdaptiveLimiter
+from app.services.runs.upstream import RateGate, call_upstream, ms_since
+from app.services.runs.usage import RequestMeter, prices_per_1000
 from app.services.sellers.names import normalize_name
 from app.status import ItemKind, ItemStatus, RunPhase
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-# Transient upstream failures worth retrying; a malformed body will be malformed again.
-_TRANSIENT = frozenset({"http_error", "timeout", "network"})
 # A run pauses once at least this many answers could not be read and they outnumber the readable ones.
 LAYOUT_PAUSE_MIN = 3
 
 
 class RunFailed(AppError):
     """The run cannot go on (nothing to search, no credentials, ...)."""
-
-
-class RateGate:
-    """Run-wide hold after a 429: every worker waits until the upstream's Retry-After has passed."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._resume_at = 0.0
-
-    def hold(self, seconds: float) -> None:
-        self._resume_at = max(self._resume_at, self._clock() + max(seconds, 0.0))
-
-    def remaining(self) -> float:
-        return max(0.0, self._resume_at - self._clock())
-
-    async def wait(self) -> None:
-        # Sleep to the deadline, then look again: another 429 may have pushed it further meanwhile.
-        while (remaining := self.remaining()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(remaining)
 
 
 @dataclass
@@ -166,98 +146,6 @@ def _usable_price(value: object) -> Decimal | None:
     return price if price is not None and price > 0 else None
 
 
-async def call_upstream(
-    ctx: RunContext,
-    call: Callable[[], Awaitable[T]],
-    *,
-    worker_id: int,
-    phase: str,
-    fields: dict[str, Any],
-    is_retry: bool = False,
-) -> T:
-    """One upstream request with retries; emits fetching / rate_limited / error for every attempt.
-
-    Each attempt waits for the run's rate gate and a slot of the adaptive limiter, is counted by
-    the run's meter, and reports its outcome to the limiter.
-    """
-    settings = ctx.settings
-    provider = ctx.provider(phase)
-    first_kind: RequestKind = "best_sellers" if phase == "amazon" else "ebay_page"
-    transient_failures = 0
-    rate_limits = 0
-
-    def backoff(exc: Exception) -> bool | float:
-        nonlocal transient_failures, rate_limits
-        if isinstance(exc, RateLimited):
-            rate_limits += 1
-            return ctx.gate.remaining() if rate_limits <= settings.rate_limit_retries else False
-        if isinstance(exc, UpstreamError) and exc.error_type in _TRANSIENT:
-            transient_failures += 1
-            return transient_failures < settings.upstream_attempts
-        return False
-
-    async for attempt in stamina.retry_context(
-        on=backoff,
-        attempts=None,
-        timeout=None,
-        wait_initial=settings.retry_wait_initial_seconds,
-        wait_max=settings.retry_wait_max_seconds,
-    ):
-        with attempt:
-            await ctx.gate.wait()
-            kind: RequestKind = "retry" if is_retry or attempt.num > 1 else first_kind
-            async with ctx.limiter.slot() as report:
-                # A 429 may have come in while this worker waited for its slot.
-                await ctx.gate.wait()
-                await ctx.emit(
-                    create_activity_event(
-                        worker_id, phase, "fetching", attempt=attempt.num,
-                        concurrency_limit=ctx.limiter.concurrency_limit, **fields,
-                    )
-                )  # fmt: skip
-                started = time.perf_counter()
-                try:
-                    result = await call()
-                except RateLimited as exc:
-                    report("rate_limited")
-                    ctx.meter.count(provider, "rate_limited")
-                    _observe_upstream(provider, "rate_limited", started)
-                    wait = exc.retry_after if exc.retry_after is not None else settings.rate_limit_backoff_seconds
-                    metrics.RATE_LIMITED.labels(provider).inc()
-                    metrics.RATE_LIMIT_WAIT.labels(provider).inc(wait)
-                    ctx.gate.hold(wait)
-                    await ctx.emit(
-                        create_activity_event(
-                            worker_id, phase, "rate_limited", attempt=attempt.num, error_type="rate_limit",
-                            retry_after_seconds=wait, duration_ms=_ms_since(started),
-                            concurrency_limit=ctx.limiter.concurrency_limit, **fields,
-                        )
-                    )  # fmt: skip
-                    raise
-                except UpstreamError as exc:
-                    outcome: Outcome = "timeout" if exc.error_type == "timeout" else "error"
-                    report(outcome)
-                    ctx.meter.count(provider, kind)
-                    _observe_upstream(provider, exc.error_type, started)
-                    await ctx.emit(
-                        create_activity_event(
-                            worker_id, phase, "error", attempt=attempt.num, error_type=exc.error_type,
-                            error_message=exc.detail, duration_ms=_ms_since(started), **fields,
-                        )
-                    )  # fmt: skip
-                    raise
-                report("ok")
-                ctx.meter.count(provider, kind)
-                _observe_upstream(provider, "ok", started)
-                return result
-    raise AssertionError("unreachable: stamina either returns or raises")
-
-
-def _observe_upstream(provider: str, outcome: str, started: float) -> None:
-    metrics.UPSTREAM_REQUESTS.labels(provider, outcome).inc()
-    metrics.UPSTREAM_LATENCY.labels(provider).observe(time.perf_counter() - started)
-
-
 USAGE_FLUSH_SECONDS = 1.0
 
 
@@ -299,10 +187,6 @@ def _layout_failure(ctx: RunContext, exc: Exception) -> CollectionPausedExceptio
 _commit = stamina.AsyncRetryingCaller(attempts=5, timeout=None, wait_initial=0.01, wait_max=0.5).on(
     (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 )
-
-
-def _ms_since(started: float) -> int:
-    return int((time.perf_counter() - started) * 1000)
 
 
 async def _item_failed(ctx: RunContext, item: WorkItem[Any], exc: Exception) -> None:
@@ -386,7 +270,7 @@ async def process_category(ctx: RunContext, item: WorkItem[CategoryPayload], wor
     await ctx.emit(
         create_activity_event(
             worker_id, "amazon", "found", items_count=len(rows), new_sellers_count=len(rows),
-            duration_ms=_ms_since(started), **fields,
+            duration_ms=ms_since(started), **fields,
         )
     )  # fmt: skip
     await ctx.emit(
@@ -468,23 +352,20 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
     await ctx.emit(
         create_activity_event(
             worker_id, "ebay", "found", product_name=short_title, category=category,
-            items_count=len(upserts), new_sellers_count=len(new), duration_ms=_ms_since(started),
+            items_count=len(upserts), new_sellers_count=len(new), duration_ms=ms_since(started),
         )
     )  # fmt: skip
-    if known:
-        await ctx.emit(
-            create_activity_event(
-                0, "ebay", "deduped", items_count=len(known), operation_type="seller_dedupe",
-                source_worker_id=worker_id,
+    stored: list[tuple[ActivityAction, list[str], str]] = [
+        ("deduped", known, "seller_dedupe"),
+        ("inserted", new, "seller_insert"),
+    ]
+    for action, names, operation in stored:
+        if names:
+            await ctx.emit(
+                create_activity_event(
+                    0, "ebay", action, items_count=len(names), operation_type=operation, source_worker_id=worker_id
+                )
             )
-        )  # fmt: skip
-    if new:
-        await ctx.emit(
-            create_activity_event(
-                0, "ebay", "inserted", items_count=len(new), operation_type="seller_insert",
-                source_worker_id=worker_id,
-            )
-        )  # fmt: skip
     return len(new)
 
 
