@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from app.db.pool import Pool
@@ -75,21 +75,39 @@ def _scope(run_id: UUID | None, flagged: bool | None) -> str:
     return "_".join(parts) or "all"
 
 
-async def _fill(
-    snap: exports_repo.Snapshot, spool: Spool, *, fmt: ExportFormat, head: bytes, org_id: UUID,
-    run_id: UUID | None, flagged: bool | None,
-) -> None:  # fmt: skip
-    spool.write(head)
+@dataclass(frozen=True)
+class _Selection:
+    """Which sellers an export holds: one org's, optionally one run's, optionally only (un)flagged ones."""
+
+    org_id: UUID
+    run_id: UUID | None
+    flagged: bool | None
+
+    @property
+    def where(self) -> dict[str, Any]:
+        return {"org_id": self.org_id, "run_id": self.run_id, "flagged": self.flagged}
+
+
+def _head(fmt: ExportFormat, *, count: int, exported_at: datetime, scope: str, run_id: UUID | None) -> bytes:
+    if fmt == "csv":
+        return b"\xef\xbb\xbf" + exports_repo.CSV_HEADER  # the BOM makes Excel read UTF-8
+    if fmt == "json":
+        meta = {"exported_at": exported_at.isoformat(), "scope": scope, "run_id": run_id and str(run_id)}
+        return (json.dumps(meta)[:-1] + f', "count": {count}, "sellers": [').encode()
+    return b""
+
+
+async def _fill(snap: exports_repo.Snapshot, spool: Spool, fmt: ExportFormat, selection: _Selection) -> None:
     batch = bytearray()
     if fmt == "csv":
-        async for data in snap.copy_csv(org_id=org_id, run_id=run_id, flagged=flagged):
+        async for data in snap.copy_csv(**selection.where):
             batch += data
             if len(batch) >= _BATCH:
                 spool.write(bytes(batch))
                 batch.clear()
     elif fmt == "json":
         separator = b""
-        async for row in snap.copy_json_rows(org_id=org_id, run_id=run_id, flagged=flagged):
+        async for row in snap.copy_json_rows(**selection.where):
             batch += separator + _unescape_copy_text(row).rstrip(b"\n")
             separator = b","
             if len(batch) >= _BATCH:
@@ -97,12 +115,43 @@ async def _fill(
                 batch.clear()
         batch += b"]}"
     else:
-        async for row in snap.copy_names(org_id=org_id, run_id=run_id, flagged=flagged):
+        async for row in snap.copy_names(**selection.where):
             batch += _unescape_copy_text(row)
             if len(batch) >= _BATCH:
                 spool.write(bytes(batch))
                 batch.clear()
     spool.write(bytes(batch))
+
+
+@dataclass
+class _Snapshot:
+    """The background task that counts the selection, then copies it into the spool."""
+
+    pool: Pool
+    selection: _Selection
+    fmt: ExportFormat
+    scope: str
+    exported_at: datetime
+    spool: Spool
+    turn: AbstractAsyncContextManager[None] | None
+    counted: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    async def run(self) -> None:
+        try:
+            async with self.turn or nullcontext(), self.pool.connection() as conn, exports_repo.snapshot(conn) as snap:
+                count = await snap.count(**self.selection.where)
+                self.counted.set_result(count)
+                run_id = self.selection.run_id
+                self.spool.write(
+                    _head(self.fmt, count=count, exported_at=self.exported_at, scope=self.scope, run_id=run_id)
+                )
+                await _fill(snap, self.spool, self.fmt, self.selection)
+        except BaseException as exc:
+            if not self.counted.done():
+                self.counted.set_exception(exc)
+            self.spool.finish(exc)
+            raise
+        self.spool.finish()
 
 
 async def export_sellers(
@@ -126,46 +175,24 @@ async def export_sellers(
             if await runs_repo.get_run(conn, org_id=caller.org_id, run_id=run_id) is None:
                 raise NotFound("Run not found")  # also for another org's run
     scope = _scope(run_id, flagged)
-    exported_at = datetime.now(UTC)
-    spool = Spool(spool_memory_bytes)
-    counted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-    async def snapshot() -> None:
-        try:
-            async with turn or nullcontext(), pool.connection() as conn, exports_repo.snapshot(conn) as snap:
-                count = await snap.count(org_id=caller.org_id, run_id=run_id, flagged=flagged)
-                counted.set_result(count)
-                if fmt == "csv":
-                    head = b"\xef\xbb\xbf" + exports_repo.CSV_HEADER  # the BOM makes Excel read UTF-8
-                elif fmt == "json":
-                    meta = {"exported_at": exported_at.isoformat(), "scope": scope, "run_id": run_id and str(run_id)}
-                    head = (json.dumps(meta)[:-1] + f', "count": {count}, "sellers": [').encode()
-                else:
-                    head = b""
-                await _fill(snap, spool, fmt=fmt, head=head, org_id=caller.org_id, run_id=run_id, flagged=flagged)
-        except BaseException as exc:
-            if not counted.done():
-                counted.set_exception(exc)
-            spool.finish(exc)
-            raise
-        spool.finish()
-
-    writer = asyncio.create_task(snapshot(), name="export snapshot")
+    selection = _Selection(org_id=caller.org_id, run_id=run_id, flagged=flagged)
+    snapshot = _Snapshot(pool, selection, fmt, scope, datetime.now(UTC), Spool(spool_memory_bytes), turn)
+    writer = asyncio.create_task(snapshot.run(), name="export snapshot")
     # Its failure reaches the client through the spool; retrieving it here keeps asyncio from logging it again.
     writer.add_done_callback(lambda task: task.cancelled() or task.exception())
     try:
-        count = await counted
+        count = await snapshot.counted
     except BaseException:
         writer.cancel()
-        spool.close()
+        snapshot.spool.close()
         raise
     return Export(
-        filename=f"sellers_{exported_at:%Y-%m-%d}_{scope}.{_EXTENSIONS[fmt]}",
+        filename=f"sellers_{snapshot.exported_at:%Y-%m-%d}_{scope}.{_EXTENSIONS[fmt]}",
         media_type=_MEDIA_TYPES[fmt],
         fmt=fmt,
         scope=scope,
         count=count,
-        spool=spool,
+        spool=snapshot.spool,
         writer=writer,
     )
 
