@@ -6,6 +6,7 @@ import pytest
 from rich.console import Console
 
 from app.cli import collect, lists
+from app.cli.errors import CommandError
 
 
 def test_the_whole_tree_lists_every_department_and_category() -> None:
@@ -21,7 +22,7 @@ def test_a_department_by_id_or_name() -> None:
         lists.print_categories(console, name)
         text = console.export_text()
         assert "electronics-headphones" in text and "pet-" not in text
-    with pytest.raises(lists.ListError, match="known: appliances"):
+    with pytest.raises(CommandError, match="known: appliances"):
         lists.print_categories(Console(), "gadgets")
 
 
@@ -35,7 +36,7 @@ def test_a_department_by_id_or_name() -> None:
 )
 def test_collect_takes_categories_or_a_preset(kwargs: dict[str, object], message: str) -> None:
     base: dict[str, object] = {"categories": None, "resume": None, "provider": None, "name": None}
-    with pytest.raises(collect.CollectError, match=message):
+    with pytest.raises(CommandError, match=message):
         collect.CollectOptions.parse(**{**base, **kwargs}, org="o", email="e@example.com")  # type: ignore[arg-type]
     parsed = collect.CollectOptions.parse(**base, org="o", email="e@example.com", preset="Pets")  # type: ignore[arg-type]
     assert (parsed.preset, parsed.category_ids) == ("Pets", [])

@@ -27,8 +27,13 @@ def test_no_function_in_src_is_over_60_lines() -> None:
     assert long_functions(Path(app.__file__).parent) == []
 
 
-def test_the_check_counts_nested_functions_and_methods(tmp_path: Path) -> None:
-    body = "\n".join(f"        x{i} = {i}" for i in range(60))
-    (tmp_path / "m.py").write_text(f"class C:\n    async def long(self):\n{body}\n\n    def short(self):\n        pass\n")
-    assert long_functions(tmp_path) == ["m.py:2 long (61 lines)"]
-    assert long_functions(tmp_path, limit=61) == []
+def test_the_check_finds_long_methods_and_nested_functions(tmp_path: Path) -> None:
+    lines = "\n".join(f"        x{i} = {i}" for i in range(60))
+    source = f"class C:\n    async def method(self):\n{lines}\n\n\ndef outer():\n    def inner():\n{lines}\n"
+    (tmp_path / "m.py").write_text(source)
+    assert sorted(long_functions(tmp_path)) == [
+        "m.py:2 method (61 lines)",
+        "m.py:6 outer (62 lines)",
+        "m.py:7 inner (61 lines)",
+    ]
+    assert long_functions(tmp_path, limit=62) == []

@@ -1,26 +1,34 @@
-"""The `sellercollection` command: serve, migrate, tokens, collect, and the categories / presets / schedules lists."""
+"""The `sellercollection` command: serve, migrate, tokens, collect, and the categories / presets / schedules lists.
+
+Each command is thin: it reads the settings (and says which database they name), opens the one
+database context (`database.local_database`), calls a service or a module of this package, and
+prints. A `CommandError` or `AppError` it raises is printed in red and becomes its exit code
+(`errors.reporting_errors`).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, ParamSpec
 
 import typer
 import uvicorn
-from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 from rich.console import Console
 
 from app.cli import collect, lists
+from app.cli.database import local_database
+from app.cli.errors import EXIT_NOT_COMPLETED, reporting_errors
 from app.config import Settings
-from app.db.embedded import database_url
-from app.db.migrations import apply_migrations
+from app.db.pool import Pool
 from app.logging_config import configure_logging, logging_config
 from app.main import create_app
 from app.models import Provider
 from app.services import accounts
 from app.text import plural
+
+P = ParamSpec("P")
 
 cli = typer.Typer(
     help="SellerCollection: find eBay sellers who resell Amazon best sellers.",
@@ -28,6 +36,16 @@ cli = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 console = Console(stderr=True)
+
+
+def command(name: str | None = None) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """Register a command, its errors reported the one way."""
+
+    def register(function: Callable[P, None]) -> Callable[P, None]:
+        cli.command(name)(reporting_errors(console)(function))
+        return function
+
+    return register
 
 
 def _settings() -> Settings:
@@ -38,7 +56,7 @@ def _settings() -> Settings:
     return settings
 
 
-@cli.command()
+@command()
 def serve(
     *,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -46,11 +64,10 @@ def serve(
 ) -> None:
     """Apply migrations, then serve the API (embedded PostgreSQL unless DATABASE_URL is set)."""
     settings = _settings()
-    with database_url(settings.database_url, settings.data_dir) as url:
-        applied = apply_migrations(url)
-        if applied:
-            console.print(f"Applied migrations: {', '.join(applied)}")
-        app = create_app(settings.model_copy(update={"database_url": url, "migrate_on_start": False}))
+    with local_database(settings) as db:
+        if db.applied:
+            console.print(f"Applied migrations: {', '.join(db.applied)}")
+        app = create_app(db.settings)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         console.print(
             f"Open http://{shown}:{port}/ in a browser (API docs: /docs). Press Ctrl-C to stop.", soft_wrap=True
@@ -58,21 +75,25 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_config=logging_config(settings.log_level))
 
 
-@cli.command()
+@command()
 def migrate() -> None:
     """Apply pending migrations and exit."""
-    settings = _settings()
-    with database_url(settings.database_url, settings.data_dir) as url:
-        applied = apply_migrations(url)
+    with local_database(_settings()) as db:
+        applied = db.applied
     console.print(f"Applied: {', '.join(applied)}" if applied else "Database is up to date.")
 
 
-async def _issue(url: str, org: str, email: str, permissions: list[str]) -> accounts.IssuedToken:
-    async with await AsyncConnection.connect(url, row_factory=dict_row) as conn:
+async def _issue(pool: Pool, *, org: str, email: str, permissions: list[str]) -> accounts.IssuedToken:
+    async with pool.connection() as conn:
         return await accounts.issue_token(conn, org_name=org, email=email, permissions=permissions)
 
 
-@cli.command("create-token")
+async def _revoke(pool: Pool, *, token_or_prefix: str) -> int:
+    async with pool.connection() as conn:
+        return await accounts.revoke_token(conn, token_or_prefix=token_or_prefix)
+
+
+@command("create-token")
 def create_token(
     *,
     org: Annotated[str, typer.Option(help="Org name; created when missing.")],
@@ -82,39 +103,27 @@ def create_token(
     ] = None,
 ) -> None:
     """Create the org, user and membership when missing and print a new API token (last line)."""
-    settings = _settings()
-    with database_url(settings.database_url, settings.data_dir) as url:
-        apply_migrations(url)
-        try:
-            issued = asyncio.run(_issue(url, org, email, permission or []))
-        except accounts.InvalidInput as exc:
-            console.print(f"[red]{exc.detail}[/red]")
-            raise typer.Exit(2) from exc
+    with local_database(_settings()) as db:
+        issued = db.run(partial(_issue, org=org, email=email, permissions=permission or []))
     console.print(f"Token for {email} in org {org!r} (shown once; store it safely):")
     sys.stderr.flush()
     print(issued.token, flush=True)
 
 
-async def _revoke(url: str, token_or_prefix: str) -> int:
-    async with await AsyncConnection.connect(url, row_factory=dict_row) as conn:
-        return await accounts.revoke_token(conn, token_or_prefix=token_or_prefix)
-
-
-@cli.command("revoke-token")
+@command("revoke-token")
 def revoke_token(
     token: Annotated[str, typer.Argument(help="The token, or its first 11 characters as shown when issued.")],
 ) -> None:
     """Revoke an API token (and every session opened with it)."""
-    settings = _settings()
-    with database_url(settings.database_url, settings.data_dir) as url:
-        count = asyncio.run(_revoke(url, token))
+    with local_database(_settings()) as db:
+        count = db.run(partial(_revoke, token_or_prefix=token))
     if count == 0:
         console.print("No active token matches.")
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_NOT_COMPLETED)
     console.print(f"Revoked {plural(count, 'token')}.")
 
 
-@cli.command("collect")
+@command("collect")
 def collect_command(
     *,
     categories: Annotated[
@@ -142,57 +151,44 @@ def collect_command(
 ) -> None:
     """Run one collection here with a live view; Ctrl-C pauses it (exit 130) and prints how to resume."""
     settings = _settings()
-    try:
-        options = collect.CollectOptions.parse(
-            categories=categories,
-            resume=resume,
-            provider=provider.value if provider is not None else None,
-            name=name,
-            org=org,
-            email=email,
-            preset=preset,
-        )
-    except collect.CollectError as exc:
-        console.print(f"[red]{exc.message}[/red]", highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from exc
-    code = collect.run_collect(settings, options, console=Console(), err_console=console)
+    options = collect.CollectOptions.parse(
+        categories=categories,
+        resume=resume,
+        provider=provider.value if provider is not None else None,
+        name=name,
+        org=org,
+        email=email,
+        preset=preset,
+    )
+    if options.provider is not None:
+        settings = settings.model_copy(update={"provider": options.provider})
+    with local_database(settings) as db:
+        code = db.run_in_runtime(partial(collect.collect, options=options, console=Console()))
     raise typer.Exit(code)
 
 
-@cli.command()
+@command()
 def categories(
     department: Annotated[str | None, typer.Argument(help="A department id or name; all when left out.")] = None,
 ) -> None:
     """The Amazon category tree (leaf ids are what runs, presets and schedules take)."""
-    try:
-        lists.print_categories(Console(), department)
-    except lists.ListError as exc:
-        console.print(f"[red]{exc.message}[/red]")
-        raise typer.Exit(2) from exc
+    lists.print_categories(Console(), department)
 
 
-def _listing(kind: str, org: str) -> None:
-    settings = _settings()
-    show = lists.print_presets if kind == "presets" else lists.print_schedules
-    with database_url(settings.database_url, settings.data_dir) as url:
-        apply_migrations(url)
-        try:
-            asyncio.run(show(settings, url, org, Console()))
-        except lists.ListError as exc:
-            console.print(f"[red]{exc.message}[/red]")
-            raise typer.Exit(2) from exc
-
-
-@cli.command()
+@command()
 def presets(org: Annotated[str, typer.Option(help="Org whose presets to list.")] = collect.DEFAULT_ORG) -> None:
     """Category presets: the built-ins every org has, then the org's own."""
-    _listing("presets", org)
+    with local_database(_settings()) as db:
+        found = db.run(partial(lists.org_presets, org=org))
+    lists.print_presets(Console(), org, found)
 
 
-@cli.command()
+@command()
 def schedules(org: Annotated[str, typer.Option(help="Org whose schedules to list.")] = collect.DEFAULT_ORG) -> None:
     """The org's collection schedules with their next and last runs."""
-    _listing("schedules", org)
+    with local_database(_settings()) as db:
+        found = db.run(partial(lists.org_schedules, org=org))
+    lists.print_schedules(Console(), org, found)
 
 
 def main() -> None:
