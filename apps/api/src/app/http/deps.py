@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 from urllib.parse import unquote_plus
 from uuid import UUID
 
@@ -43,6 +43,8 @@ from app.services.runs.executor import RunExecutor
 from app.services.runs.lifecycle import RunLifecycle
 from app.services.scheduling.schedules import Clock
 
+T = TypeVar("T")
+
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Declared for the OpenAPI document (and /docs' Authorize button); the credentials are read below.
@@ -61,51 +63,32 @@ def get_server(conn: HTTPConnection) -> ServerState:
 ServerDep = Annotated[ServerState, Depends(get_server)]
 
 
-def get_runtime(server: ServerDep) -> Runtime:
-    return server.runtime
+def _server_part(read: Callable[[ServerState], T]) -> Callable[[ServerState], T]:
+    """A dependency on one part of the server state."""
+
+    def part(server: ServerDep) -> T:
+        return read(server)
+
+    return part
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-def get_settings(runtime: RuntimeDep) -> Settings:
-    return runtime.settings
-
-
-def get_database(runtime: RuntimeDep) -> Database:
-    return runtime.database
-
-
-def get_pool(runtime: RuntimeDep) -> Pool:
-    return runtime.pool
-
-
-def get_stream(runtime: RuntimeDep) -> ActivityBackend:
-    return get_activity_stream(runtime)
-
-
-def get_executor(runtime: RuntimeDep) -> RunExecutor:
-    return runtime.executor
+RuntimeDep = Annotated[Runtime, Depends(_server_part(lambda server: server.runtime))]
+SettingsDep = Annotated[Settings, Depends(_server_part(lambda server: server.runtime.settings))]
+DatabaseDep = Annotated[Database, Depends(_server_part(lambda server: server.runtime.database))]
+PoolDep = Annotated[Pool, Depends(_server_part(lambda server: server.runtime.pool))]
+StreamDep = Annotated[ActivityBackend, Depends(_server_part(lambda server: get_activity_stream(server.runtime)))]
+ExecutorDep = Annotated[RunExecutor, Depends(_server_part(lambda server: server.runtime.executor))]
+ExportSlotsDep = Annotated[ExportSlots, Depends(_server_part(lambda server: server.export_slots))]
+StreamGuardDep = Annotated[StreamGuard, Depends(_server_part(lambda server: server.stream_guard))]
+# The scheduler's clock (real time, or a test's faster one), so next fire times agree with it.
+ClockDep = Annotated[Clock, Depends(_server_part(lambda server: server.scheduler.clock))]
 
 
 def get_lifecycle(runtime: RuntimeDep) -> RunLifecycle:
     return RunLifecycle(pool=runtime.pool, executor=runtime.executor, stream=get_activity_stream(runtime))
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
-PoolDep = Annotated[Pool, Depends(get_pool)]
-StreamDep = Annotated[ActivityBackend, Depends(get_stream)]
-ExecutorDep = Annotated[RunExecutor, Depends(get_executor)]
 LifecycleDep = Annotated[RunLifecycle, Depends(get_lifecycle)]
-
-
-def get_schedule_clock(server: ServerDep) -> Clock:
-    """The scheduler's clock (real time, or a test's faster one), so next fire times agree with it."""
-    return server.scheduler.clock
-
-
-ClockDep = Annotated[Clock, Depends(get_schedule_clock)]
 
 
 # --- who is calling --------------------------------------------------------------------------------
@@ -213,17 +196,3 @@ AutomationDep = Annotated[Caller, Depends(_automation)]
 SellersReadDep = Annotated[Caller, Depends(_sellers_read)]
 SellersWriteDep = Annotated[Caller, Depends(_sellers_write)]
 ActivityReaderDep = Annotated[ActivityReader, Depends(_activity_reader)]
-
-
-def get_export_slots(server: ServerDep) -> ExportSlots:
-    return server.export_slots
-
-
-ExportSlotsDep = Annotated[ExportSlots, Depends(get_export_slots)]
-
-
-def get_stream_guard(server: ServerDep) -> StreamGuard:
-    return server.stream_guard
-
-
-StreamGuardDep = Annotated[StreamGuard, Depends(get_stream_guard)]
