@@ -40,97 +40,21 @@ class Vocabulary(NamedTuple):
     nouns: tuple[str, ...]
 
 
-# Keyed by the department ids of app/data/amazon_categories.json.
-VOCABULARIES: dict[str, Vocabulary] = {
-    "appliances": Vocabulary(
-        ("Frigidaire", "GE", "Whirlpool", "Insignia", "Cuisinart", "BLACK+DECKER", "Toshiba", "Midea"),
-        ("Stainless Steel", "Countertop", "Energy Star", "Compact", "Digital", "Built-In", "Smart"),
-        ("Microwave Oven", "Portable Dishwasher", "Chest Freezer", "Induction Cooktop", "Electric Range", "Ice Maker"),
-    ),
-    "arts-crafts-sewing": Vocabulary(
-        ("Cricut", "Singer", "Brother", "Crayola", "Mod Podge", "Caron", "Loops & Threads", "Fiskars"),
-        ("Assorted", "Premium", "Beginner", "Pastel", "Metallic", "Heavy Duty", "Craft"),
-        ("Bead Kit", "Acrylic Yarn", "Sewing Machine", "Fabric Bundle", "Embroidery Hoop Set", "Glue Gun"),
-    ),
-    "automotive": Vocabulary(
-        ("Chemical Guys", "Meguiar's", "Armor All", "WeatherTech", "Bosch", "NOCO", "Rain-X", "Fortem"),
-        ("All-Weather", "Heavy Duty", "Universal Fit", "Ceramic", "Cordless", "Waterproof", "Premium"),
-        ("Car Wash Kit", "Floor Mats", "Wiper Blades", "Jump Starter", "Seat Covers", "Tire Inflator"),
-    ),
-    "baby": Vocabulary(
-        ("Pampers", "Huggies", "Graco", "Fisher-Price", "Dr. Brown's", "Munchkin", "Skip Hop", "Philips Avent"),
-        ("Soft", "Hypoallergenic", "Convertible", "Anti-Colic", "Organic", "Portable", "Musical"),
-        ("Diapers Size 3", "Baby Wipes", "Car Seat", "Baby Bottles", "Activity Gym", "Swaddle Blankets"),
-    ),
-    "beauty": Vocabulary(
-        ("CeraVe", "Neutrogena", "Olaplex", "Maybelline", "L'Oreal", "The Ordinary", "Revlon", "e.l.f."),
-        ("Hydrating", "Volumizing", "Fragrance-Free", "Long-Lasting", "Travel Size", "Vegan", "Matte"),
-        ("Facial Moisturizer", "Hair Dryer Brush", "Mascara", "Eau de Parfum", "Micellar Water", "Sunscreen SPF 50"),
-    ),
-    "electronics": Vocabulary(
-        ("Anker", "Sony", "JBL", "Logitech", "Samsung", "SanDisk", "TP-Link", "Apple"),
-        ("Wireless", "Noise Cancelling", "Fast Charging", "4K", "Bluetooth", "Ultra Slim", "Ergonomic"),
-        ("Earbuds", "Portable Charger", "Webcam", "USB-C Cable", "Smart TV", "Wireless Mouse", "Wi-Fi Router"),
-    ),
-    "grocery": Vocabulary(
-        ("Starbucks", "KIND", "Lindt", "Quaker", "Nature Valley", "Kirkland", "Planters", "Lavazza"),
-        ("Organic", "Dark Roast", "Sea Salt", "Gluten-Free", "Variety Pack", "Family Size", "Unsweetened"),
-        ("Ground Coffee", "Granola Bars", "Dark Chocolate", "Rolled Oats", "Mixed Nuts", "Sparkling Water"),
-    ),
-    "health": Vocabulary(
-        ("Nature Made", "Omron", "Vital Proteins", "Braun", "Garden of Life", "Lysol", "Oral-B", "Theragun"),
-        ("Extra Strength", "Digital", "Unflavored", "Rechargeable", "Daily", "Clinical", "Travel"),
-        ("Vitamin D3 Softgels", "Blood Pressure Monitor", "Collagen Peptides", "Electric Toothbrush", "Massage Gun"),
-    ),
-    "home-kitchen": Vocabulary(
-        ("OXO", "Lodge", "Instant Pot", "KitchenAid", "Ninja", "Utopia Bedding", "Rubbermaid", "Keurig"),
-        ("Non-Stick", "Stainless Steel", "Cast Iron", "Stackable", "Microfiber", "Airtight", "Programmable"),
-        ("Skillet", "Pressure Cooker", "Air Fryer", "Sheet Set", "Food Storage Containers", "Coffee Maker"),
-    ),
-    "industrial": Vocabulary(
-        ("3M", "Hillman", "Eisco", "Uline", "Creality", "Honeywell", "Gorilla", "Thermo"),
-        ("Industrial", "Heavy Duty", "Lab Grade", "Corrosion Resistant", "Reusable", "High Precision"),
-        ("Safety Glasses", "Screw Assortment", "3D Printer Filament", "Borosilicate Beakers", "Nitrile Gloves"),
-    ),
-    "office": Vocabulary(
-        ("Pilot", "Post-it", "Sharpie", "HP", "Brother", "Amazon Basics", "Logitech", "Five Star"),
-        ("Retractable", "Ergonomic", "Wireless", "Assorted Color", "Recycled", "Adjustable", "Fine Point"),
-        ("Gel Pens", "Sticky Notes", "Permanent Markers", "Printer Ink", "Label Maker", "Desk Organizer"),
-    ),
-    "pet-supplies": Vocabulary(
-        ("KONG", "Purina", "Greenies", "Frisco", "Tetra", "Kaytee", "PetSafe", "Nylabone"),
-        ("Durable", "Grain-Free", "Self-Cleaning", "Orthopedic", "Interactive", "Odor Control", "Chew-Proof"),
-        ("Dog Toy", "Cat Litter", "Dental Treats", "Aquarium Filter", "Bird Seed", "Pet Bed", "Automatic Feeder"),
-    ),
-    "sports-outdoors": Vocabulary(
-        ("Coleman", "Bowflex", "Hydro Flask", "Wilson", "Gaiam", "Fitbit", "Ozark Trail", "Shakespeare"),
-        ("Adjustable", "Insulated", "Non-Slip", "Ultralight", "Waterproof", "Official Size", "Foldable"),
-        ("Dumbbells", "Water Bottle", "Yoga Mat", "Camping Tent", "Basketball", "Resistance Bands", "Hiking Backpack"),
-    ),
-    "tools": Vocabulary(
-        ("DEWALT", "Milwaukee", "Makita", "Klein Tools", "Stanley", "WORX", "Ryobi", "Craftsman"),
-        ("Cordless", "Brushless", "20V MAX", "Magnetic", "Heavy Duty", "Compact", "Impact Rated"),
-        ("Drill Driver Kit", "Socket Set", "Tape Measure", "LED Work Light", "Wire Stripper", "Circular Saw"),
-    ),
-    "toys-games": Vocabulary(
-        ("LEGO", "Hasbro", "Mattel", "Melissa & Doug", "Funko", "Hot Wheels", "Barbie", "Ravensburger"),
-        ("Classic", "Deluxe", "Collectible", "Educational", "Glow-in-the-Dark", "Family", "Magnetic"),
-        ("Building Set", "Board Game", "Action Figure", "Jigsaw Puzzle 1000 Pieces", "Card Game", "Race Track"),
-    ),
-}
+def _load_words() -> tuple[dict[str, Vocabulary], tuple[str, ...]]:
+    """Product words by department id (of app/data/amazon_categories.json), and the words of seller ids."""
+    data = json.loads(resources.files("app").joinpath("data/demo_words.json").read_text(encoding="utf-8"))
+    vocabularies = {
+        department: Vocabulary(tuple(words["brands"]), tuple(words["adjectives"]), tuple(words["nouns"]))
+        for department, words in data["departments"].items()
+    }
+    return vocabularies, tuple(data["seller_words"])
+
+
+VOCABULARIES, SELLER_WORDS = _load_words()
 VARIANTS = ("", "", "", ", 2 Pack", ", Black", ", Large", ", 12 Count", ", Blue", " (Pack of 3)")
 PRICE_ENDINGS = ("0.99", "0.99", "0.49", "0.95", "0.00", "0.89", "0.97")
 
 # Seller user IDs are composed the way real ones are: a word or two, sometimes digits or a shop suffix.
-SELLER_WORDS = (
-    "apex", "bargain", "bay", "best", "blue", "bright", "budget", "cedar", "city", "coastal", "crown", "daily",
-    "deal", "direct", "eagle", "east", "elite", "express", "family", "fast", "first", "fresh", "gold", "golden",
-    "good", "great", "green", "harbor", "home", "hub", "key", "king", "lake", "liberty", "lucky", "main",
-    "maple", "market", "metro", "mid", "north", "oak", "ocean", "outlet", "pacific", "peak", "pine", "prime",
-    "pro", "quick", "red", "river", "rock", "royal", "sage", "silver", "smart", "south", "star", "summit",
-    "sun", "supply", "top", "total", "trade", "trend", "true", "union", "urban", "valley", "value", "west",
-    "wild", "zen",
-)  # fmt: skip
 SELLER_SUFFIXES = ("", "", "", "store", "shop", "deals", "goods", "outlet", "usa", "trading", "co", "llc")
 SELLER_JOINERS = ("", "", "_", "-", ".")
 

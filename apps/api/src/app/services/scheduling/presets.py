@@ -7,7 +7,7 @@ from uuid import UUID
 
 from psycopg import errors as pg_errors
 
-from app.db.pool import Pool
+from app.db.pool import Conn, Pool
 from app.errors import Conflict, InvalidInput, NotFound
 from app.repositories import presets as repo
 from app.repositories.presets import PresetRow
@@ -31,6 +31,16 @@ def _category_ids(category_ids: list[str]) -> list[str]:
 
 def _duplicate(name: str) -> Conflict:
     return Conflict(f"A preset named {name!r} already exists")
+
+
+async def _own_preset(conn: Conn, *, org_id: UUID, preset_id: UUID, refusal: str) -> PresetRow:
+    """The org's own preset, locked for a change; 404 when unknown, 409 (`refusal`) for a built-in."""
+    preset = await repo.get_preset(conn, org_id=org_id, preset_id=preset_id, for_update=True)
+    if preset is None:
+        raise NotFound("Preset not found")
+    if preset.is_builtin:
+        raise Conflict(f"{preset.name!r} is a built-in preset and {refusal}")
+    return preset
 
 
 async def list_presets(pool: Pool, *, org_id: UUID) -> list[PresetRow]:
@@ -75,11 +85,8 @@ async def update_preset(
     new_name = _clean_name(name) if name is not None else None
     ids = _category_ids(category_ids) if category_ids is not None else None
     async with pool.connection() as conn, conn.transaction():
-        preset = await repo.get_preset(conn, org_id=org_id, preset_id=preset_id, for_update=True)
-        if preset is None:
-            raise NotFound("Preset not found")
-        if preset.is_builtin:
-            raise Conflict(f"{preset.name!r} is a built-in preset and cannot be changed; save a copy instead")
+        refusal = "cannot be changed; save a copy instead"
+        preset = await _own_preset(conn, org_id=org_id, preset_id=preset_id, refusal=refusal)
         new_name = new_name or preset.name
         if await repo.name_taken(conn, org_id=org_id, name=new_name, except_id=preset_id):
             raise _duplicate(new_name)
@@ -93,11 +100,7 @@ async def update_preset(
 
 async def delete_preset(pool: Pool, *, org_id: UUID, preset_id: UUID) -> None:
     async with pool.connection() as conn, conn.transaction():
-        preset = await repo.get_preset(conn, org_id=org_id, preset_id=preset_id, for_update=True)
-        if preset is None:
-            raise NotFound("Preset not found")
-        if preset.is_builtin:
-            raise Conflict(f"{preset.name!r} is a built-in preset and cannot be deleted")
+        preset = await _own_preset(conn, org_id=org_id, preset_id=preset_id, refusal="cannot be deleted")
         users = await repo.schedules_using(conn, org_id=org_id, preset_id=preset_id)
         if users:
             raise Conflict(f"Preset {preset.name!r} is used by schedule(s) {', '.join(users)}; change those first")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -115,6 +115,19 @@ async def list_fires(pool: Pool, *, org_id: UUID, schedule_id: UUID, limit: int)
         return await repo.list_fires(conn, org_id=org_id, schedule_id=schedule_id, limit=limit)
 
 
+async def _checked(conn: Conn, org_id: UUID, values: ScheduleValues) -> ScheduleValues:
+    """`values` validated: 422 (name, cron, zone, categories), 404 (another org's or an unknown preset)."""
+    name = _clean_name(values.name)
+    expression = cron.normalize_cron(values.cron_expression)
+    cron.zone(values.timezone)
+    ids = await _check_target(conn, org_id=org_id, preset_id=values.preset_id, category_ids=values.category_ids)
+    return replace(values, name=name, cron_expression=expression, category_ids=ids)
+
+
+def _first_fire(values: ScheduleValues, now: datetime) -> datetime | None:
+    return cron.next_fire_time(values.cron_expression, values.timezone, now) if values.enabled else None
+
+
 async def create_schedule(
     pool: Pool,
     *,
@@ -129,67 +142,53 @@ async def create_schedule(
     now: datetime,
 ) -> ScheduleView:
     """Validate everything before anything is stored: 422 (cron, zone, categories), 404 (preset), 409 (name)."""
-    name = _clean_name(name)
-    expression = cron.normalize_cron(cron_expression)
-    cron.zone(timezone)
+    wanted = ScheduleValues(name, preset_id, category_ids, cron_expression, timezone, enabled, next_run_at=None)
     async with pool.connection() as conn, conn.transaction():
-        ids = await _check_target(conn, org_id=org_id, preset_id=preset_id, category_ids=category_ids)
-        values = ScheduleValues(
-            name=name,
-            preset_id=preset_id,
-            category_ids=ids,
-            cron_expression=expression,
-            timezone=timezone,
-            enabled=enabled,
-            next_run_at=cron.next_fire_time(expression, timezone, now) if enabled else None,
-        )
+        values = await _checked(conn, org_id, wanted)
+        values = replace(values, next_run_at=_first_fire(values, now))
         try:
             schedule_id = await repo.insert_schedule(conn, org_id=org_id, values=values, created_by=user_id)
         except pg_errors.UniqueViolation:
-            raise _duplicate(name) from None
+            raise _duplicate(values.name) from None
         created = await _reload(conn, org_id=org_id, schedule_id=schedule_id)
-    logger.info("schedule %s created in org %s (%s %s)", schedule_id, org_id, expression, timezone)
+    logger.info("schedule %s created in org %s (%s %s)", schedule_id, org_id, values.cron_expression, timezone)
     return created
+
+
+def _changed(current: ScheduleRow, changes: dict[str, Any]) -> ScheduleValues:
+    """`current` with the given fields changed; `preset_id` and `category_ids` replace each other."""
+    preset_id, category_ids = current.preset_id, current.category_ids
+    if "preset_id" in changes or "category_ids" in changes:
+        preset_id, category_ids = changes.get("preset_id"), changes.get("category_ids")
+    return ScheduleValues(
+        name=changes["name"] if changes.get("name") is not None else current.name,
+        preset_id=preset_id,
+        category_ids=category_ids,
+        cron_expression=(
+            changes["cron_expression"] if changes.get("cron_expression") is not None else current.cron_expression
+        ),
+        timezone=changes.get("timezone") or current.timezone,
+        enabled=changes["enabled"] if changes.get("enabled") is not None else current.enabled,
+        next_run_at=current.next_run_at,
+    )
 
 
 async def update_schedule(
     pool: Pool, *, org_id: UUID, schedule_id: UUID, changes: dict[str, Any], now: datetime
 ) -> ScheduleView:
-    """Apply the given fields; `preset_id` and `category_ids` replace each other."""
+    """Apply the given fields; a new cron expression, zone or `enabled` recomputes the next fire time from now."""
     async with pool.connection() as conn, conn.transaction():
         current = await repo.get_schedule(conn, org_id=org_id, schedule_id=schedule_id, for_update=True)
         if current is None:
             raise NotFound("Schedule not found")
-        name = _clean_name(changes["name"]) if changes.get("name") is not None else current.name
-        expression = (
-            cron.normalize_cron(changes["cron_expression"])
-            if changes.get("cron_expression") is not None
-            else current.cron_expression
-        )
-        timezone = changes.get("timezone") or current.timezone
-        cron.zone(timezone)
-        enabled = changes["enabled"] if changes.get("enabled") is not None else current.enabled
-        preset_id, category_ids = current.preset_id, current.category_ids
-        if "preset_id" in changes or "category_ids" in changes:
-            preset_id, category_ids = changes.get("preset_id"), changes.get("category_ids")
-        ids = await _check_target(conn, org_id=org_id, preset_id=preset_id, category_ids=category_ids)
-        timing_changed = (expression, timezone, enabled) != (current.cron_expression, current.timezone, current.enabled)
-        next_run_at = current.next_run_at
-        if timing_changed:
-            next_run_at = cron.next_fire_time(expression, timezone, now) if enabled else None
-        values = ScheduleValues(
-            name=name,
-            preset_id=preset_id,
-            category_ids=ids,
-            cron_expression=expression,
-            timezone=timezone,
-            enabled=enabled,
-            next_run_at=next_run_at,
-        )
+        values = await _checked(conn, org_id, _changed(current, changes))
+        timing = (values.cron_expression, values.timezone, values.enabled)
+        if timing != (current.cron_expression, current.timezone, current.enabled):
+            values = replace(values, next_run_at=_first_fire(values, now))
         try:
             await repo.update_schedule(conn, org_id=org_id, schedule_id=schedule_id, values=values)
         except pg_errors.UniqueViolation:
-            raise _duplicate(name) from None
+            raise _duplicate(values.name) from None
         return await _reload(conn, org_id=org_id, schedule_id=schedule_id)
 
 
