@@ -51,6 +51,17 @@ class _Decision:
     missed: list[datetime]
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What became of a fire time (or of `count` missed ones from `fire_time` on), before it is recorded."""
+
+    fire_time: datetime
+    outcome: str
+    reason: str | None = None
+    run: RunRow | None = None
+    count: int = 1
+
+
 class Scheduler:
     def __init__(
         self,
@@ -134,10 +145,11 @@ class Scheduler:
             ):
                 return []  # another process fired it (or it was changed meanwhile)
             if decision.missed:
-                recorded.append(await self._record_missed(conn, schedule, decision.missed, now))
+                recorded.append(await self._record(conn, schedule, self._missed(decision.missed), now))
             if decision.fire_time is not None:
-                fire, started = await self._start_run(conn, schedule, decision.fire_time, now)
-                recorded.append(fire)
+                outcome = await self._start_run(conn, schedule, decision.fire_time)
+                recorded.append(await self._record(conn, schedule, outcome, now))
+                started = outcome.run
         for fire in recorded:
             level = logging.INFO if fire.outcome == "started" else logging.WARNING
             logger.log(
@@ -149,7 +161,14 @@ class Scheduler:
             await self.executor.ensure_running(started.id)
         return recorded
 
-    async def _record_missed(self, conn: Conn, schedule: ScheduleRow, missed: list[datetime], now: datetime) -> FireRow:
+    async def _record(self, conn: Conn, schedule: ScheduleRow, fire: _Outcome, now: datetime) -> FireRow:
+        run_id = fire.run.id if fire.run is not None else None
+        return await repo.insert_fire(
+            conn, schedule_id=schedule.id, org_id=schedule.org_id, fire_time=fire.fire_time, fire_count=fire.count,
+            outcome=fire.outcome, reason=fire.reason, run_id=run_id, claimed_by=self.owner, recorded_at=now,
+        )  # fmt: skip
+
+    def _missed(self, missed: list[datetime]) -> _Outcome:
         count = len(missed)
         more = "+" if count >= _COUNT_LIMIT else ""
         grace = timedelta(seconds=self.settings.schedule_grace_seconds)
@@ -158,18 +177,11 @@ class Scheduler:
             if count == 1
             else (f"from {missed[0]:%Y-%m-%d %H:%M} to {missed[-1]:%Y-%m-%d %H:%M} UTC")
         )
-        return await repo.insert_fire(
-            conn,
-            schedule_id=schedule.id,
-            org_id=schedule.org_id,
-            fire_time=missed[0],
-            fire_count=count,
-            outcome="missed",
-            reason=f"{count}{more} fire time(s) {when} passed while no server was running "
-            f"(fire times older than the {grace} grace period are not made up)",
-            claimed_by=self.owner,
-            recorded_at=now,
+        reason = (
+            f"{count}{more} fire time(s) {when} passed while no server was running "
+            f"(fire times older than the {grace} grace period are not made up)"
         )
+        return _Outcome(fire_time=missed[0], outcome="missed", reason=reason, count=count)
 
     async def _skip_reason(self, conn: Conn, schedule: ScheduleRow) -> str | None:
         if schedule.created_by is None or not await repo.member_may_collect(
@@ -182,47 +194,30 @@ class Scheduler:
                 return f"the previous run {previous.name!r} ({previous.id}) is still {previous.status}"
         return None
 
-    async def _start_run(
-        self, conn: Conn, schedule: ScheduleRow, fire_time: datetime, now: datetime
-    ) -> tuple[FireRow, RunRow | None]:
-        """Record the fire, and the run it started (None when skipped or failed)."""
-        outcome, reason, run_id = "started", None, None
-        run: RunRow | None = None
+    async def _start_run(self, conn: Conn, schedule: ScheduleRow, fire_time: datetime) -> _Outcome:
+        """Start the schedule's run for `fire_time`: started, or skipped / failed with the reason."""
         reason = await self._skip_reason(conn, schedule)
         if reason is not None:
-            outcome = "skipped"
-        else:
-            local = fire_time.astimezone(ZoneInfo(schedule.timezone))
-            try:
-                # A savepoint: a refused run must not undo the claim and its record.
-                async with conn.transaction():
-                    run = await lifecycle.create_run_in(
-                        conn,
-                        self.settings,
-                        org_id=schedule.org_id,
-                        user_id=schedule.created_by,
-                        name=f"{schedule.name} ({local:%Y-%m-%d %H:%M %Z})",
-                        category_ids=schedule.category_ids,
-                        preset_id=schedule.preset_id,
-                        trigger="schedule",
-                        schedule_id=schedule.id,
-                        start=True,
-                    )
-                run_id = run.id
-                await repo.set_last_run(conn, schedule_id=schedule.id, run_at=fire_time, run_id=run.id)
-            except TooManyOpenRuns as exc:
-                outcome, reason = "skipped", exc.detail
-            except AppError as exc:
-                outcome, reason = "failed", exc.detail
-        fire = await repo.insert_fire(
-            conn,
-            schedule_id=schedule.id,
-            org_id=schedule.org_id,
-            fire_time=fire_time,
-            outcome=outcome,
-            reason=reason,
-            run_id=run_id,
-            claimed_by=self.owner,
-            recorded_at=now,
-        )
-        return fire, run
+            return _Outcome(fire_time, "skipped", reason)
+        local = fire_time.astimezone(ZoneInfo(schedule.timezone))
+        try:
+            # A savepoint: a refused run must not undo the claim and its record.
+            async with conn.transaction():
+                run = await lifecycle.create_run_in(
+                    conn,
+                    self.settings,
+                    org_id=schedule.org_id,
+                    user_id=schedule.created_by,
+                    name=f"{schedule.name} ({local:%Y-%m-%d %H:%M %Z})",
+                    category_ids=schedule.category_ids,
+                    preset_id=schedule.preset_id,
+                    trigger="schedule",
+                    schedule_id=schedule.id,
+                    start=True,
+                )
+            await repo.set_last_run(conn, schedule_id=schedule.id, run_at=fire_time, run_id=run.id)
+        except TooManyOpenRuns as exc:
+            return _Outcome(fire_time, "skipped", exc.detail)
+        except AppError as exc:
+            return _Outcome(fire_time, "failed", exc.detail)
+        return _Outcome(fire_time, "started", run=run)
