@@ -19,7 +19,8 @@ from app.errors import InvalidInput, RateLimited, UpstreamError
 from app.scrapers.base import AmazonProduct, Marketplace, PriceWindow
 from app.scrapers.demo import DemoMarketplace
 from app.scrapers.factory import build_marketplace
-from app.scrapers.oxylabs import OxylabsMarketplace, OxylabsTimeouts, ebay_search_url, parse_retry_after
+from app.scrapers.oxylabs import OxylabsMarketplace, OxylabsTimeouts, ebay_search_url
+from app.scrapers.upstream_http import parse_retry_after
 from tests.fakes.fake_oxylabs import (
     QUERIES_PATH,
     FakeOxylabs,

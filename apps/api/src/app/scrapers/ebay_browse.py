@@ -22,10 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from app.config import Settings
-from app.errors import InvalidInput, RateLimited, UpstreamError
+from app.errors import RateLimited, UpstreamError
 from app.scrapers.base import EbayListing, EbaySearchPage, EbaySeller, PriceWindow
-from app.scrapers.oxylabs import parse_retry_after
 from app.scrapers.prices import parse_price
+from app.scrapers.upstream_http import credentials, json_client, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -126,23 +126,16 @@ class EbayBrowseSearch:
         clock: Callable[[], float] = time.monotonic,
         timeout_seconds: float = 30.0,
     ) -> None:
-        client_id, secret = settings.ebay_client_id, settings.ebay_client_secret
-        if not client_id or secret is None or not secret.get_secret_value():
-            raise InvalidInput(
-                "The ebay_api provider needs EBAY_CLIENT_ID and EBAY_CLIENT_SECRET (an eBay application keyset)"
-            )
+        client_id, secret = credentials(
+            settings.ebay_client_id,
+            settings.ebay_client_secret,
+            missing="The ebay_api provider needs EBAY_CLIENT_ID and EBAY_CLIENT_SECRET (an eBay application keyset)",
+        )
         base = settings.ebay_base_url.rstrip("/")
         self._search_url = base + SEARCH_PATH
         self._page_size = settings.ebay_api_page_size
-        # No pool limit: waiting for a connection is the pipeline's concurrency, not a slow upstream.
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(timeout_seconds, pool=None),
-            headers={"Accept": "application/json"},
-        )
-        self._token = _AppToken(
-            self._client, base + TOKEN_PATH, httpx.BasicAuth(client_id, secret.get_secret_value()), clock
-        )
+        self._client = json_client(transport=transport, timeout_seconds=timeout_seconds)
+        self._token = _AppToken(self._client, base + TOKEN_PATH, httpx.BasicAuth(client_id, secret), clock)
 
     @property
     def token_mints(self) -> int:

@@ -12,18 +12,17 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote_plus
 
 import httpx
 
 from app.config import Settings
-from app.errors import InvalidInput, RateLimited, UpstreamError
+from app.errors import RateLimited, UpstreamError
 from app.scrapers.base import AmazonProduct, EbaySearchPage, PriceWindow
 from app.scrapers.ebay_html import parse_search_html
 from app.scrapers.prices import parse_price
+from app.scrapers.upstream_http import credentials, json_client, parse_retry_after, upstream_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -53,26 +52,6 @@ def ebay_search_url(query: str, window: PriceWindow, page: int) -> str:
     )
 
 
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None when absent or garbled."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
 def _malformed(what: str) -> UpstreamError:
     return UpstreamError(f"malformed response: {what}", error_type="parse_error")
 
@@ -87,16 +66,17 @@ class OxylabsMarketplace:
         transport: httpx.AsyncBaseTransport | None = None,
         timeouts: OxylabsTimeouts | None = None,
     ) -> None:
-        username, password = settings.oxylabs_username, settings.oxylabs_password
-        if not username or password is None or not password.get_secret_value():
-            raise InvalidInput("The oxylabs provider needs OXYLABS_USERNAME and OXYLABS_PASSWORD")
+        username, password = credentials(
+            settings.oxylabs_username,
+            settings.oxylabs_password,
+            missing="The oxylabs provider needs OXYLABS_USERNAME and OXYLABS_PASSWORD",
+        )
         self._url = settings.oxylabs_base_url
         self._timeouts = timeouts or OxylabsTimeouts()
-        self._client = httpx.AsyncClient(
-            auth=httpx.BasicAuth(username, password.get_secret_value()),
+        self._client = json_client(
             transport=transport,
-            headers={"Accept": "application/json"},
-            timeout=self._timeout(self._timeouts.ebay_seconds),
+            timeout_seconds=self._timeouts.ebay_seconds,
+            auth=httpx.BasicAuth(username, password),
         )
 
     async def aclose(self) -> None:
@@ -163,17 +143,12 @@ class OxylabsMarketplace:
             listings=list(parsed.listings),
         )
 
-    @staticmethod
-    def _timeout(seconds: float) -> httpx.Timeout:
-        # No pool limit: waiting for a free connection is the pipeline's concurrency, not a slow upstream.
-        return httpx.Timeout(seconds, pool=None)
-
     async def _query(self, payload: Mapping[str, object], timeout_seconds: float) -> Mapping[str, Any]:
         """POST one job and return `results[0]`, turning every failure into an `UpstreamError`."""
         source = payload["source"]
         started = time.monotonic()
         try:
-            response = await self._client.post(self._url, json=payload, timeout=self._timeout(timeout_seconds))
+            response = await self._client.post(self._url, json=payload, timeout=upstream_timeout(timeout_seconds))
         except httpx.TimeoutException as exc:
             raise UpstreamError(f"Oxylabs did not answer within {timeout_seconds:g} s", error_type="timeout") from exc
         except httpx.DecodingError as exc:
