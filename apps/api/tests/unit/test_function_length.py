@@ -33,7 +33,7 @@ def test_the_check_finds_long_methods_and_nested_functions(tmp_path: Path) -> No
     (tmp_path / "m.py").write_text(source)
     assert sorted(long_functions(tmp_path)) == [
         "m.py:2 method (61 lines)",
-        "m.py:6 outer (62 lines)",
-        "m.py:7 inner (61 lines)",
+        "m.py:65 outer (62 lines)",
+        "m.py:66 inner (61 lines)",
     ]
     assert long_functions(tmp_path, limit=62) == []
