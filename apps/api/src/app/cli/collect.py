@@ -51,8 +51,6 @@ DEFAULT_EMAIL = "cli@localhost"
 REFRESH_SECONDS = 0.25
 
 
-
-
 @dataclass(frozen=True)
 class CollectOptions:
     category_ids: list[str]

@@ -73,7 +73,5 @@ def print_schedules(console: Console, org: str, found: list[ScheduleView]) -> No
         collects = f"preset {s.preset_name}" if s.preset_name else ", ".join(s.category_ids or [])
         next_run = f"{s.next_run_at:%Y-%m-%d %H:%M}" if s.enabled and s.next_run_at else "disabled"
         last = f"{s.last_run_at:%Y-%m-%d %H:%M} ({s.last_run_id})" if s.last_run_at else "never"
-        table.add_row(
-            s.name, f"{s.cron_expression}  [dim]{s.description}[/dim]", s.timezone, collects, next_run, last
-        )
+        table.add_row(s.name, f"{s.cron_expression}  [dim]{s.description}[/dim]", s.timezone, collects, next_run, last)
     console.print(table)
