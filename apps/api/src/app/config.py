@@ -173,6 +173,28 @@ class Settings(BaseSettings):
         default=None, description="For tests only: the instant from which a sped-up schedule clock runs fast."
     )
 
+    # Notifications (webhooks and e-mail)
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000", description="Where people open the page; links in notifications start here."
+    )
+    webhook_allow_private: bool = Field(
+        default=False, description="Allow webhooks to loopback, private and link-local addresses (self-hosting, tests)."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Encrypts webhook secrets at rest (32+ characters). Unset: a key kept in the database.",
+    )
+    smtp_url: SecretStr | None = Field(
+        default=None, description="smtp://user:password@host:port or smtps://...; unset: e-mail is off."
+    )
+    smtp_from: str = Field(
+        default="SellerCollection <sellercollection@localhost>", description="Sender of notification e-mails."
+    )
+    notification_concurrency: int = Field(
+        default=4, ge=1, le=32, description="Deliveries one server process sends at once (each holds a connection)."
+    )
+
     # Demo marketplace
     demo_latency_ms: float = Field(default=150.0, ge=0, description="Simulated upstream latency of the demo provider.")
     demo_error_rate: float = Field(default=0.0, ge=0, le=1)
@@ -184,6 +206,25 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_url_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("smtp_url", "secret_key", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in ("smtp", "smtps"):
+            raise ValueError("must start with smtp:// or smtps://")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
+            raise ValueError("must be an http:// or https:// address")
+        return value.rstrip("/")
 
     def database_description(self) -> str:
         """Which database commands use, for people: the URL without its password, or the embedded one's folder."""

@@ -620,3 +620,136 @@ class CollectionSettingsUpdate(BaseModel):
         default=None, ge=0.1, le=100, description="High end of the eBay price window, x the Amazon price (3 decimals)"
     )
     workers: int | None = Field(default=None, ge=1, le=5)
+
+
+# --- Notifications ------------------------------------------------------------------------------
+
+# What a subscription may ask to hear about; `ping` is sent only by a test and to that subscription.
+NotificationEvent = Literal[
+    "run.completed", "run.paused", "run.failed", "run.cancelled", "schedule.skipped", "schedule.missed"
+]  # fmt: skip
+NotificationEventType = NotificationEvent | Literal["ping"]
+SubscriptionKind = Literal["webhook", "email"]
+AttemptOutcome = Literal["delivered", "retrying", "failed"]
+
+
+def _distinct(events: list[str]) -> list[str]:
+    return sorted(set(events))
+
+
+EventList = Annotated[
+    list[NotificationEvent],
+    Field(min_length=1, max_length=20, description="Events to send (`ping` is always sent by a test)"),
+    AfterValidator(_distinct),
+]
+WebhookUrl = Annotated[
+    CleanStr,
+    Field(
+        min_length=1,
+        max_length=2048,
+        description="https, or http to a public address; loopback, private and link-local addresses are refused",
+    ),
+]
+SubscriptionDescription = Annotated[CleanStr, Field(max_length=200)]
+# A plain address (no display name, no spaces): it goes into a mail header as it is.
+EmailAddress = Annotated[CleanStr, Field(max_length=254, pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")]
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl
+    events: EventList
+    description: SubscriptionDescription | None = None
+
+
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl | None = None
+    events: EventList | None = None
+    enabled: bool | None = Field(default=None, description="true also clears an automatic disable")
+    description: SubscriptionDescription | None = None
+
+
+class EmailCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: EmailAddress
+    events: EventList
+
+
+class EmailUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: EventList | None = None
+    enabled: bool | None = Field(default=None, description="true also clears an automatic disable")
+
+
+class SubscriptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    kind: SubscriptionKind
+    events: list[NotificationEvent]
+    enabled: bool
+    disabled_reason: str | None = Field(description="Why it was disabled (e.g. after 3 days of failures)")
+    failing_since: datetime | None = Field(description="Every try since this time failed (null after a success)")
+    last_success_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookOut(SubscriptionOut):
+    url: str | None
+    description: str | None
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Signs every delivery (HMAC-SHA256). Shown only in this answer: keep it safely.")
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookOut]
+
+
+class EmailOut(SubscriptionOut):
+    address: str | None
+
+
+class EmailList(BaseModel):
+    email_enabled: bool = Field(description="false while SELLERCOLLECTION_SMTP_URL is unset: nothing is sent")
+    detail: str
+    recipients: list[EmailOut]
+
+
+class PingSent(BaseModel):
+    event_id: UUID = Field(description="The ping's event id; its delivery appears in GET /notifications/deliveries")
+    type: Literal["ping"] = "ping"
+
+
+class DeliveryOut(BaseModel):
+    """One try of one delivery."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID
+    delivery_id: UUID | None
+    subscription_id: UUID | None
+    event_id: UUID
+    event_type: NotificationEventType
+    kind: SubscriptionKind
+    target: str = Field(description="The URL or address tried")
+    attempt: int
+    outcome: AttemptOutcome
+    status_code: int | None = Field(description="The HTTP status (webhooks) or SMTP reply code (e-mail)")
+    duration_ms: int
+    error: str | None
+    response_body: str | None = Field(description="The first 1 KB of the answer")
+    next_attempt_at: datetime | None = Field(description="When it is tried again (outcome `retrying`)")
+    attempted_at: datetime
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[DeliveryOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")

@@ -22,12 +22,14 @@ from pydantic import BaseModel, Field
 
 from app import models
 from app.repositories.audit import AuditRow, JournalRow, TimelineRow
+from app.repositories.notifications import AttemptRow, SubscriptionRow
 from app.repositories.presets import PresetRow
 from app.repositories.runs import FinishedRunRow, RunRow
 from app.repositories.schedules import FireRow
 from app.repositories.sellers import SellerRow
 from app.security import Caller
 from app.services.accounts import OpenedSession
+from app.services.notifications.subscriptions import CreatedWebhook
 from app.services.runs.lifecycle import ItemTally, Progress
 from app.services.runs.pipeline import WorkerState
 from app.services.scheduling.schedules import ScheduleView
@@ -55,6 +57,11 @@ BUILT_FROM: dict[type[BaseModel], type] = {
     models.PresetOut: PresetRow,
     models.ScheduleOut: ScheduleView,
     models.ScheduleFireOut: FireRow,
+    models.SubscriptionOut: SubscriptionRow,
+    models.WebhookOut: SubscriptionRow,
+    models.WebhookCreated: CreatedWebhook,
+    models.EmailOut: SubscriptionRow,
+    models.DeliveryOut: AttemptRow,
 }
 # Models read from attributes that are their own stored form (the run row keeps RunSettingsOut as is).
 STORED_AS_IS = {models.RunSettingsOut}

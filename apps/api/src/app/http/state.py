@@ -23,6 +23,7 @@ from app.http.export_slots import ExportSlots
 from app.http.signin_throttle import SigninThrottle
 from app.http.stream_guard import StreamGuard
 from app.runtime import Runtime, open_runtime
+from app.services.notifications.worker import DeliveryWorker
 from app.services.scheduling.scheduler import Scheduler
 from app.services.scheduling.schedules import schedule_clock
 
@@ -36,6 +37,7 @@ class ServerState:
     signin_throttle: SigninThrottle
     stream_guard: StreamGuard
     scheduler: Scheduler
+    notifications: DeliveryWorker
 
 
 def server_state(app: Starlette) -> ServerState:
@@ -69,6 +71,10 @@ async def open_server_state(settings: Settings) -> AsyncIterator[ServerState]:
         stack.callback(streams_exit.cancel)
         if settings.scheduler_enabled:
             await scheduler.start()
+        # Every server process sends due notifications; the row locks make each delivery go out once.
+        notifications = DeliveryWorker(pool=runtime.pool, settings=settings, owner=runtime.executor.owner)
+        await notifications.start()
+        stack.push_async_callback(notifications.close)
         yield ServerState(
             runtime=runtime,
             export_slots=ExportSlots(
@@ -77,6 +83,7 @@ async def open_server_state(settings: Settings) -> AsyncIterator[ServerState]:
             signin_throttle=SigninThrottle(settings.signin_failures_per_minute),
             stream_guard=guard,
             scheduler=scheduler,
+            notifications=notifications,
         )
 
 

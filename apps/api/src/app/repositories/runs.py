@@ -187,9 +187,13 @@ async def set_status(conn: Conn, *, run_id: UUID, status: RunStatus, reason: str
     return row
 
 
-async def stop_if_running(conn: Conn, *, run_id: UUID, owner: str, status: RunStatus, reason: str | None) -> bool:
-    """Executor-side stop (pause on failures, fail): only while it still holds the running run."""
-    cur = await conn.execute(
+async def stop_if_running(
+    conn: Conn, *, run_id: UUID, owner: str, status: RunStatus, reason: str | None
+) -> RunRow | None:
+    """Executor-side stop (pause on failures, fail): only while it still holds the running run; the run, or None."""
+    return await fetch_one(
+        conn,
+        RunRow,
         f"""
         UPDATE collection_runs r SET
             status = %(status)s, status_reason = %(reason)s, {_STOP_SNAPSHOT},
@@ -197,10 +201,10 @@ async def stop_if_running(conn: Conn, *, run_id: UUID, owner: str, status: RunSt
             completed_at = CASE WHEN %(status)s = 'failed' THEN now() ELSE completed_at END,
             lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
         WHERE id = %(run_id)s AND status = 'running' AND lease_owner = %(owner)s
+        RETURNING {_RUN_R}
         """,
         {"run_id": run_id, "owner": owner, "status": status, "reason": reason},
     )
-    return cur.rowcount == 1
 
 
 async def complete_run(conn: Conn, *, run_id: UUID, owner: str) -> RunRow | None:

@@ -39,6 +39,7 @@ from app.repositories import runs as runs_repo
 from app.scrapers.base import Marketplace
 from app.services.activity_history import finish_feed
 from app.services.activity_stream import ActivityBackend
+from app.services.notifications import outbox
 from app.services.parallel_runner import ActivityEvent, CollectionPausedException, create_activity_event
 from app.services.runs import org_settings
 from app.services.runs.pipeline import RunContext, RunFailed, run_amazon_phase, run_ebay_phase
@@ -348,8 +349,9 @@ class RunExecutor:
                 await run_amazon_phase(ctx)
             await run_ebay_phase(ctx)
             self._settle(run_id)
-            async with self.pool.connection() as conn:
+            async with self.pool.connection() as conn, conn.transaction():
                 done = await runs_repo.complete_run(conn, run_id=run_id, owner=self.owner)
+                await outbox.run_ended(conn, self.settings, done)
             if done is not None:
                 await self.finish(
                     run_id,
@@ -363,10 +365,11 @@ class RunExecutor:
             await self._release(ctx)
             if exc.reason in ("failures", "layout"):
                 reason = f"Paused after {exc}" if exc.reason == "failures" else f"Paused: {exc}"
-                async with self.pool.connection() as conn:
+                async with self.pool.connection() as conn, conn.transaction():
                     paused = await runs_repo.stop_if_running(
                         conn, run_id=run_id, owner=self.owner, status=RunStatus.PAUSED, reason=reason
                     )
+                    await outbox.run_ended(conn, self.settings, paused)
                 if paused:
                     await ctx.emit(create_activity_event(0, "run", "paused", error_message=reason))
                     logger.warning("run %s paused: %s", run_id, reason)
@@ -394,10 +397,11 @@ class RunExecutor:
             await items_repo.release_in_flight(conn, run_id=ctx.run_id)
 
     async def _fail(self, run_id: UUID, *, reason: str) -> None:
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, conn.transaction():
             failed = await runs_repo.stop_if_running(
                 conn, run_id=run_id, owner=self.owner, status=RunStatus.FAILED, reason=reason
             )
+            await outbox.run_ended(conn, self.settings, failed)
         if failed:
             logger.warning("run %s failed: %s", run_id, reason)
             await self.finish(run_id, create_activity_event(0, "run", "failed", error_message=reason))

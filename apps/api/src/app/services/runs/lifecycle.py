@@ -28,6 +28,7 @@ from app.repositories.runs import FinishedRunRow, RunRow
 from app.security import Caller
 from app.services.activity_stream import ActivityBackend
 from app.services.catalogue import resolve_categories
+from app.services.notifications import outbox
 from app.services.parallel_runner import create_activity_event
 from app.services.runs import org_settings
 from app.services.runs.executor import RunExecutor
@@ -203,6 +204,7 @@ class RunLifecycle:
                 if not transition.runs:
                     # Wakes the executing process, wherever it is (delivered on commit).
                     await runs_repo.notify_control(conn, run_id=run_id)
+                    await outbox.run_ended(conn, self.executor.settings, run)
         if transition.runs:
             if changed:
                 self.stream.ensure_floor(run_id, run.event_seq_reserved)

@@ -30,6 +30,7 @@ from app.repositories import schedules as repo
 from app.repositories.runs import RunRow
 from app.repositories.schedules import FireRow, ScheduleRow
 from app.services.activity_stream import ActivityBackend
+from app.services.notifications import outbox
 from app.services.parallel_runner import create_activity_event
 from app.services.runs import lifecycle
 from app.services.runs.executor import RunExecutor
@@ -163,10 +164,12 @@ class Scheduler:
 
     async def _record(self, conn: Conn, schedule: ScheduleRow, fire: _Outcome, now: datetime) -> FireRow:
         run_id = fire.run.id if fire.run is not None else None
-        return await repo.insert_fire(
+        recorded = await repo.insert_fire(
             conn, schedule_id=schedule.id, org_id=schedule.org_id, fire_time=fire.fire_time, fire_count=fire.count,
             outcome=fire.outcome, reason=fire.reason, run_id=run_id, claimed_by=self.owner, recorded_at=now,
         )  # fmt: skip
+        await outbox.fire_recorded(conn, self.settings, schedule, recorded)
+        return recorded
 
     def _missed(self, missed: list[datetime]) -> _Outcome:
         count = len(missed)
