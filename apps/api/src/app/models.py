@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StringConstraints,
     WithJsonSchema,
     computed_field,
     model_validator,
@@ -642,17 +643,20 @@ EventList = Annotated[
     Field(min_length=1, max_length=20, description="Events to send (`ping` is always sent by a test)"),
     AfterValidator(_distinct),
 ]
+# Length limits on the string itself (checked before the characters), so the error speaks of characters.
 WebhookUrl = Annotated[
-    CleanStr,
-    Field(
-        min_length=1,
-        max_length=2048,
-        description="https, or http to a public address; loopback, private and link-local addresses are refused",
-    ),
+    str,
+    StringConstraints(min_length=1, max_length=2048),
+    AfterValidator(reject_control_characters),
+    Field(description="https, or http to a public address; loopback, private and link-local addresses are refused"),
 ]
-SubscriptionDescription = Annotated[CleanStr, Field(max_length=200)]
+SubscriptionDescription = Annotated[str, StringConstraints(max_length=200), AfterValidator(reject_control_characters)]
 # A plain address (no display name, no spaces): it goes into a mail header as it is.
-EmailAddress = Annotated[CleanStr, Field(max_length=254, pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")]
+EmailAddress = Annotated[
+    str,
+    StringConstraints(max_length=254, pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"),
+    AfterValidator(reject_control_characters),
+]
 
 
 class WebhookCreate(BaseModel):

@@ -43,10 +43,10 @@ def why_not_public(ip: IPAddress) -> str | None:
     ip = _embedded_ipv4(ip)
     for kind, test in (
         ("loopback", ip.is_loopback),
-        ("link-local (cloud metadata lives here)", ip.is_link_local),
-        ("private", ip.is_private),
-        ("multicast", ip.is_multicast),
         ("unspecified", ip.is_unspecified),
+        ("link-local (cloud metadata lives here)", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
         ("reserved", ip.is_reserved),
     ):
         if test:
