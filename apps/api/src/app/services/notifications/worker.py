@@ -49,6 +49,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._http: httpx.AsyncClient | None = None
+        self._closing = False
 
     async def start(self) -> None:
         self._http = webhook.webhook_client()
@@ -60,10 +61,16 @@ class DeliveryWorker:
         self._wake.set()  # what is due from before this start is sent at once
 
     async def close(self) -> None:
-        """Stop sending; a try in flight is abandoned (its row unlocks for another process) and sent again."""
-        for task in self._tasks:
+        """Stop sending: tries in flight finish and are recorded (10 s at most), then the slots end."""
+        self._closing = True
+        self._wake.set()
+        pacer, slots = self._tasks[:1], self._tasks[1:]
+        stuck: set[asyncio.Task[None]] = set()
+        if slots:
+            _, stuck = await asyncio.wait(slots, timeout=TIMEOUT_SECONDS + 2)
+        # A slot stuck past that is cancelled: its row unlocks, and the delivery is sent again later.
+        for task in [*pacer, *stuck]:
             task.cancel()
-        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -99,11 +106,13 @@ class DeliveryWorker:
         return min(_POLL_SECONDS, max(_MIN_WAIT_SECONDS, seconds))
 
     async def _slot(self) -> None:
-        while True:
+        while not self._closing:
             await self._wake.wait()
+            if self._closing:
+                return
             self._wake.clear()  # before looking, so a wake-up during the drain is not lost
             try:
-                while await self.deliver_one():
+                while not self._closing and await self.deliver_one():
                     pass
             except Exception:
                 logger.exception("notifications: a delivery could not be recorded; trying again shortly")

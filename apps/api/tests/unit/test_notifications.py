@@ -1,0 +1,150 @@
+"""Notifications without a server: the signature, which addresses webhooks may reach, the retry schedule,
+what the log keeps of an answer, and the two parts of an e-mail."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from app.config import Settings
+from app.errors import InvalidInput
+from app.services.notifications import mail, retry
+from app.services.notifications.outbox import Event
+from app.services.notifications.result import first_kilobyte
+from app.services.notifications.signing import signature
+from app.services.notifications.targets import UnsafeTarget, check_webhook_url, resolve_public, why_not_public
+from tests.receivers import readme_verify
+
+
+def test_the_signature_is_hmac_sha256_of_time_dot_body() -> None:
+    # Computed with: printf '%s' '1700000000.{"id":"e1","type":"ping"}' | openssl dgst -sha256 -hmac whsec_test
+    expected = "0d7f29c442e994b76c9163904aacfae80dae69fb454d6ac294faf86e90470181"
+    assert signature("whsec_test", b'{"id":"e1","type":"ping"}', 1700000000) == f"t=1700000000,v1={expected}"
+
+
+def test_the_readme_example_accepts_our_signature_and_nothing_else() -> None:
+    verify = readme_verify()
+    body, now = b'{"id":"e1"}', int(time.time())
+    assert verify("whsec_a", body, signature("whsec_a", body, now))
+    assert not verify("whsec_b", body, signature("whsec_a", body, now))
+    assert not verify("whsec_a", body + b"\n", signature("whsec_a", body, now))
+    assert not verify("whsec_a", body, signature("whsec_a", body, now - 3600))  # a replay, an hour late
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:10.0.0.1", "private"),
+        ("64:ff9b::a9fe:a9fe", "link-local (cloud metadata lives here)"),  # 169.254.169.254 through NAT64
+        ("169.254.169.254", "link-local (cloud metadata lives here)"),
+        ("fe80::1", "link-local (cloud metadata lives here)"),
+        ("10.20.30.40", "private"),
+        ("fd12::1", "private"),
+        ("100.64.0.1", "non-public"),
+        ("224.0.0.1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("240.0.0.1", "private"),
+        ("8.8.8.8", None),
+        ("2606:4700:4700::1111", None),
+    ],
+)
+def test_which_addresses_are_public(address: str, kind: str | None) -> None:
+    assert why_not_public(ipaddress.ip_address(address)) == kind
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/x?token=1",
+        "http://93.184.215.14:8080/",
+        "https://[2606:4700::1111]/h",
+        "HTTPS://A.B/",
+    ],
+)
+def test_public_urls_are_accepted_without_resolving_them(url: str) -> None:
+    check_webhook_url(url, allow_private=False)
+
+
+def test_allowing_private_addresses_lifts_only_the_address_rules() -> None:
+    check_webhook_url("http://127.0.0.1:9000/hook", allow_private=True)
+    check_webhook_url("http://localhost/hook", allow_private=True)
+    with pytest.raises(InvalidInput, match="must start with https://"):
+        check_webhook_url("file:///etc/passwd", allow_private=True)
+
+
+async def test_a_name_is_resolved_and_every_address_checked_when_sent() -> None:
+    with pytest.raises(UnsafeTarget, match=r"Refused: localhost resolves to .*, a loopback address"):
+        await resolve_public("localhost", 80, allow_private=False)
+    assert ipaddress.ip_address(await resolve_public("localhost", 80, allow_private=True)).is_loopback
+    assert await resolve_public("127.0.0.1", 80, allow_private=True) == "127.0.0.1"
+
+
+def test_the_retry_schedule_is_eight_tries_within_a_day_the_first_retry_within_ten_seconds() -> None:
+    assert all(2 <= retry.backoff_seconds(1) <= 5 for _ in range(200))
+    for _ in range(50):
+        start = now = datetime(2026, 3, 1, tzinfo=UTC)
+        tries = [now]
+        while (later := retry.next_attempt_at(len(tries), start, now)) is not None:
+            assert later > now
+            now = later
+            tries.append(now)
+        assert len(tries) == 8
+        assert tries[1] - tries[0] <= timedelta(seconds=10)
+        assert tries[-1] - tries[0] <= timedelta(hours=24)
+        gaps = [b - a for a, b in itertools.pairwise(tries)]
+        assert gaps == sorted(gaps)  # each wait is longer than the one before
+    assert retry.next_attempt_at(3, start, start + timedelta(hours=24)) is None  # the day is over
+
+
+def test_the_log_keeps_at_most_one_kilobyte_of_an_answer_as_text() -> None:
+    assert first_kilobyte(b"") is None
+    assert first_kilobyte(b"x" * 5000) == "x" * 1024
+    kept = first_kilobyte(b"\xff\x00" * 1000)
+    assert kept is not None and "\x00" not in kept and len(kept.encode()) <= 1024
+    assert first_kilobyte("é".encode() * 600) == "é" * 512
+
+
+def _event(event_type: str, data: dict[str, object]) -> Event:
+    return Event(uuid.uuid4(), event_type, datetime(2026, 3, 1, 2, 30, tzinfo=UTC), uuid.uuid4(), data)  # type: ignore[arg-type]
+
+
+def test_the_payload_is_the_documented_shape_and_the_same_bytes_every_time() -> None:
+    event = _event("ping", {"message": "hi", "url": "http://x/notifications"})
+    assert event.body() == event.body()
+    assert set(event.payload()) == {"id", "type", "created_at", "org_id", "data"}
+    assert event.payload()["created_at"] == "2026-03-01T02:30:00+00:00"
+
+
+def test_an_email_has_the_same_facts_as_text_and_escaped_html() -> None:
+    data = {
+        "id": "r1", "name": "<script>x</script>", "status": "failed", "reason": "No products", "trigger": "schedule",
+        "schedule_id": None, "url": "http://h/runs/r1", "best_new_sellers": [{"name": "acme & co", "score": 91}],
+        "counts": {"sellers_found": 1234, "sellers_new": 5, "requests_total": 99, "upstream_cost": 0.1485},
+    }  # fmt: skip
+    message = mail.message(_event("run.failed", data), sender="a@b.c", to="team@example.com")
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    plain, markup = text.get_content(), html.get_content()
+    assert message["Subject"] == "[SellerCollection] Run “<script>x</script>” failed"
+    for fact in ("1,234", "No products", "a schedule", "$0.15", "acme & co (score 91)", "http://h/runs/r1"):
+        assert fact in plain
+        assert fact.replace("&", "&amp;") in markup
+    assert "<script>" not in markup and "&lt;script&gt;" in markup
+
+
+def test_smtp_urls_are_read_with_their_user_password_and_tls() -> None:
+    plain = mail.smtp_server(Settings(_env_file=None, smtp_url="smtp://u%40x:p%20w@mail.example.com:2525"))  # type: ignore[call-arg]
+    tls = mail.smtp_server(Settings(_env_file=None, smtp_url="smtps://mail.example.com"))  # type: ignore[call-arg]
+    assert plain == mail.SmtpServer("mail.example.com", 2525, False, "u@x", "p w")
+    assert tls == mail.SmtpServer("mail.example.com", 465, True, None, None)
+    assert mail.smtp_server(Settings(_env_file=None)) is None  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="must start with smtp:// or smtps://"):
+        Settings(_env_file=None, smtp_url="http://mail.example.com")  # type: ignore[call-arg]
