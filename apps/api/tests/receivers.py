@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -41,6 +42,23 @@ async def delivery_log(api: httpx.AsyncClient, count: int, timeout: float = 30) 
         # The commit that records a try happens in the server's worker; only asking shows it.
         assert time.monotonic() < deadline, f"the delivery log holds {len(listed)} tries, not {count}"
         await asyncio.sleep(0.05)
+
+
+def wait_delivered(db_url: str, org: str, count: int, timeout: float = 30) -> None:
+    """Until `count` of the org's deliveries are recorded delivered (a server records a try after its answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM notification_deliveries d JOIN orgs o ON o.id = d.org_id "
+                "WHERE o.name = %s AND d.status = 'delivered'",
+                (org,),
+            ).fetchone()
+        if row is not None and row[0] >= count:
+            return
+        # Another process's commit is only visible by asking the database.
+        assert time.monotonic() < deadline, f"{row} deliveries recorded, not {count}"
+        time.sleep(0.05)
 
 
 def readme_verify() -> Callable[..., bool]:

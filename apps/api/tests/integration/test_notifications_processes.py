@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections import Counter
 
 import psycopg
 import pytest
 
-from tests.receivers import WebhookReceiver
+from tests.receivers import WebhookReceiver, wait_delivered
 from tests.support import create_token, demo_env, served_process, start_served_run
 
 pytestmark = pytest.mark.timeout(300)
@@ -50,7 +49,7 @@ def test_with_two_servers_every_event_is_delivered_exactly_once(db_url: str) -> 
             runs = [start_served_run(a, "From one", 1), start_served_run(b, "From two", 1)]
             expected = 24 + len(runs) * len(hooks)  # each completion goes to every webhook
             receiver.wait_for(lambda got: len(got) >= expected, timeout=120)
-            assert _wait_delivered(db_url, "two-servers-notify", expected)
+            wait_delivered(db_url, "two-servers-notify", expected)
     # Both servers have stopped: whatever either sent is in `received`.
     sent = Counter((r.path, r.event_id) for r in receiver.received)
     assert len(sent) == expected and set(sent.values()) == {1}, sent.most_common(3)
@@ -79,17 +78,7 @@ def test_deliveries_pending_when_serve_is_killed_are_sent_after_the_restart(db_u
         with served_process(env):
             expected = {p["event_id"] for p in pings}
             got = receiver.wait_for(lambda got: {r.event_id for r in got} >= expected and len(got) >= 4)
-            assert _wait_delivered(db_url, "killed-notify", 3)
+            wait_delivered(db_url, "killed-notify", 3)
     times = Counter(r.event_id for r in got)
     # The one in flight at the kill is sent again with the same event id; the others once.
     assert times[in_flight.event_id] == 2 and sorted(times.values()) == [1, 1, 2]
-
-
-def _wait_delivered(db_url: str, org: str, count: int) -> bool:
-    """Until `count` deliveries are recorded delivered (the receiver answers before the server records)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if [s for s, _, _ in _deliveries(db_url, org)].count("delivered") == count:
-            return True
-        time.sleep(0.05)
-    return False

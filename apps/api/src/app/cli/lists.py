@@ -34,7 +34,8 @@ def print_categories(console: Console, department: str | None) -> None:
     console.print(tree)
 
 
-async def _org_id(pool: Pool, org: str) -> UUID:
+async def org_id_named(pool: Pool, org: str) -> UUID:
+    """The id of the org named `org`; CommandError when there is none."""
     async with pool.connection() as conn:
         org_id = await org_repo.find_org_id(conn, name=org)
     if org_id is None:
@@ -44,12 +45,12 @@ async def _org_id(pool: Pool, org: str) -> UUID:
 
 async def org_presets(pool: Pool, org: str) -> list[PresetRow]:
     """The built-in presets and the org's own; CommandError for an unknown org."""
-    return await presets.list_presets(pool, org_id=await _org_id(pool, org))
+    return await presets.list_presets(pool, org_id=await org_id_named(pool, org))
 
 
 async def org_schedules(pool: Pool, org: str) -> list[ScheduleView]:
     """The org's schedules; CommandError for an unknown org."""
-    return await schedules.list_schedules(pool, org_id=await _org_id(pool, org))
+    return await schedules.list_schedules(pool, org_id=await org_id_named(pool, org))
 
 
 def print_presets(console: Console, org: str, found: list[PresetRow]) -> None:

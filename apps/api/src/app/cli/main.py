@@ -1,4 +1,5 @@
-"""The `sellercollection` command: serve, migrate, tokens, collect, and the categories / presets / schedules lists.
+"""The `sellercollection` command: serve, migrate, tokens, collect, and the categories / presets / schedules /
+notifications lists.
 
 Each command is thin: it reads the settings (and says which database they name), opens the one
 database context (`database.local_database`), calls a service or a module of this package, and
@@ -17,7 +18,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from app.cli import collect, lists
+from app.cli import collect, lists, notifications
 from app.cli.database import local_database
 from app.cli.errors import EXIT_NOT_COMPLETED, reporting_errors
 from app.config import Settings
@@ -189,6 +190,18 @@ def schedules(org: Annotated[str, typer.Option(help="Org whose schedules to list
     with local_database(_settings()) as db:
         found = db.run(partial(lists.org_schedules, org=org))
     lists.print_schedules(Console(), org, found)
+
+
+@command("notifications")
+def notifications_command(
+    org: Annotated[str, typer.Option(help="Org whose notifications to list.")] = collect.DEFAULT_ORG,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="How many of the latest tries to show.")] = 20,
+) -> None:
+    """The org's webhooks and e-mail recipients with their state, then its latest delivery tries."""
+    settings = _settings()
+    with local_database(settings) as db:
+        found = db.run(partial(notifications.org_notifications, org=org, limit=limit))
+    notifications.print_notifications(Console(), org, found, settings)
 
 
 def main() -> None:
