@@ -47,6 +47,11 @@ async def schedules_page(request: Request) -> HTMLResponse:
     return _shell(request)
 
 
+@router.get("/notifications", response_class=HTMLResponse)
+async def notifications_page(request: Request) -> HTMLResponse:
+    return _shell(request)
+
+
 # Page addresses that are API paths too; see the module docstring.
 SHARED_PAGE_PATHS = frozenset({"/history", "/sellers"})
 

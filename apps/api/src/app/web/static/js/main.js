@@ -8,6 +8,7 @@ import * as runPage from "./run_detail.js";
 import * as historyPage from "./history.js";
 import * as sellersPage from "./sellers.js";
 import * as schedulesPage from "./schedules.js";
+import * as notificationsPage from "./notifications.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("main-nav");
@@ -21,6 +22,7 @@ const ROUTES = [
   { page: "history", re: /^\/history\/?$/, module: historyPage },
   { page: "sellers", re: /^\/sellers\/?$/, module: sellersPage },
   { page: "schedules", re: /^\/schedules\/?$/, module: schedulesPage },
+  { page: "notifications", re: /^\/notifications\/?$/, module: notificationsPage },
 ];
 
 const app = {
