@@ -44,16 +44,18 @@ async def delivery_log(api: httpx.AsyncClient, count: int, timeout: float = 30) 
         await asyncio.sleep(0.05)
 
 
+_DELIVERED = (
+    "SELECT count(*) FROM notification_deliveries d JOIN orgs o ON o.id = d.org_id "
+    "WHERE o.name = %s AND d.status = 'delivered'"
+)
+
+
 def wait_delivered(db_url: str, org: str, count: int, timeout: float = 30) -> None:
     """Until `count` of the org's deliveries are recorded delivered (a server records a try after its answer)."""
     deadline = time.monotonic() + timeout
     while True:
         with psycopg.connect(db_url) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM notification_deliveries d JOIN orgs o ON o.id = d.org_id "
-                "WHERE o.name = %s AND d.status = 'delivered'",
-                (org,),
-            ).fetchone()
+            row = conn.execute(_DELIVERED, (org,)).fetchone()
         if row is not None and row[0] >= count:
             return
         # Another process's commit is only visible by asking the database.

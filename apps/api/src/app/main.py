@@ -36,10 +36,10 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     collection.router,
     collection_settings.router,
     schedules.router,
-    notifications.router,
     sellers.router,
     history.router,
     metrics.router,
+    notifications.router,
 )
 
 

@@ -695,10 +695,10 @@ class SubscriptionOut(BaseModel):
 
     id: UUID
     kind: SubscriptionKind
-    events: list[NotificationEvent]
-    enabled: bool
     disabled_reason: str | None = Field(description="Why it was disabled (e.g. after 3 days of failures)")
     failing_since: datetime | None = Field(description="Every try since this time failed (null after a success)")
+    enabled: bool
+    events: list[NotificationEvent]
     last_success_at: datetime | None
     created_at: datetime
     updated_at: datetime

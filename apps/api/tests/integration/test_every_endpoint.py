@@ -41,7 +41,12 @@ async def test_another_orgs_or_unknown_ids_are_404_never_500(live: LiveServer, m
         for method, path in routes(live):
             if "{" not in path or (method, path) in SELF_AUTHENTICATING:
                 continue
-            body = {"name": "x"} if method == "PATCH" else None
+            # A valid change for the path (subscriptions have no name), so only the unknown id can fail it.
+            body = (
+                ({"enabled": True} if path.startswith("/notifications/") else {"name": "x"})
+                if method == "PATCH"
+                else None
+            )
             response = await client.request(method, concrete(path), json=body)
             assert response.status_code == 404, (method, path, response.status_code, response.text)
 

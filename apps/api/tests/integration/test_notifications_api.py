@@ -194,12 +194,20 @@ async def test_email_is_off_without_smtp_and_the_api_says_so(live: LiveServer, m
         bad = await api.post("/notifications/emails", json={"address": "team@example.com\r\nBcc: x@y.z",
                                                             "events": ALL_EVENTS})  # fmt: skip
         test = await api.post(f"/notifications/emails/{uuid.uuid4()}/test")
+        async with live.database.pool.connection() as conn:  # a recipient kept from when e-mail was on
+            await repo.insert_subscription(
+                conn, {"id": (kept := uuid.uuid4()), "org_id": me.org_id, "kind": "email",
+                       "address": "kept@example.com", "events": ["run.failed"]},
+            )  # fmt: skip
+        kept_test = await api.post(f"/notifications/emails/{kept}/test")
     assert listed["email_enabled"] is False and "SELLERCOLLECTION_SMTP_URL is not set" in listed["detail"]
     assert listed["recipients"] == []
     assert added.status_code == 409 and "SELLERCOLLECTION_SMTP_URL is not set" in added.json()["detail"]
     assert bad.status_code == 422 and bad.json()["detail"].startswith("body.address")
-    assert test.status_code == 409
-    assert await table_count(live, "notification_subscriptions", me.org_id) == 0
+    assert test.status_code == 404  # an unknown recipient is not found, whether or not e-mail is on
+    assert kept_test.status_code == 409 and "SELLERCOLLECTION_SMTP_URL is not set" in kept_test.json()["detail"]
+    assert await table_count(live, "notification_events", me.org_id) == 0
+    assert await table_count(live, "notification_subscriptions", me.org_id) == 1  # only the one kept
 
 
 async def test_the_delivery_log_refuses_a_forged_cursor(live: LiveServer, make_identity: TokenFactory) -> None:

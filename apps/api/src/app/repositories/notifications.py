@@ -13,8 +13,6 @@ from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar
 from app.models import AttemptOutcome, NotificationEvent, NotificationEventType, SubscriptionKind
 from app.repositories.query import Where, insert_one
 
-WAKE_CHANNEL = "sellercollection_notifications"
-
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionRow:
@@ -202,6 +200,9 @@ async def record_failure(conn: Conn, *, subscription_id: UUID, disable_after: ti
 
 
 # --- the outbox ----------------------------------------------------------------------------------
+
+# NOTIFY'd when an event's transaction commits: every server's delivery worker LISTENs on it.
+WAKE_CHANNEL = "sellercollection_notifications"
 
 
 async def enqueue(

@@ -28,6 +28,9 @@ from app.services.notifications import subscriptions
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
+_RECIPIENT_CONFLICTS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "E-mail is off, or the address is already a recipient"}
+}
 _EMAIL_OFF: dict[int | str, dict[str, Any]] = {
     409: {"description": "E-mail is off (SELLERCOLLECTION_SMTP_URL is unset)"}
 }
@@ -55,10 +58,11 @@ async def create_webhook(
 async def update_webhook(
     subscription_id: UUID, body: WebhookUpdate, caller: AutomationDep, pool: PoolDep, settings: SettingsDep
 ) -> WebhookOut:
-    """Change the URL, events, description, or `enabled` (enabling also clears an automatic disable)."""
+    """Change the URL (checked as when created), events, description, or `enabled` (enabling also clears an
+    automatic disable)."""
     updated = await subscriptions.update_subscription(
-        pool, settings, org_id=caller.org_id, kind="webhook", subscription_id=subscription_id,
-        changes=body.model_dump(exclude_unset=True),
+        pool, org_id=caller.org_id, kind="webhook", subscription_id=subscription_id,
+        changes=body.model_dump(exclude_unset=True), allow_private=settings.webhook_allow_private,
     )  # fmt: skip
     return WebhookOut.model_validate(updated)
 
@@ -71,12 +75,7 @@ async def list_emails(caller: AutomationDep, pool: PoolDep, settings: SettingsDe
     return EmailList(email_enabled=enabled, detail=detail, recipients=[EmailOut.model_validate(e) for e in found])
 
 
-@router.post(
-    "/emails",
-    response_model=EmailOut,
-    status_code=201,
-    responses={409: {"description": "E-mail is off, or the address is already a recipient"}},
-)
+@router.post("/emails", response_model=EmailOut, status_code=201, responses=_RECIPIENT_CONFLICTS)
 async def create_email(body: EmailCreate, caller: AutomationDep, pool: PoolDep, settings: SettingsDep) -> EmailOut:
     created = await subscriptions.create_email(
         pool, settings, org_id=caller.org_id, user_id=caller.user_id, address=body.address, events=body.events
@@ -85,15 +84,13 @@ async def create_email(body: EmailCreate, caller: AutomationDep, pool: PoolDep, 
 
 
 @router.patch("/emails/{subscription_id}", response_model=EmailOut)
-async def update_email(
-    subscription_id: UUID, body: EmailUpdate, caller: AutomationDep, pool: PoolDep, settings: SettingsDep
-) -> EmailOut:
+async def update_email(subscription_id: UUID, body: EmailUpdate, caller: AutomationDep, pool: PoolDep) -> EmailOut:
     """Change the events, or `enabled` (enabling also clears an automatic disable)."""
-    updated = await subscriptions.update_subscription(
-        pool, settings, org_id=caller.org_id, kind="email", subscription_id=subscription_id,
-        changes=body.model_dump(exclude_unset=True),
-    )  # fmt: skip
-    return EmailOut.model_validate(updated)
+    changes = body.model_dump(exclude_unset=True)
+    recipient = await subscriptions.update_subscription(
+        pool, org_id=caller.org_id, kind="email", subscription_id=subscription_id, changes=changes
+    )
+    return EmailOut.model_validate(recipient)
 
 
 def _one_subscription_routes(kind: SubscriptionKind, path: str, out: type[WebhookOut] | type[EmailOut]) -> None:

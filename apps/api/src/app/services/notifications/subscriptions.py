@@ -99,19 +99,19 @@ async def create_email(
 
 async def update_subscription(
     pool: Pool,
-    settings: Settings,
     *,
     org_id: UUID,
     kind: SubscriptionKind,
     subscription_id: UUID,
     changes: dict[str, Any],
+    allow_private: bool = False,
 ) -> SubscriptionRow:
-    """Change url, events, description or enabled; disabling drops what is waiting to be sent."""
+    """Change url (checked as when created), events, description or enabled; disabling drops what is waiting."""
     for name in ("url", "events", "enabled"):
         if name in changes and changes[name] is None:
             raise InvalidInput(f"{name} must not be null")
     if "url" in changes:
-        targets.check_webhook_url(changes["url"], allow_private=settings.webhook_allow_private)
+        targets.check_webhook_url(changes["url"], allow_private=allow_private)
     async with pool.connection() as conn, conn.transaction():
         row = await repo.update_subscription(
             conn, org_id=org_id, kind=kind, subscription_id=subscription_id, changes=changes
@@ -131,14 +131,17 @@ async def send_test(
     pool: Pool, settings: Settings, *, org_id: UUID, kind: SubscriptionKind, subscription_id: UUID
 ) -> UUID:
     """Queue a `ping` for this one subscription (whatever its events); the id of its event."""
-    if kind == "email" and mail.smtp_server(settings) is None:
-        raise Conflict(mail.OFF)
     data = {"message": "A test from SellerCollection", "url": f"{settings.public_base_url}/notifications"}
     async with pool.connection() as conn, conn.transaction():
+        subscription = await repo.get_subscription(conn, org_id=org_id, kind=kind, subscription_id=subscription_id)
+        found(subscription, _NOT_FOUND[kind])
+        if kind == "email" and mail.smtp_server(settings) is None:
+            raise Conflict(mail.OFF)
         event_id = await repo.enqueue(
             conn, org_id=org_id, event_type="ping", data=data, kinds=[kind], subscription_id=subscription_id
         )
-    return found(event_id, _NOT_FOUND[kind])
+    assert event_id is not None  # the subscription exists, so the ping has its delivery
+    return event_id
 
 
 async def deliveries(
