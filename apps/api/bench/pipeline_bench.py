@@ -17,6 +17,10 @@ latency nor database counts as overhead, including the demo marketplace's own Py
 separately by replaying the same calls at L = 0).
 
 Bar (the issue's acceptance): efficiency >= 0.95 at L = 50 ms over all 75 categories.
+
+--notify runs the same collection twice, each on a fresh database: without notifications, then with a webhook
+subscribed to every event and a delivery worker in the process (as in every server), sending to a receiver on
+loopback. It prints both efficiencies and their ratio; notification work must not slow a run (ratio >= 0.98).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,11 +60,17 @@ from app.security import caller_from_token
 from app.services import accounts
 from app.services.activity_stream import ActivityStreamManager
 from app.services.catalogue import categories_by_id
+from app.services.notifications import subscriptions
+from app.services.notifications.worker import DeliveryWorker
 from app.services.runs import lifecycle
 from app.services.runs.executor import RunExecutor
 from app.status import ItemKind, ItemStatus
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' loopback receiver, below
+from tests.receivers import WebhookReceiver
+
 EFFICIENCY_BAR = 0.95
+NOTIFY_RATIO_BAR = 0.98
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 # The runner names its worker tasks "<phase>-worker-<n>"; that is how time is attributed to workers.
 _WORKER_TASK = re.compile(r"^(amazon|ebay)-worker-(\d+)$")
@@ -191,10 +202,25 @@ class Outcome:
     profile: cProfile.Profile | None
     waits: WaitSampler | None
     wal: dict[str, int]
+    notified: str | None = None  # with --notify: what the webhook received
+
+
+async def subscribe_everything(pool: Pool, settings: Settings, org_id: uuid.UUID, user_id: uuid.UUID, url: str) -> None:
+    """A webhook on every event for the bench's org (the receiver is on loopback, so private addresses are allowed)."""
+    events: list[Any] = ["run.completed", "run.paused", "run.failed", "run.cancelled", "schedule.skipped",
+                         "schedule.missed"]  # fmt: skip
+    await subscriptions.create_webhook(
+        pool, settings, org_id=org_id, user_id=user_id, url=url, events=events, description="pipeline bench"
+    )
 
 
 async def run_collection(
-    settings: Settings, category_ids: list[str], *, profile: bool, sample_waits: float | None
+    settings: Settings,
+    category_ids: list[str],
+    *,
+    profile: bool,
+    sample_waits: float | None,
+    receiver: WebhookReceiver | None = None,
 ) -> Outcome:
     assert settings.database_url is not None
     pool = make_pool(settings.database_url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size)
@@ -217,6 +243,8 @@ async def run_collection(
         pool=timed, settings=settings, stream=stream, marketplace_factory=marketplace_for, adopt_orphans=False
     )
     profiler = cProfile.Profile() if profile else None
+    # With --notify: the delivery worker every server runs, on the untimed pool (it is not the pipeline's work).
+    notifier = DeliveryWorker(pool=pool, settings=settings, owner="pipeline-bench") if receiver else None
     try:
         await executor.start()
         async with pool.connection() as conn:
@@ -225,6 +253,9 @@ async def run_collection(
             )
             version = str((await (await conn.execute("SHOW server_version")).fetchone() or {}).get("server_version"))
         caller = await caller_from_token(pool, issued.token)
+        if notifier is not None and receiver is not None:
+            await subscribe_everything(pool, settings, caller.org_id, caller.user_id, receiver.url())
+            await notifier.start()
         run = await lifecycle.create_run(
             pool, settings, caller=caller, name="pipeline benchmark", category_ids=category_ids
         )
@@ -254,7 +285,13 @@ async def run_collection(
         async with pool.connection() as conn:
             counts = await items_repo.count_by_status(conn, run_id=run.id)
             wal_after = await wal_stats(conn)
+        notified = None
+        if receiver is not None:
+            [got] = await receiver.until(lambda got: len(got) == 1)
+            notified = f"{got.payload['type']} of run {got.payload['data']['id']} ({len(got.body)} bytes, signed)"
     finally:
+        if notifier is not None:
+            await notifier.close()
         await executor.close()
         await pool.close()
     [marketplace] = counting
@@ -272,6 +309,7 @@ async def run_collection(
         profile=profiler,
         waits=sampler,
         wal={k: wal_after[k] - wal_before.get(k, 0) for k in wal_after},
+        notified=notified,
     )
 
 
@@ -330,6 +368,12 @@ def idle_at_phase_edges(outcome: Outcome) -> dict[str, float]:
     return result
 
 
+def efficiency(outcome: Outcome, latency_ms: float) -> float:
+    market = outcome.marketplace
+    requests = len(market.bestseller_calls) + len(market.search_calls)
+    return requests * latency_ms / 1000 / outcome.workers / outcome.makespan
+
+
 def report(outcome: Outcome, latency_ms: float, server: str) -> bool:
     run = outcome.run
     latency = latency_ms / 1000
@@ -367,6 +411,8 @@ def report(outcome: Outcome, latency_ms: float, server: str) -> bool:
         f"{os.cpu_count()} CPUs"
     )
     print(f"run status            {run.status}" + (f" ({run.status_reason})" if run.status_reason else ""))
+    if outcome.notified:
+        print(f"notifications         a webhook on every event; it received {outcome.notified}")
     print(f"categories            {run.categories_completed} of {run.categories_total}")
     print(f"products              {products:,} ({run.products_searched - skipped:,} searched, {skipped} skipped)")
     print(
@@ -484,12 +530,37 @@ def main() -> int:
         metavar="MS",
         help="sample pg_stat_activity every MS ms during the run (adds load; for diagnosis)",
     )
+    parser.add_argument(
+        "--notify",
+        action="store_true",
+        help="run twice: without notifications, then with a webhook on every event; compare the efficiencies",
+    )
     args = parser.parse_args()
 
     server = os.environ.get("DATABASE_URL") or DEFAULT_SERVER
-    ids = list(categories_by_id())[: args.categories]
     configure_logging("WARNING")  # the app's INFO lines would interleave with the report
     logging.getLogger("app").setLevel(logging.WARNING)
+    if not args.notify:
+        outcome = measure(server, args)
+        return 0 if report(outcome, args.latency_ms, server) else 1
+    without = measure(server, args)
+    ok = report(without, args.latency_ms, server)
+    print("\n--- the same run with a webhook subscribed to every event ---\n")
+    with WebhookReceiver() as receiver:
+        notified = measure(server, args, receiver)
+    ok = report(notified, args.latency_ms, server) and ok
+    plain, with_hook = efficiency(without, args.latency_ms), efficiency(notified, args.latency_ms)
+    ratio_ok = with_hook / plain >= NOTIFY_RATIO_BAR
+    print(
+        f"\nefficiency without notifications {plain:.4f}, with a webhook on every event {with_hook:.4f}: "
+        f"ratio {with_hook / plain:.4f}   bar >= {NOTIFY_RATIO_BAR}: {'PASS' if ratio_ok else 'FAIL'}"
+    )
+    return 0 if ok and ratio_ok else 1
+
+
+def measure(server: str, args: argparse.Namespace, receiver: WebhookReceiver | None = None) -> Outcome:
+    """One run on a fresh database of `server`, dropped afterwards."""
+    ids = list(categories_by_id())[: args.categories]
     name = f"sc_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -505,13 +576,13 @@ def main() -> int:
             demo_rate_limit_rate=0.0,
             adaptive_concurrency=not args.fixed_concurrency,
             log_level="WARNING",
+            webhook_allow_private=True,
         )
         waits = args.db_waits / 1000 if args.db_waits else None
-        outcome = asyncio.run(run_collection(settings, ids, profile=args.profile, sample_waits=waits))
+        return asyncio.run(run_collection(settings, ids, profile=args.profile, sample_waits=waits, receiver=receiver))
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    return 0 if report(outcome, args.latency_ms, server) else 1
 
 
 if __name__ == "__main__":
