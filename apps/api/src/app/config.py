@@ -182,7 +182,6 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr | None = Field(
         default=None,
-        min_length=32,
         description="Encrypts webhook secrets at rest (32+ characters). Unset: a key kept in the database.",
     )
     smtp_url: SecretStr | None = Field(
@@ -211,6 +210,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_secret_is_unset(cls, value: object) -> object:
         return value or None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
 
     @field_validator("smtp_url")
     @classmethod

@@ -8,12 +8,14 @@ import itertools
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
 from app.config import Settings
+from app.db.pool import Conn
 from app.errors import InvalidInput
-from app.services.notifications import mail, retry
+from app.services.notifications import mail, retry, sealing
 from app.services.notifications.outbox import Event
 from app.services.notifications.result import first_kilobyte
 from app.services.notifications.signing import signature
@@ -148,3 +150,19 @@ def test_smtp_urls_are_read_with_their_user_password_and_tls() -> None:
     assert mail.smtp_server(Settings(_env_file=None)) is None  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="must start with smtp:// or smtps://"):
         Settings(_env_file=None, smtp_url="http://mail.example.com")  # type: ignore[call-arg]
+
+
+async def test_a_secret_sealed_under_the_configured_key_opens_only_with_it() -> None:
+    no_database = cast(Conn, None)  # the configured key needs no database
+    key = Settings(_env_file=None, secret_key="k" * 32)  # type: ignore[call-arg]
+    other = Settings(_env_file=None, secret_key="o" * 32)  # type: ignore[call-arg]
+    hook = uuid.uuid4()
+    sealed, key_id = await sealing.seal(no_database, key, "whsec_abc", subscription_id=hook)
+    assert key_id.startswith("setting:") and b"whsec_abc" not in sealed
+    assert await sealing.unseal(no_database, key, sealed, key_id=key_id, subscription_id=hook) == "whsec_abc"
+    with pytest.raises(sealing.SecretUnavailable, match="sealed with another SELLERCOLLECTION_SECRET_KEY"):
+        await sealing.unseal(no_database, other, sealed, key_id=key_id, subscription_id=hook)
+    with pytest.raises(sealing.SecretUnavailable, match="does not open"):  # copied onto another subscription
+        await sealing.unseal(no_database, key, sealed, key_id=key_id, subscription_id=uuid.uuid4())
+    with pytest.raises(ValueError, match="at least 32 characters"):
+        Settings(_env_file=None, secret_key="short")  # type: ignore[call-arg]

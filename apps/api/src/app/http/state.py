@@ -1,8 +1,8 @@
 """The server's state: what the lifespan builds once per app, and the one typed way to read it back.
 
 `server_lifespan(settings)` opens the runtime (pool, activity stream, executor), builds the
-admission controls and the scheduler beside it, and keeps them on the app as one frozen
-`ServerState`. Handlers read it through `app.http.deps.ServerDep`; code holding the app (tests,
+admission controls, the scheduler and the notification delivery worker beside it, and keeps them
+on the app as one frozen `ServerState`. Handlers read it through `app.http.deps.ServerDep`; code holding the app (tests,
 benchmarks) calls `server_state(app)`.
 """
 

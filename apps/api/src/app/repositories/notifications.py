@@ -33,12 +33,6 @@ class SubscriptionRow:
 
 
 @dataclass(frozen=True, slots=True)
-class SealedSecret:
-    secret_sealed: bytes
-    secret_key_id: str
-
-
-@dataclass(frozen=True, slots=True)
 class DueDelivery:
     """A pending delivery whose time has come, with its event and its subscription's target, locked by us."""
 
@@ -357,12 +351,3 @@ async def stored_key(conn: Conn, *, key_id: str, candidate: bytes) -> bytes:
         {"id": key_id, "key": candidate},
     )
     return key
-
-
-async def sealed_secret(conn: Conn, *, subscription_id: UUID) -> SealedSecret | None:
-    return await fetch_one(
-        conn,
-        SealedSecret,
-        "SELECT secret_sealed, secret_key_id FROM notification_subscriptions WHERE id = %(id)s AND kind = 'webhook'",
-        {"id": subscription_id},
-    )
