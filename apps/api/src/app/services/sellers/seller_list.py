@@ -7,12 +7,9 @@ concurrent edits and running collections (see migration 047).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,7 +17,7 @@ from psycopg import errors as pg_errors
 
 from app.db.pool import Conn, Pool
 from app.errors import Conflict, InvalidInput, NotFound, found
-from app.models import EntryKind, SkipReason, reject_control_characters
+from app.models import EntryKind, SkipReason
 from app.repositories import audit as audit_repo
 from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
@@ -28,6 +25,7 @@ from app.repositories.audit import AuditRow, JournalRow, TimelineRow
 from app.repositories.runs import RunRow
 from app.repositories.sellers import SellerRow
 from app.security import Caller
+from app.services.cursors import keyset_after, keyset_cursor, position_after, position_cursor
 from app.services.sellers.names import normalize_name
 
 logger = logging.getLogger(__name__)
@@ -96,51 +94,6 @@ def _clean(name: str) -> tuple[str, str]:
     return display, normalized
 
 
-# --- cursors -------------------------------------------------------------------------------------
-
-
-_BAD_CURSOR = "Invalid cursor: pass back next_cursor exactly as received"
-
-
-def encode_cursor(value: Any, row_id: UUID) -> str:
-    raw = json.dumps([value.isoformat() if isinstance(value, datetime) else value, str(row_id)])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, *, as_datetime: bool) -> tuple[Any, UUID]:
-    """A cursor's (value, id), or 422: whatever a client sends, only the shape `encode_cursor` makes passes."""
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error) as exc:
-        raise InvalidInput(_BAD_CURSOR) from exc
-    if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(part, str) for part in decoded)):
-        raise InvalidInput(_BAD_CURSOR)
-    value, row_id = decoded
-    try:
-        reject_control_characters(value)
-        parsed_id = UUID(row_id)
-        if not as_datetime:
-            return value, parsed_id
-        at = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput(_BAD_CURSOR) from exc
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)), parsed_id
-
-
-def encode_position(position: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([position]).encode()).decode().rstrip("=")
-
-
-def decode_position(cursor: str) -> int:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error) as exc:
-        raise InvalidInput(_BAD_CURSOR) from exc
-    if not (isinstance(decoded, list) and len(decoded) == 1 and type(decoded[0]) is int and 0 <= decoded[0] < 2**63):
-        raise InvalidInput(_BAD_CURSOR)
-    return int(decoded[0])
-
-
 # --- reading -------------------------------------------------------------------------------------
 
 
@@ -155,7 +108,7 @@ async def list_sellers(
     cursor: str | None,
 ) -> tuple[list[SellerRow], str | None, int]:
     order = sellers_repo.SORTS[sort]
-    after = decode_cursor(cursor, as_datetime=order.cursor_column == "created_at") if cursor else None
+    after = keyset_after(cursor, as_datetime=order.cursor_column == "created_at") if cursor else None
     prefix = normalize_name(search) if search else None
     async with pool.connection() as conn:
         rows = await sellers_repo.list_sellers(
@@ -165,7 +118,7 @@ async def list_sellers(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(order.cursor_value(rows[-1]), rows[-1].id)
+        next_cursor = keyset_cursor(order.cursor_value(rows[-1]), rows[-1].id)
     return rows, next_cursor, total
 
 
@@ -297,7 +250,7 @@ async def audit_log(
     date_to: datetime | None,
     cursor: str | None,
 ) -> tuple[list[AuditRow], str | None]:
-    after = decode_cursor(cursor, as_datetime=True) if cursor else None
+    after = keyset_after(cursor, as_datetime=True) if cursor else None
     async with pool.connection() as conn:
         rows = await audit_repo.list_audit(
             conn, org_id=caller.org_id, limit=limit + 1, actions=actions, source=source,
@@ -306,7 +259,7 @@ async def audit_log(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+        next_cursor = keyset_cursor(rows[-1].created_at, rows[-1].id)
     return rows, next_cursor
 
 
@@ -345,7 +298,7 @@ async def sellers_at_entry(
     pool: Pool, *, caller: Caller, entry_id: UUID, limit: int, cursor: str | None
 ) -> SellersAtEntry:
     """A page of the exact seller list right after a history entry, with what that entry added and removed."""
-    after = decode_cursor(cursor, as_datetime=False) if cursor else None
+    after = keyset_after(cursor, as_datetime=False) if cursor else None
     async with pool.connection() as conn:
         kind, entry, journal = await _entry(conn, caller=caller, entry_id=entry_id)
         seq = entry.journal_seq or 0
@@ -356,7 +309,7 @@ async def sellers_at_entry(
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].display_name, rows[-1].seller_id)
+        next_cursor = keyset_cursor(rows[-1].display_name, rows[-1].seller_id)
     added, removed = _diff(first)
     return SellersAtEntry(
         entry_id=entry_id,
@@ -376,12 +329,12 @@ async def changes_of_entry(
     pool: Pool, *, caller: Caller, entry_id: UUID, limit: int, cursor: str | None
 ) -> tuple[list[JournalRow], str | None]:
     """Every seller-list change a history entry made, in order, a page at a time."""
-    after = decode_position(cursor) if cursor else None
+    after = position_after(cursor) if cursor else None
     async with pool.connection() as conn:
         _, _, journal = await _entry(conn, caller=caller, entry_id=entry_id)
         rows = await audit_repo.journal_page(conn, org_id=caller.org_id, limit=limit + 1, after=after, **journal)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        next_cursor = encode_position(rows[-1].id)
+        next_cursor = position_cursor(rows[-1].id)
     return rows, next_cursor
