@@ -263,7 +263,7 @@ def fixed_rate(server: Server, browser: Any, *, page_kind: str, rate: float, sec
         page.evaluate(BASELINE_JS, stream)
     else:
         page.goto(f"{server.base}/runs/{run_id}")
-        page.wait_for_function("window.__scMetrics && window.__scMetrics.connects >= 1")
+        page.wait_for_function("() => window.__scMetrics && window.__scMetrics.connects >= 1")
     server.call(server_state(server.app).runtime.activity_stream.wait_for_subscribers(run_id, 1))
     cdp = context.new_cdp_session(page)
     cdp.send("Performance.enable")
@@ -273,10 +273,10 @@ def fixed_rate(server: Server, browser: Any, *, page_kind: str, rate: float, sec
     sent = future.result(seconds + 60)
     # Let the last events arrive and render: wait for the page to have seen all of them.
     with contextlib.suppress(Exception):
-        page.wait_for_function(f"window.__scMetrics.received >= {sent}", timeout=10_000)
+        page.wait_for_function(f"() => window.__scMetrics.received >= {sent}", timeout=10_000)
     if page_kind == "page":
         with contextlib.suppress(Exception):  # the last batch is written on the next frame
-            page.wait_for_function(f"window.__scMetrics.rendered >= {sent}", timeout=2_000)
+            page.wait_for_function(f"() => window.__scMetrics.rendered >= {sent}", timeout=2_000)
     after = _snapshot(page, cdp)
     result = _report(page_kind, before, after, sent, _main_thread_cpu_ms(browser.stop_tracing()))
     if page_kind == "page":
@@ -296,11 +296,11 @@ def real_run(server: Server, browser: Any, seconds: float) -> dict[str, float]:
     _sign_in(context, server.base, server.token)
     page = context.new_page()
     page.goto(f"{server.base}/runs/{run['id']}")
-    page.wait_for_function("window.__scMetrics && window.__scMetrics.connects >= 1")
+    page.wait_for_function("() => window.__scMetrics && window.__scMetrics.connects >= 1")
     cdp = context.new_cdp_session(page)
     cdp.send("Performance.enable")
     api.post(f"/collection/runs/{run['id']}/start").raise_for_status()
-    page.wait_for_function("window.__scMetrics.received >= 200", timeout=60_000)  # past the Amazon phase
+    page.wait_for_function("() => window.__scMetrics.received >= 200", timeout=60_000)  # past the Amazon phase
     browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
     before = _snapshot(page, cdp)
     page.wait_for_timeout(seconds * 1000)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp
 
 from app import __version__
 from app.config import Settings
 from app.http.body_limit import BodyLimitMiddleware
 from app.http.errors import register_error_handlers
 from app.http.openapi import install_openapi
+from app.http.security_headers import SecurityHeadersMiddleware
 from app.http.state import server_lifespan
 from app.http.stream_cors import StreamCORSMiddleware
 from app.routers import (
@@ -43,9 +45,20 @@ API_ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
+# Paths whose answers a browser may cache: versioned static files, no org data.
+CACHEABLE_PREFIXES = ("/static/", f"{docs.ASSETS}/")
+
+
+class SellerCollectionApp(FastAPI):
+    """FastAPI with the security headers outermost: outside even the error middleware, so a 500 has them too."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack(), cacheable_prefixes=CACHEABLE_PREFIXES)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(
+    app = SellerCollectionApp(
         title="SellerCollection",
         version=__version__,
         lifespan=server_lifespan(settings),

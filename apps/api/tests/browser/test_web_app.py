@@ -74,9 +74,11 @@ def test_a_run_from_start_to_history_and_sellers(
 
     # Cards from at least three workers arrive live, and lanes move between states.
     page.wait_for_function(
-        "new Set([...document.querySelectorAll('#feed li[data-worker]')].map(e => e.dataset.worker)).size >= 3"
+        "() => new Set([...document.querySelectorAll('#feed li[data-worker]')].map(e => e.dataset.worker)).size >= 3"
     )
-    page.wait_for_function("Object.values(window.__watch.laneStates).filter(s => new Set(s).size >= 2).length >= 3")
+    page.wait_for_function(
+        "() => Object.values(window.__watch.laneStates).filter(s => new Set(s).size >= 2).length >= 3"
+    )
     expect(page.locator(".lanes > li[data-worker]")).to_have_count(5)
     expect(page.locator("#live-chip")).to_have_text("Live")
 
@@ -107,14 +109,14 @@ def test_a_run_from_start_to_history_and_sellers(
     expect(card.locator("progress")).to_have_count(2)
     card.get_by_role("link", name="Browser run").click()
     page.wait_for_url(f"**/runs/{run_id}")
-    page.wait_for_function("document.querySelectorAll('#feed li[data-seq]').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#feed li[data-seq]').length > 0")
     before = max(_dom_seqs(page))
 
     # Reload mid-run: the same page comes back and the feed goes on, no card twice.
     page.reload()
     expect(page.locator("h1.run-name")).to_have_text("Browser run")
     page.wait_for_function(
-        f"Math.max(...[...document.querySelectorAll('#feed li[data-seq]')].map(e => +e.dataset.seq)) > {before}"
+        f"() => Math.max(...[...document.querySelectorAll('#feed li[data-seq]')].map(e => +e.dataset.seq)) > {before}"
     )
     assert api.get(f"/collection/runs/{run_id}").json()["status"] == "running"
     seqs = _dom_seqs(page)

@@ -35,7 +35,7 @@ def test_full_speed_run_keeps_100_cards_and_pause_acts_at_once(
     expect(page.locator(".badge-slot")).to_have_attribute("data-status", "pending")
     assert api.post(f"/collection/runs/{run['id']}/start").status_code == 200
 
-    page.wait_for_function(f"window.__scMetrics.received >= {EVENTS_BEFORE_PAUSE}", timeout=120_000)
+    page.wait_for_function(f"() => window.__scMetrics.received >= {EVENTS_BEFORE_PAUSE}", timeout=120_000)
     expect(page.get_by_role("button", name="Pause")).to_be_enabled()
     page.get_by_role("button", name="Pause").click()
     expect(page.locator(".badge-slot")).to_have_attribute("data-status", "paused")

@@ -26,7 +26,7 @@ def test_the_feed_reconnects_after_a_server_restart(
         run = api.post("/collection/runs", json={"name": "Restarted", "category_ids": categories}).json()
         api.post(f"/collection/runs/{run['id']}/start").raise_for_status()
         sign_in(page, first.base, token, f"/runs/{run['id']}")
-        page.wait_for_function(f"window.__scMetrics.received >= {EVENTS_BEFORE_RESTART}")
+        page.wait_for_function(f"() => window.__scMetrics.received >= {EVENTS_BEFORE_RESTART}")
         connects = page.evaluate("window.__scMetrics.connects")
 
         first.stop()  # SIGTERM: the server stops, the run stays `running` for the next server
@@ -36,7 +36,7 @@ def test_the_feed_reconnects_after_a_server_restart(
         expect(page.locator("#live-chip")).to_have_text("Live", timeout=60_000)
         expect(page.locator(".gap-notice")).to_contain_text("The server restarted")
         # New events arrive on the same page, without a reload: cards numbered by the new server.
-        page.wait_for_function("document.querySelectorAll('#feed li[data-seq]').length >= 5", timeout=60_000)
+        page.wait_for_function("() => document.querySelectorAll('#feed li[data-seq]').length >= 5", timeout=60_000)
         seqs = [int(x) for x in page.eval_on_selector_all("#feed li[data-seq]", "els => els.map(e => e.dataset.seq)")]
         assert len(seqs) == len(set(seqs))
         assert page.evaluate("window.__scMetrics.connects") == connects  # the browser's own reconnect did it

@@ -94,7 +94,7 @@ async def test_headers_retry_and_keepalive(live: LiveServer, make_identity: Toke
     ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["cache-control"] == "no-store"
         assert response.headers["x-accel-buffering"] == "no"
         assert "connection" not in response.headers  # hop-by-hop; HTTP/2 proxies reject it
         lines = []

@@ -30,9 +30,10 @@ from app.services.activity_feed import FeedSource
 logger = logging.getLogger(__name__)
 
 KEEPALIVE = ServerSentEvent(comment="ping").encode()
-# No caching, and no buffering in proxies (nginx honours X-Accel-Buffering), so each frame goes out at once.
+# Never stored (the events are an org's data), and no buffering in proxies (nginx honours X-Accel-Buffering),
+# so each frame goes out at once.
 # No `Connection` header: HTTP/1.1 keeps the connection by default, and HTTP/2 forbids the header.
-_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 def opening_frame(retry_ms: int) -> bytes:

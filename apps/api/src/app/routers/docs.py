@@ -1,41 +1,51 @@
-"""`/docs` served from local files, so it works offline.
+"""`/docs` served from local files, so it works offline, under the same Content-Security-Policy as the page.
 
-FastAPI's default docs page loads Swagger UI from a CDN; `swagger-ui-bundle` ships the same files
-in a wheel. The security schemes declared in `app.http.deps` give it its Authorize button.
+FastAPI's default docs page loads Swagger UI from a CDN and starts it with an inline script;
+`swagger-ui-bundle` ships the same files in a wheel, and `app/web/static/js/docs.js` starts it
+from a file, because the policy allows no inline script. The security schemes declared in
+`app.http.deps` give it its Authorize button. What is typed there is not persisted
+(`persistAuthorization` stays off): it lives in the tab's memory and is gone on reload.
 """
 
 from __future__ import annotations
 
+from html import escape
+
 from fastapi import APIRouter, FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
+from app import __version__
+
 router = APIRouter(include_in_schema=False)
 
-_ASSETS = "/docs-assets"
+ASSETS = "/docs-assets"
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>SellerCollection API</title>
+<link rel="stylesheet" href="{assets}/swagger-ui.css">
+<link rel="icon" href="{assets}/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{assets}/swagger-ui-bundle.js"></script>
+<script src="/static/js/docs.js?v={version}"></script>
+</body>
+</html>
+"""
 
 
 @router.get("/docs", response_class=HTMLResponse)
 async def swagger_ui() -> HTMLResponse:
-    return get_swagger_ui_html(
-        openapi_url="/openapi.json",
-        title="SellerCollection API",
-        swagger_js_url=f"{_ASSETS}/swagger-ui-bundle.js",
-        swagger_css_url=f"{_ASSETS}/swagger-ui.css",
-        swagger_favicon_url=f"{_ASSETS}/favicon-32x32.png",
-        oauth2_redirect_url="/docs/oauth2-redirect",
-        swagger_ui_parameters={"persistAuthorization": True},
-    )
-
-
-@router.get("/docs/oauth2-redirect", response_class=HTMLResponse)
-async def swagger_ui_redirect() -> HTMLResponse:
-    return get_swagger_ui_oauth2_redirect_html()
+    return HTMLResponse(_PAGE.format(assets=ASSETS, version=escape(__version__)))
 
 
 def install(app: FastAPI) -> None:
     """Serve `/docs` from local assets. Create `app` with `docs_url=None`."""
-    app.mount(_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    app.mount(ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
     app.include_router(router)
