@@ -79,6 +79,12 @@ def test_sign_in_a_run_and_the_sellers_page_meet_the_policy(
     page.reload()
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     seen += violations(page)
+
+    # Sign out also forgets a token an older /docs kept in this origin's storage.
+    page.evaluate("localStorage.setItem('authorized', '{\"bearerAuth\": {\"value\": \"sc_old\"}}')")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("API token")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('authorized')") is None
     assert seen == []
     assert policy_errors == []
     assert page_errors == []

@@ -53,5 +53,7 @@ export async function signIn(token) {
 }
 
 export async function signOut() {
+  // A token that an older /docs kept (Swagger UI's persistAuthorization) goes too; /docs keeps none now.
+  try { localStorage.removeItem("authorized"); } catch (e) { /* no storage: nothing kept */ }
   try { await api("/auth/session", { method: "DELETE" }); } catch (err) { if (err.status !== 401) throw err; }
 }
