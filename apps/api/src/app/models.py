@@ -80,7 +80,7 @@ FireOutcome = Literal["started", "skipped", "missed", "failed"]
 class HealthResponse(BaseModel):
     ok: bool
     database: Literal["ok", "unavailable"]
-    version: str
+    version: str | None = Field(default=None, description="The server's version, for a signed-in caller only")
 
 
 class MeResponse(BaseModel):

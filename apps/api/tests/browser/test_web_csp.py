@@ -81,7 +81,7 @@ def test_sign_in_a_run_and_the_sellers_page_meet_the_policy(
     seen += violations(page)
 
     # Sign out also forgets a token an older /docs kept in this origin's storage.
-    page.evaluate("localStorage.setItem('authorized', '{\"bearerAuth\": {\"value\": \"sc_old\"}}')")
+    page.evaluate('localStorage.setItem(\'authorized\', \'{"bearerAuth": {"value": "sc_old"}}\')')
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_label("API token")).to_be_visible()
     assert page.evaluate("localStorage.getItem('authorized')") is None

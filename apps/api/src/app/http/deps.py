@@ -105,8 +105,12 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-async def signed_in(request: HTTPConnection, attempt: Callable[[], Awaitable[Caller]]) -> Caller:
-    """Run a credential check under the client address's failed-attempt limit (429 past it, before any query)."""
+async def signed_in(request: HTTPConnection, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run a credential check under the client address's failed-attempt limit (429 past it, before any query).
+
+    Every check of a credential a client sends goes through here: API tokens, sessions, stream
+    tokens and the metrics scrape token, so guessing any of them is throttled alike.
+    """
     throttle = server_state(request.app).signin_throttle
     address = request.client.host if request.client else "unknown"
     throttle.check(address)
@@ -133,6 +137,13 @@ async def authenticate(
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]
+
+
+async def optional_caller(request: Request, pool: Pool) -> Caller | None:
+    """The caller when the request sends credentials (checked as everywhere: 401, 429), None when it sends none."""
+    if "authorization" not in request.headers and not request.cookies.get(SESSION_COOKIE):
+        return None
+    return await authenticate(request, pool)
 
 
 def _automation(caller: CallerDep) -> Caller:

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app import __version__
-from app.http.deps import DatabaseDep
+from app.http.deps import DatabaseDep, PoolDep, optional_caller
 from app.models import HealthResponse
 
 router = APIRouter(tags=["health"])
@@ -13,10 +13,16 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/health",
     response_model=HealthResponse,
-    responses={503: {"model": HealthResponse, "description": "The database does not answer"}},
+    responses={
+        401: {"description": "Credentials were sent, and are not valid (sending none is fine)"},
+        429: {"description": "Too many failed sign-ins from this address (see Retry-After)"},
+        503: {"model": HealthResponse, "description": "The database does not answer"},
+    },
 )
-async def health(database: DatabaseDep) -> JSONResponse:
-    """Liveness plus whether the database answers (503 when it does not)."""
+async def health(request: Request, database: DatabaseDep, pool: PoolDep) -> JSONResponse:
+    """Liveness plus whether the database answers (503 when it does not); the version only to a signed-in caller."""
     ok = await database.ping()
-    body = HealthResponse(ok=ok, database="ok" if ok else "unavailable", version=__version__)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    # Credentials are checked only while the database answers: a probe must see the 503, not a failed lookup.
+    signed_in = ok and await optional_caller(request, pool) is not None
+    body = HealthResponse(ok=ok, database="ok" if ok else "unavailable", version=__version__ if signed_in else None)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ok else 503)
