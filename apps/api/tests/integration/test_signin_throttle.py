@@ -33,10 +33,13 @@ async def test_failed_sign_ins_are_throttled_per_address_without_queries(
 
 
 async def test_wrong_metrics_tokens_are_throttled_like_any_credential(serve_with: ServerFactory) -> None:
-    async with serve_with(signin_failures_per_minute=FAILURES, metrics_token=SCRAPE_TOKEN) as server:
-        async with server.client("wrong-scrape-token") as guessing, server.client(SCRAPE_TOKEN) as scraper:
-            answers = [(await guessing.get("/metrics")).status_code for _ in range(FAILURES + 5)]
-            right_meanwhile = await scraper.get("/metrics")
+    async with (
+        serve_with(signin_failures_per_minute=FAILURES, metrics_token=SCRAPE_TOKEN) as server,
+        server.client("wrong-scrape-token") as guessing,
+        server.client(SCRAPE_TOKEN) as scraper,
+    ):
+        answers = [(await guessing.get("/metrics")).status_code for _ in range(FAILURES + 5)]
+        right_meanwhile = await scraper.get("/metrics")
     assert answers == [401] * FAILURES + [429] * 5
     assert right_meanwhile.status_code == 429  # the address is throttled, whatever it presents
 
