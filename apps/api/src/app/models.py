@@ -586,7 +586,7 @@ class ScheduleFireOut(BaseModel):
     outcome: FireOutcome
     reason: str | None
     run_id: UUID | None
-    claimed_by: str
+    claimed_by: str = Field(description="Opaque id of the server process that recorded this fire")
 
 
 class ScheduleFireList(BaseModel):

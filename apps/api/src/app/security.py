@@ -88,11 +88,15 @@ async def caller_from_session(pool: Pool, session_secret: str, *, csrf_token: st
 
 
 async def caller_from_stream_token(pool: Pool, token: str, run_id: UUID) -> Caller:
-    """The caller behind a short-lived stream token, which opens only the run it was issued for."""
+    """The caller behind a short-lived stream token, which opens only the run it was issued for.
+
+    A token issued through a browser session carries that session (`Caller.session_id`) and is
+    refused once the session has ended.
+    """
     async with pool.connection() as conn:
         row = await repo.caller_by_stream_token(conn, token_hash=hash_secret(token), run_id=run_id)
     if row is None:
-        raise NotAuthenticated("Invalid or expired stream token")
+        raise NotAuthenticated("Invalid or expired stream token (or the session it came from ended)")
     return Caller.from_row(row)
 
 

@@ -195,7 +195,10 @@ async def _activity_reader(
     exact = exact_query_param(request, STREAM_TOKEN_PARAM)
     if exact:
         caller = await signed_in(request, lambda: caller_from_stream_token(pool, exact, run_id))
-        credential = StreamCredential(token_id=caller.token_id, stream_token_hash=hash_secret(exact))
+        # The session it was issued through (if any) is checked with it: the stream ends with the session.
+        credential = StreamCredential(
+            token_id=caller.token_id, session_id=caller.session_id, stream_token_hash=hash_secret(exact)
+        )
     else:
         caller = await authenticate(request, pool)
         credential = StreamCredential(token_id=caller.token_id, session_id=caller.session_id)

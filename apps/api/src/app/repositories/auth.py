@@ -198,8 +198,9 @@ async def delete_session(conn: Conn, *, session_id: UUID) -> None:
 
 
 async def insert_stream_token(
-    conn: Conn, *, token_hash: bytes, run_id: UUID, api_token_id: UUID, ttl_seconds: int
+    conn: Conn, *, token_hash: bytes, run_id: UUID, api_token_id: UUID, session_id: UUID | None, ttl_seconds: int
 ) -> datetime:
+    """A stream token; one issued through a browser session (`session_id`) ends with that session."""
     return await _insert_expiring(
         conn,
         "stream_tokens",
@@ -207,20 +208,24 @@ async def insert_stream_token(
         token_hash=token_hash,
         run_id=run_id,
         api_token_id=api_token_id,
+        session_id=session_id,
     )
 
 
 async def caller_by_stream_token(conn: Conn, *, token_hash: bytes, run_id: UUID) -> CallerRow | None:
+    """The caller behind a live stream token for this run, with the session it was issued through (if any)."""
     return await fetch_one(
         conn,
         CallerRow,
         f"""
-        SELECT {_CALLER_COLUMNS}
+        SELECT {_CALLER_COLUMNS}, st.session_id
         FROM stream_tokens st
         JOIN api_tokens t ON t.id = st.api_token_id
         {_CALLER_JOINS}
         WHERE st.token_hash = %(hash)s AND st.run_id = %(run_id)s
           AND st.expires_at > now() AND t.revoked_at IS NULL
+          AND (st.session_id IS NULL
+               OR EXISTS (SELECT 1 FROM auth_sessions s WHERE s.id = st.session_id AND s.expires_at > now()))
         """,
         {"hash": token_hash, "run_id": run_id},
     )

@@ -30,12 +30,18 @@ class StreamToken:
 
 
 async def issue_stream_token(pool: Pool, *, caller: Caller, run_id: UUID, ttl_seconds: int) -> StreamToken:
+    """A token for one run's stream; asked for through a browser session, it ends when that session ends."""
     if caller.token_id is None:
         raise NotAuthenticated("A stream token is issued for an API token")
     token = new_secret("sst_")
     async with pool.connection() as conn:
         expires_at = await auth_repo.insert_stream_token(
-            conn, token_hash=hash_secret(token), run_id=run_id, api_token_id=caller.token_id, ttl_seconds=ttl_seconds
+            conn,
+            token_hash=hash_secret(token),
+            run_id=run_id,
+            api_token_id=caller.token_id,
+            session_id=caller.session_id,
+            ttl_seconds=ttl_seconds,
         )
     return StreamToken(token=token, expires_at=expires_at)
 

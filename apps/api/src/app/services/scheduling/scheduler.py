@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -78,13 +79,17 @@ class Scheduler:
         self.executor = executor
         self.stream = stream
         self.clock = clock
-        self.owner = executor.owner
+        # What a fire records as `claimed_by`: opaque, since anyone reading the fires sees it; the
+        # log line at start ties it to this process (the executor's owner: host and process id).
+        self.claim_id = f"server-{secrets.token_hex(4)}"
+        self._owner = executor.owner
         self._task: asyncio.Task[None] | None = None
         self._ticks = 0
         self._ticked = asyncio.Condition()
 
     async def start(self) -> None:
         """Tick at once (a restart fires what it missed), then every `scheduler_tick_seconds`."""
+        logger.info("scheduler %s started in process %s", self.claim_id, self._owner)
         self._task = asyncio.create_task(self._loop(), name="scheduler")
 
     async def close(self) -> None:
@@ -166,7 +171,7 @@ class Scheduler:
         run_id = fire.run.id if fire.run is not None else None
         recorded = await repo.insert_fire(
             conn, schedule_id=schedule.id, org_id=schedule.org_id, fire_time=fire.fire_time, fire_count=fire.count,
-            outcome=fire.outcome, reason=fire.reason, run_id=run_id, claimed_by=self.owner, recorded_at=now,
+            outcome=fire.outcome, reason=fire.reason, run_id=run_id, claimed_by=self.claim_id, recorded_at=now,
         )  # fmt: skip
         await outbox.fire_recorded(conn, self.settings, schedule, recorded)
         return recorded
