@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.models import Provider
 
@@ -80,6 +81,11 @@ class Settings(BaseSettings):
     )
     signin_failures_per_minute: int = Field(
         default=30, ge=1, description="Failed sign-ins one client address may make per minute before 429."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks of the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are "
+        "believed (comma-separated, e.g. `10.0.0.5,10.1.0.0/16`); none by default. `serve` passes them to uvicorn.",
     )
     stream_token_ttl_seconds: int = Field(default=60, ge=5, description="Validity of a one-run SSE stream token.")
     activity_history: int = Field(
@@ -200,6 +206,16 @@ class Settings(BaseSettings):
     demo_rate_limit_rate: float = Field(default=0.0, ge=0, le=1)
     demo_retry_after_seconds: float = Field(default=1.0, ge=0)
     demo_seed: int = Field(default=7)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_addresses(cls, value: object) -> object:
+        """A comma-separated list (as uvicorn's --forwarded-allow-ips) of IP addresses or networks, checked here."""
+        entries = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+        if isinstance(entries, list):
+            for entry in entries:
+                ipaddress.ip_network(str(entry), strict=False)  # a ValueError names the entry
+        return entries
 
     @field_validator("database_url", "redis_url")
     @classmethod

@@ -73,7 +73,15 @@ def serve(
         console.print(
             f"Open http://{shown}:{port}/ in a browser (API docs: /docs). Press Ctrl-C to stop.", soft_wrap=True
         )
-        uvicorn.run(app, host=host, port=port, log_config=logging_config(settings.log_level))
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_config=logging_config(settings.log_level),
+            # Forwarded headers only from the proxies named; uvicorn's default believes them from 127.0.0.1.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies,
+        )
 
 
 @command()
