@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,21 +18,12 @@ import httpx
 import psycopg
 
 from app.http.state import server_state
-from app.repositories import runs as runs_repo
 from app.security import CSRF_HEADER
-from tests.support import Identity, LiveServer, TokenFactory
+from tests.integration.test_stream_credentials import new_run, read_until_closed
+from tests.support import LiveServer, TokenFactory
 
 KEEPALIVE = 0.2
 SETTINGS: dict[str, Any] = {"activity_keepalive_seconds": KEEPALIVE, "scheduler_enabled": False}
-
-
-async def new_run(live: LiveServer, identity: Identity) -> uuid.UUID:
-    async with live.database.pool.connection() as conn:
-        run = await runs_repo.insert_run(
-            conn, org_id=identity.org_id, name="session", category_ids=["electronics-computers"], created_by=None
-        )
-    run_id: uuid.UUID = run.id
-    return run_id
 
 
 @contextlib.asynccontextmanager
@@ -46,16 +36,6 @@ async def browser_session(live: LiveServer, token: str) -> AsyncIterator[httpx.A
         yield browser
 
 
-async def stream_lines(client: httpx.AsyncClient, url: str, opened: asyncio.Event) -> list[str]:
-    lines: list[str] = []
-    async with client.stream("GET", url) as response:
-        assert response.status_code == 200, await response.aread()
-        opened.set()
-        async for line in response.aiter_lines():
-            lines.append(line)
-    return lines
-
-
 async def test_signing_out_ends_the_stream_tokens_of_the_session_and_their_open_streams(
     live: LiveServer, make_identity: TokenFactory
 ) -> None:
@@ -65,7 +45,7 @@ async def test_signing_out_ends_the_stream_tokens_of_the_session_and_their_open_
         issued = (await browser.post(f"/collection/runs/{run_id}/activity/token")).json()
         unused = (await browser.post(f"/collection/runs/{run_id}/activity/token")).json()
         opened = asyncio.Event()
-        reading = asyncio.create_task(stream_lines(anonymous, issued["url"], opened))
+        reading = asyncio.create_task(read_until_closed(anonymous, issued["url"], opened))
         await asyncio.wait_for(opened.wait(), 10)
         assert (await browser.delete("/auth/session")).status_code == 204
         # Within one keepalive interval (and a little): the batched credential check ends it.
@@ -84,7 +64,7 @@ async def test_an_expired_session_refuses_its_stream_tokens(
     async with browser_session(live, me.token) as browser, live.client() as anonymous:
         issued = (await browser.post(f"/collection/runs/{run_id}/activity/token")).json()
         opened = asyncio.Event()
-        reading = asyncio.create_task(stream_lines(anonymous, issued["url"], opened))
+        reading = asyncio.create_task(read_until_closed(anonymous, issued["url"], opened))
         await asyncio.wait_for(opened.wait(), 10)
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute(
