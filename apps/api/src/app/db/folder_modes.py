@@ -30,6 +30,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 LOCK_FILE = "sellercollection-folder-modes.lock"
+WHEEL_OPENED = "the embedded PostgreSQL wheel opened to everyone (it runs the server as its own user)"
 
 
 def _as_root() -> bool:
@@ -53,15 +54,13 @@ def _one_at_a_time(lock_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _put_back(before: dict[Path, int]) -> None:
+def _put_back(before: dict[Path, int], *, opened_by: str) -> None:
     changed = {folder: mode for folder, mode in before.items() if _mode(folder) != mode}
     for folder, mode in changed.items():
         folder.chmod(mode)
     if changed:
-        logger.info(
-            "put back the modes of %s, which the embedded PostgreSQL wheel opened while it ran as root",
-            ", ".join(f"{folder} ({mode:o})" for folder, mode in changed.items()),
-        )
+        shown = ", ".join(f"{folder} ({mode:o})" for folder, mode in changed.items())
+        logger.info("put back the modes of %s, which %s", shown, opened_by)
 
 
 @contextmanager
@@ -81,4 +80,4 @@ def modes_kept(pgdata: Path, *, lock_dir: Path, searchable: bool = False) -> Ite
                     folder.chmod(mode | stat.S_IXGRP | stat.S_IXOTH)
             yield
         finally:
-            _put_back(before)
+            _put_back(before, opened_by="were searchable while the server stopped" if searchable else WHEEL_OPENED)
