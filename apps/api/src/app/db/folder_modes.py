@@ -10,9 +10,8 @@ A running server needs none of the folders above `pgdata` (it works relative to 
 and every connection is forked from it), so their modes are put back right after each start.
 Stopping needs them once more, for the moment `pg_ctl` reads the server's pid file as that user
 (with root's group: the wheel switches only the user id): they are opened for search only
-(g+x,o+x, not read), then put back. The folders above the binaries
-stay open: the running server loads libraries from there on demand. Not as root, the wheel
-changes nothing and neither does this.
+(g+x,o+x, not read), then put back. The folders above the binaries stay open: the running server
+loads libraries from there on demand. Not as root, the wheel changes nothing and neither does this.
 
 Processes sharing a parent folder could otherwise put back a mode in the middle of another's start
 or stop, so every start and stop with its put-back takes one lock, shared by all our processes.
