@@ -41,17 +41,23 @@ def local_port(response: httpx.Response) -> int:
 
 
 async def endpoints(client: httpx.AsyncClient) -> list[str]:
-    """The four cursor-paginated endpoints, for an org with one history entry."""
+    """Every cursor-paginated endpoint, for an org with one history entry."""
     added = await client.post("/sellers", json={"name": "Cursor Shop"})
     assert added.status_code == 201, added.text
     entry = (await client.get("/history", params={"limit": 1})).json()["entries"][0]["id"]
-    return ["/sellers", "/sellers/audit-log", f"/history/{entry}/sellers", f"/history/{entry}/changes"]
+    return [
+        "/sellers",
+        "/sellers/audit-log",
+        f"/history/{entry}/sellers",
+        f"/history/{entry}/changes",
+        "/notifications/deliveries",
+    ]
 
 
 async def test_made_up_cursors_answer_422_on_every_endpoint_and_keep_the_connection(
     live: LiveServer, make_identity: TokenFactory
 ) -> None:
-    me = await make_identity(permissions=("sellers.write",))
+    me = await make_identity(permissions=("sellers.write", "admin.automation"))
     answers: dict[tuple[str, str], httpx.Response] = {}
     async with live.client(me.token) as client:
         paths = await endpoints(client)

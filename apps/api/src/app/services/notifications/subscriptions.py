@@ -21,8 +21,8 @@ from app.models import NotificationEvent, SubscriptionKind
 from app.repositories import notifications as repo
 from app.repositories.notifications import AttemptRow, SubscriptionRow
 from app.security import new_secret
+from app.services.cursors import keyset_after, keyset_cursor
 from app.services.notifications import mail, sealing, targets
-from app.services.sellers.seller_list import decode_cursor, encode_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +148,8 @@ async def deliveries(
     pool: Pool, *, org_id: UUID, limit: int, cursor: str | None
 ) -> tuple[list[AttemptRow], str | None]:
     """The org's delivery tries, newest first, a page at a time (keyset; pass `next_cursor` back)."""
-    after = decode_cursor(cursor, as_datetime=True) if cursor else None
+    after = keyset_after(cursor, as_datetime=True) if cursor else None
     async with pool.connection() as conn:
         rows = await repo.list_attempts(conn, org_id=org_id, limit=limit + 1, after=after)
     page, more = rows[:limit], len(rows) > limit
-    return page, encode_cursor(page[-1].attempted_at, page[-1].id) if more else None
+    return page, keyset_cursor(page[-1].attempted_at, page[-1].id) if more else None
