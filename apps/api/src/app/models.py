@@ -260,6 +260,10 @@ class RunResponse(BaseModel):
     paused_at: datetime | None
     completed_at: datetime | None
     updated_at: datetime
+    active_seconds: float | None = Field(
+        description="Time the run has been going since it started, pauses left out (null before it starts)."
+    )
+    paused_seconds: float = Field(description="Time the run has spent paused, the ongoing pause included.")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -297,11 +301,40 @@ class ItemCount(BaseModel):
     count: int
 
 
+class SkippedProducts(BaseModel):
+    """Products a run did not search, for one reason."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    reason: str
+    count: int
+
+
+class RunForecast(BaseModel):
+    """What is left of a running run: time at the recent rate, and cost at the cost per product so far."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    eta_seconds: float | None = Field(
+        description="Seconds left at the recent rate (null while paused, before the eBay phase, or without a rate)."
+    )
+    products_per_minute: float | None = Field(
+        description="Products finished per minute over the last minute the run was running."
+    )
+    projected_cost: DecimalNumber | None = Field(
+        description="USD the run will have cost when every product is searched (null before the eBay phase)."
+    )
+
+
 class RunProgress(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     run: RunResponse
     items: list[ItemCount]
+    skipped_products: list[SkippedProducts] = Field(
+        default_factory=list, description="Products counted as searched without a search, by reason."
+    )
+    forecast: RunForecast
     workers: list[WorkerProgress] = Field(description="Each worker's latest step (empty unless executing here).")
     executing_here: bool
     rate_limited_for_seconds: float | None = Field(description="Set while the run waits out an upstream 429.")
@@ -356,6 +389,7 @@ class SellerList(BaseModel):
     sellers: list[SellerOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     total_in_org: int
+    total_matching: int = Field(description="Sellers matching `search` and `flagged` (all of them without filters).")
 
 
 class SellerName(BaseModel):

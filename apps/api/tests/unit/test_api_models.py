@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from app import models
 from app.repositories.audit import AuditRow, JournalRow, TimelineRow
+from app.repositories.items import SkipCount
 from app.repositories.notifications import AttemptRow, SubscriptionRow
 from app.repositories.presets import PresetRow
 from app.repositories.runs import FinishedRunRow, RunRow
@@ -30,6 +31,7 @@ from app.repositories.sellers import SellerRow
 from app.security import Caller
 from app.services.accounts import OpenedSession
 from app.services.notifications.subscriptions import CreatedWebhook
+from app.services.runs.forecast import Forecast
 from app.services.runs.lifecycle import ItemTally, Progress
 from app.services.runs.pipeline import WorkerState
 from app.services.scheduling.schedules import ScheduleView
@@ -45,6 +47,8 @@ BUILT_FROM: dict[type[BaseModel], type] = {
     models.RunProgress: Progress,
     models.WorkerProgress: WorkerState,
     models.ItemCount: ItemTally,
+    models.SkippedProducts: SkipCount,
+    models.RunForecast: Forecast,
     models.SellerOut: SellerRow,
     models.BulkAddResult: BulkAdded,
     models.SkippedName: Skipped,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from app.db.pool import Conn
+from app.db.pool import Conn, fetch_all, fetch_scalar
 from app.status import ItemKind, ItemStatus
 
 # Finished items are never handed out again; failed ones are retried when a run resumes.
@@ -167,3 +168,39 @@ async def count_by_status(conn: Conn, *, run_id: UUID) -> dict[tuple[ItemKind, I
         {"run_id": run_id},
     )
     return {(ItemKind(row["kind"]), ItemStatus(row["status"])): row["n"] for row in await cur.fetchall()}
+
+
+@dataclass(frozen=True, slots=True)
+class SkipCount:
+    """Products of a run counted as searched without a search, for one reason."""
+
+    reason: str
+    count: int
+
+
+async def skipped_products(conn: Conn, *, run_id: UUID) -> list[SkipCount]:
+    """The run's skipped products by reason, the most frequent first."""
+    return await fetch_all(
+        conn,
+        SkipCount,
+        """
+        SELECT coalesce(result ->> 'reason', 'no reason given') AS reason, count(*)::int AS count
+        FROM collection_items WHERE run_id = %(run_id)s AND kind = 'product' AND status = 'skipped'
+        GROUP BY 1 ORDER BY 2 DESC, 1
+        """,
+        {"run_id": run_id},
+    )
+
+
+async def products_finished_since(conn: Conn, *, run_id: UUID, since: datetime) -> int:
+    """Products of the run searched, skipped or failed at or after `since` (for its recent rate)."""
+    n: int = await fetch_scalar(
+        conn,
+        """
+        SELECT count(*) FROM collection_items
+        WHERE run_id = %(run_id)s AND kind = 'product' AND status IN ('completed', 'skipped', 'failed')
+          AND completed_at >= %(since)s
+        """,
+        {"run_id": run_id, "since": since},
+    )
+    return n

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -58,12 +58,32 @@ class RunRow:
     # The org's settings the run was created with, and runs with (JSON). NULL on runs made before
     # migration 066: those run with the server's settings.
     settings: RunSettingsOut | None
+    # Migration 075, kept by a trigger on `status`: the pauses the run has left, and when it last
+    # became running.
+    finished_pauses_seconds: float
+    running_since: datetime | None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RunStatus(self.status))
         object.__setattr__(self, "phase", RunPhase(self.phase))
         if isinstance(self.settings, Mapping):
             object.__setattr__(self, "settings", RunSettingsOut.model_validate(self.settings))
+
+    @property
+    def paused_seconds(self) -> float:
+        """Time spent paused so far, the ongoing pause included."""
+        ongoing = 0.0
+        if self.status is RunStatus.PAUSED and self.paused_at is not None:
+            ongoing = max(0.0, (datetime.now(UTC) - self.paused_at).total_seconds())
+        return round(self.finished_pauses_seconds + ongoing, 3)
+
+    @property
+    def active_seconds(self) -> float | None:
+        """Time the run has been going since it started, pauses left out (None before it starts)."""
+        if self.started_at is None:
+            return None
+        end = self.completed_at or (self.paused_at if self.status is RunStatus.PAUSED else None) or datetime.now(UTC)
+        return round(max(0.0, (end - self.started_at).total_seconds() - self.finished_pauses_seconds), 3)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from app.db.pool import Conn, columns, fetch_all, fetch_one
+from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar
 from app.repositories.query import Where, fetch_org_row
 
 
@@ -130,15 +130,8 @@ async def list_sellers(
     flagged: bool | None = None,
     after: tuple[Any, UUID] | None = None,
 ) -> list[SellerRow]:
-    where = Where("org_id = %(org_id)s", org_id=org_id, limit=limit)
-    if prefix:
-        # A prefix is a range in byte order; the upper bound keeps the index scan short.
-        where.add(
-            'normalized_name COLLATE "C" >= %(prefix)s AND normalized_name COLLATE "C" < %(prefix_end)s',
-            prefix=prefix,
-            prefix_end=prefix + "\U0010ffff",
-        )
-    where.add_if(flagged is not None, "flagged = %(flagged)s", flagged=flagged)
+    where = _matching(org_id, prefix, flagged)
+    where.params["limit"] = limit
     if after is not None:
         where.add(sort.after, after_value=after[0], after_id=after[1])
     return await fetch_all(
@@ -147,6 +140,26 @@ async def list_sellers(
         f"SELECT {_SELLER} FROM sellers WHERE {where} ORDER BY {sort.order_by} LIMIT %(limit)s",
         where.params,
     )
+
+
+async def count_matching(conn: Conn, *, org_id: UUID, prefix: str | None, flagged: bool | None) -> int:
+    """Sellers of the org that `list_sellers` would page through with these filters."""
+    where = _matching(org_id, prefix, flagged)
+    n: int = await fetch_scalar(conn, f"SELECT count(*) FROM sellers WHERE {where}", where.params)
+    return n
+
+
+def _matching(org_id: UUID, prefix: str | None, flagged: bool | None) -> Where:
+    where = Where("org_id = %(org_id)s", org_id=org_id)
+    if prefix:
+        # A prefix is a range in byte order; the upper bound keeps the index scan short.
+        where.add(
+            'normalized_name COLLATE "C" >= %(prefix)s AND normalized_name COLLATE "C" < %(prefix_end)s',
+            prefix=prefix,
+            prefix_end=prefix + "\U0010ffff",
+        )
+    where.add_if(flagged is not None, "flagged = %(flagged)s", flagged=flagged)
+    return where
 
 
 async def get_seller(conn: Conn, *, org_id: UUID, seller_id: UUID) -> SellerRow | None:

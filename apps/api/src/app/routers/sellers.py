@@ -62,10 +62,15 @@ async def list_sellers(
     cursor: str | None = None,
 ) -> SellerList:
     """The org's sellers, a page at a time (keyset pagination: follow `next_cursor`)."""
-    rows, next_cursor, total = await seller_list.list_sellers(
+    page = await seller_list.list_sellers(
         pool, caller=caller, sort=sort, limit=limit, search=search, flagged=flagged, cursor=cursor
     )
-    return SellerList(sellers=[SellerOut.model_validate(r) for r in rows], next_cursor=next_cursor, total_in_org=total)
+    return SellerList(
+        sellers=[SellerOut.model_validate(r) for r in page.sellers],
+        next_cursor=page.next_cursor,
+        total_in_org=page.total_in_org,
+        total_matching=page.total_matching,
+    )
 
 
 @router.post("", response_model=SellerOut, status_code=201, responses={409: {"description": "Already in the list"}})

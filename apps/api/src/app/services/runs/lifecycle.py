@@ -23,7 +23,7 @@ from app.models import ActivityAction, RunTrigger
 from app.repositories import items as items_repo
 from app.repositories import presets as presets_repo
 from app.repositories import runs as runs_repo
-from app.repositories.items import CategoryPayload
+from app.repositories.items import CategoryPayload, SkipCount
 from app.repositories.runs import FinishedRunRow, RunRow
 from app.security import Caller
 from app.services.activity_stream import ActivityBackend
@@ -32,7 +32,9 @@ from app.services.notifications import outbox
 from app.services.parallel_runner import create_activity_event
 from app.services.runs import org_settings
 from app.services.runs.executor import RunExecutor
+from app.services.runs.forecast import Forecast, RecentProducts, forecast, recent_window
 from app.services.runs.pipeline import WorkerState
+from app.services.runs.usage import prices_per_1000
 from app.status import TERMINAL_STATUSES, ItemKind, ItemStatus, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -243,6 +245,8 @@ class ItemTally:
 class Progress:
     run: RunRow
     items: list[ItemTally]
+    skipped_products: list[SkipCount]
+    forecast: Forecast
     workers: list[WorkerState]
     executing_here: bool
     rate_limited_for_seconds: float | None
@@ -253,8 +257,16 @@ class Progress:
 
 async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id: UUID) -> Progress:
     run = await get_run(pool, caller=caller, run_id=run_id)
+    now = datetime.now(UTC)
+    since = recent_window(run, now)
     async with pool.connection() as conn:
         counts = await items_repo.count_by_status(conn, run_id=run_id)
+        skipped = await items_repo.skipped_products(conn, run_id=run_id)
+        recent = (
+            RecentProducts(await items_repo.products_finished_since(conn, run_id=run_id, since=since), since, now)
+            if since is not None
+            else None
+        )
     # A finished run's executor may still be tidying up (storing its last events, releasing the
     # lease) for a moment after its terminal event: it has no live lanes any more.
     ctx = executor.context(run_id) if run.status not in TERMINAL_STATUSES else None
@@ -270,6 +282,8 @@ async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id:
     return Progress(
         run=run,
         items=[ItemTally(kind, status, n) for (kind, status), n in sorted(counts.items())],
+        skipped_products=skipped,
+        forecast=forecast(run, recent, prices_per_1000(executor.settings)),
         workers=workers,
         executing_here=ctx is not None,
         rate_limited_for_seconds=round(waiting, 3) if waiting > 0 else None,

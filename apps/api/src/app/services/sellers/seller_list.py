@@ -97,6 +97,16 @@ def _clean(name: str) -> tuple[str, str]:
 # --- reading -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SellerPage:
+    """One page of the list, where the next starts, the org's count and how many match the filters."""
+
+    sellers: list[SellerRow]
+    next_cursor: str | None
+    total_in_org: int
+    total_matching: int
+
+
 async def list_sellers(
     pool: Pool,
     *,
@@ -106,7 +116,7 @@ async def list_sellers(
     search: str | None,
     flagged: bool | None,
     cursor: str | None,
-) -> tuple[list[SellerRow], str | None, int]:
+) -> SellerPage:
     order = sellers_repo.SORTS[sort]
     after = keyset_after(cursor, as_datetime=order.cursor_column == "created_at") if cursor else None
     prefix = normalize_name(search) if search else None
@@ -115,11 +125,17 @@ async def list_sellers(
             conn, org_id=caller.org_id, sort=order, limit=limit + 1, prefix=prefix, flagged=flagged, after=after
         )
         total, _ = await sellers_repo.snapshot(conn, org_id=caller.org_id)
+        # Without a filter every seller matches: the org's count row says how many, without counting.
+        matching = (
+            await sellers_repo.count_matching(conn, org_id=caller.org_id, prefix=prefix, flagged=flagged)
+            if prefix or flagged is not None
+            else total
+        )
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = keyset_cursor(order.cursor_value(rows[-1]), rows[-1].id)
-    return rows, next_cursor, total
+    return SellerPage(rows, next_cursor, total, matching)
 
 
 async def get_seller(pool: Pool, *, caller: Caller, seller_id: UUID) -> SellerRow:
