@@ -74,10 +74,12 @@ def _rate_per_second(recent: RecentProducts | None) -> float | None:
 
 
 def _projected_cost(run: RunRow, remaining: int, prices_per_1000: Mapping[str, Decimal]) -> Decimal | None:
-    if run.status in TERMINAL_STATUSES or remaining == 0:
+    if run.status in TERMINAL_STATUSES:
         return run.upstream_cost  # nothing more will be bought
     if run.phase is RunPhase.AMAZON or run.products_searched == 0:
         return None  # the number of products is not known yet, or nothing prices one
+    if remaining == 0:
+        return run.upstream_cost
     amazon = sum(
         (
             Decimal(kinds.get("best_sellers", 0)) * prices_per_1000.get(provider, Decimal(0)) / 1000
