@@ -1,6 +1,6 @@
 // The run's event store and the feed renderer.
 //
-// One stream, one store: every event passes `RunStore.apply` once (lanes, totals, throughput,
+// One stream, one store: every event passes `RunStore.apply` once (lanes, pipeline steps, throughput,
 // problems), and the DOM is written at most once per animation frame from what changed. The feed
 // keeps at most MAX_CARDS cards; a burst larger than that is trimmed to its newest before any
 // node is built. Upstream text only ever goes in through textContent.
@@ -35,15 +35,27 @@ function newLane(id) {
   return { id, state: "idle", label: "", lastDuration: null, lastAt: null, requests: 0, successes: 0, retries: 0, errors: {}, durSum: 0, durN: 0, params: null, dirty: true };
 }
 
-/** The reducer: everything the page knows about the run's events. */
+// Sequence numbers remembered for telling a replay from a renumbering (see `apply`): far more
+// than a replay (the server keeps the last 100) can hold.
+const SEEN_KEPT = 2000;
+
+/**
+ * The reducer: what the page knows from the run's events (worker lanes, the pipeline's latest
+ * steps, throughput, problems). It counts no run totals: those are the run's own (run_figures.js).
+ *
+ * Every event with a `seq` is applied once, however it arrives (replay, live, a reconnect, a
+ * reload's replay): an event at or below the last applied `seq` is a repeat and is dropped.
+ */
 export class RunStore {
   constructor(workers = 5) {
     this.lastSeq = 0;
     this.epoch = 0;
+    this.received = 0;
+    this.seen = new Set();
+    this.afterUnknownGap = false;
     this.lanes = new Map();
     for (let w = 1; w <= workers; w++) this.lanes.set(w, newLane(w));
-    this.totals = { events: 0, requests: 0, found: 0, errors: 0, rateLimits: 0, sellersFound: 0, newSellers: 0 };
-    this.pipeline = { uploading: 0, deduped: 0, inserted: 0, updated: 0, last: null };
+    this.pipeline = []; // the latest pipeline steps, newest last
     this.buckets = new Map(); // second (epoch ms / 1000) -> requests finished in it
     this.problems = [];
     this.firstAt = null;
@@ -56,24 +68,46 @@ export class RunStore {
     return lane;
   }
 
-  /** Apply one event. Returns its kind ("card", "banner", "pipeline", "gap", "restart") or null for a repeat. */
+  /** Whether `seq` is new. After a gap of unknown size, a lower number never seen means the server numbered afresh. */
+  accept(seq) {
+    if (this.afterUnknownGap) {
+      this.afterUnknownGap = false;
+      if (seq <= this.lastSeq && !this.seen.has(seq)) {
+        this.lastSeq = 0;
+        this.seen.clear();
+        this.epoch += 1;
+        this.renumbered = true;
+      }
+    }
+    if (seq <= this.lastSeq || this.seen.has(seq)) return false;
+    this.lastSeq = seq;
+    this.seen.add(seq);
+    if (this.seen.size > SEEN_KEPT) this.seen.delete(this.seen.values().next().value);
+    return true;
+  }
+
+  /**
+   * Apply one event. Returns its kind ("card", "banner", "pipeline", "gap", "restart") or null for a
+   * repeat; `renumbered` is then true if the server numbered afresh (the cards shown so far go).
+   */
   apply(ev) {
+    this.renumbered = false;
     if (ev.action === "gap") {
       if (ev.missed === undefined || ev.missed === null) {
-        // The server lost its memory of this run (it restarted): numbering starts again.
-        this.lastSeq = 0;
-        this.epoch += 1;
-        this.addProblem(ev, "The server restarted; the feed continues from its new events (some may have been missed).");
+        // The server cannot tell what this page missed (it restarted, or lost the run's stream).
+        this.afterUnknownGap = true;
+        this.addProblem(ev, ev.error_message || "The server restarted; the feed continues from its new events (some may have been missed).");
         return "restart";
       }
       this.addProblem(ev, `${num(ev.missed)} events were missed (the connection fell behind).`);
       return "gap";
     }
-    if (ev.seq !== undefined && ev.seq !== null) {
-      if (ev.seq <= this.lastSeq) return null;
-      this.lastSeq = ev.seq;
-    }
-    this.totals.events += 1;
+    if (ev.seq !== undefined && ev.seq !== null && !this.accept(ev.seq)) return null;
+    this.received += 1;
+    return this.reduce(ev);
+  }
+
+  reduce(ev) {
     const t = Date.parse(ev.timestamp);
     if (!Number.isNaN(t)) { this.firstAt = this.firstAt ?? t; this.lastAt = t; }
     if (isLifecycle(ev)) {
@@ -84,43 +118,40 @@ export class RunStore {
     }
     if (ev.worker_id === 0) {
       if (PIPELINE_ACTIONS.has(ev.action)) {
-        this.pipeline[ev.action] += ev.items_count || 0;
-        this.pipeline.last = ev;
+        this.pipeline.push(ev);
+        if (this.pipeline.length > 3) this.pipeline.shift();
         return "pipeline";
       }
       return "banner"; // a phase finished ("amazon complete")
     }
     const lane = this.lane(ev.worker_id);
-    if (WORKER_ACTIONS.has(ev.action)) {
-      lane.state = LANE_STATE[ev.action];
-      lane.label = ev.product_name || ev.category || lane.label;
-      lane.lastAt = t;
-      if (ev.api_params) lane.params = ev.api_params;
-      if (ev.action === "fetching" && ev.attempt > 1) lane.retries += 1;
-      if (ev.action === "found" || ev.action === "error" || ev.action === "rate_limited") {
-        lane.requests += 1;
-        this.totals.requests += 1;
-        const sec = Math.floor(t / 1000);
-        if (!Number.isNaN(sec)) this.buckets.set(sec, (this.buckets.get(sec) || 0) + 1);
-        if (ev.duration_ms !== undefined && ev.duration_ms !== null) { lane.lastDuration = ev.duration_ms; lane.durSum += ev.duration_ms; lane.durN += 1; }
-      }
-      if (ev.action === "found") {
-        lane.successes += 1;
-        this.totals.found += 1;
-        if (ev.phase === "ebay") { this.totals.sellersFound += ev.items_count || 0; this.totals.newSellers += ev.new_sellers_count || 0; }
-      } else if (ev.action === "error") {
-        const type = ev.error_type || "error";
-        lane.errors[type] = (lane.errors[type] || 0) + 1;
-        this.totals.errors += 1;
-        this.addProblem(ev, ev.error_message || type);
-      } else if (ev.action === "rate_limited") {
-        this.totals.rateLimits += 1;
-        lane.errors.rate_limited = (lane.errors.rate_limited || 0) + 1;
-        this.addProblem(ev, ev.retry_after_seconds ? `Rate limited; the run waits ${ev.retry_after_seconds} s` : "Rate limited");
-      }
-      lane.dirty = true;
-    }
+    if (WORKER_ACTIONS.has(ev.action)) this.reduceWorker(lane, ev, t);
     return "card";
+  }
+
+  reduceWorker(lane, ev, t) {
+    lane.state = LANE_STATE[ev.action];
+    lane.label = ev.product_name || ev.category || lane.label;
+    lane.lastAt = t;
+    if (ev.api_params) lane.params = ev.api_params;
+    if (ev.action === "fetching" && ev.attempt > 1) lane.retries += 1;
+    if (ev.action === "found" || ev.action === "error" || ev.action === "rate_limited") {
+      lane.requests += 1;
+      const sec = Math.floor(t / 1000);
+      if (!Number.isNaN(sec)) this.buckets.set(sec, (this.buckets.get(sec) || 0) + 1);
+      if (ev.duration_ms !== undefined && ev.duration_ms !== null) { lane.lastDuration = ev.duration_ms; lane.durSum += ev.duration_ms; lane.durN += 1; }
+    }
+    if (ev.action === "found") {
+      lane.successes += 1;
+    } else if (ev.action === "error") {
+      const type = ev.error_type || "error";
+      lane.errors[type] = (lane.errors[type] || 0) + 1;
+      this.addProblem(ev, ev.error_message || type);
+    } else if (ev.action === "rate_limited") {
+      lane.errors.rate_limited = (lane.errors.rate_limited || 0) + 1;
+      this.addProblem(ev, ev.retry_after_seconds ? `Rate limited; the run waits ${ev.retry_after_seconds} s` : "Rate limited");
+    }
+    lane.dirty = true;
   }
 
   addProblem(ev, text) {
@@ -168,6 +199,27 @@ function bannerText(ev) {
       return `${ev.phase === "amazon" ? "Amazon" : "eBay"} phase complete: ${num(ev.items_count || 0)} ${ev.phase === "amazon" ? "products" : "items"}`;
     default: return ev.action;
   }
+}
+
+const PIPELINE_WORDS = {
+  uploading: ["product stored", "products stored"],
+  deduped: ["seller already known", "sellers already known"],
+  inserted: ["new seller added", "new sellers added"],
+  updated: ["seller updated", "sellers updated"],
+};
+const pipelineStep = (s) => {
+  const n = s.items_count || 0;
+  const words = PIPELINE_WORDS[s.action];
+  return `${num(n)} ${words ? words[n === 1 ? 0 : 1] : s.action}`;
+};
+
+/** The pipeline's latest steps in words ("W3: 7 new sellers added · 5 sellers already known"). */
+export function pipelineText(steps) {
+  if (!steps.length) return "";
+  const last = steps[steps.length - 1];
+  const same = steps.filter((s) => s.source_worker_id === last.source_worker_id && s.phase === last.phase).slice(-2);
+  const who = last.source_worker_id ? `W${last.source_worker_id}` : "pipeline";
+  return `Latest stored (${who}, ${clock(last.timestamp)}): ${same.map(pipelineStep).join(" · ")}`;
 }
 
 const BANNER_ICON = { started: "resumed", paused: "paused", resumed: "resumed", cancelled: "cancelled", failed: "error", complete: "complete" };
@@ -226,11 +278,17 @@ export function buildCard(ev, kind, params) {
   return li;
 }
 
-/** The list of cards: newest first, at most MAX_CARDS. The caller decides when to flush. */
+/**
+ * The list of cards: newest first, at most MAX_CARDS. The caller decides when to flush.
+ *
+ * Keyed by `seq`: a card whose `seq` is already shown or waiting is never built a second time,
+ * whichever way its event came back (the store drops repeats too; this holds even if it did not).
+ */
 export class FeedView {
   constructor(list, { onNewWhileFrozen } = {}) {
     this.list = list;
     this.pending = [];
+    this.keys = new Map(); // seq -> its card, or null while it waits in `pending`
     this.following = true;
     this.unseen = 0;
     this.onNewWhileFrozen = onNewWhileFrozen || (() => {});
@@ -238,33 +296,49 @@ export class FeedView {
   }
 
   push(ev, kind, params) {
+    const seq = ev.seq;
+    if (seq !== undefined && seq !== null) {
+      if (this.keys.has(seq)) return;
+      this.keys.set(seq, null);
+    }
     this.pending.push({ ev, kind, params });
     // Only the newest MAX_CARDS can ever be shown: never hold more (a hidden tab, a frozen feed).
-    if (this.pending.length > 2 * MAX_CARDS) this.pending.splice(0, this.pending.length - MAX_CARDS);
+    if (this.pending.length > 2 * MAX_CARDS) this.forget(this.pending.splice(0, this.pending.length - MAX_CARDS));
     if (!this.following) { this.unseen += 1; this.onNewWhileFrozen(this.unseen); }
   }
 
-  reset() { this.pending = []; this.list.replaceChildren(); this.unseen = 0; }
+  forget(items) {
+    for (const { ev } of items) if (ev.seq !== undefined && ev.seq !== null) this.keys.delete(ev.seq);
+  }
+
+  reset() { this.pending = []; this.keys.clear(); this.list.replaceChildren(); this.unseen = 0; }
 
   /** Write the pending cards in one insertion and drop the oldest past the cap. Returns cards written. */
   flush() {
     if (!this.following || !this.pending.length) return 0;
     let batch = this.pending;
     this.pending = [];
-    if (batch.length > MAX_CARDS) batch = batch.slice(batch.length - MAX_CARDS);
+    if (batch.length > MAX_CARDS) {
+      this.forget(batch.slice(0, batch.length - MAX_CARDS));
+      batch = batch.slice(batch.length - MAX_CARDS);
+    }
     const frag = document.createDocumentFragment();
     // A card or two at a time fade in; a burst just appears (hundreds of animations cost frames).
     const fade = batch.length <= 3;
     for (let i = batch.length - 1; i >= 0; i--) {
-      const card = buildCard(batch[i].ev, batch[i].kind, batch[i].params);
+      const { ev, kind, params } = batch[i];
+      const card = buildCard(ev, kind, params);
       if (fade) card.classList.add("fresh");
+      if (ev.seq !== undefined && ev.seq !== null) this.keys.set(ev.seq, card);
       frag.append(card);
     }
     this.list.prepend(frag);
     const count = this.list.childElementCount;
     if (count > MAX_CARDS) {
+      const first = this.list.children[MAX_CARDS];
+      for (let el = first; el; el = el.nextElementSibling) if (el.dataset.seq) this.keys.delete(Number(el.dataset.seq));
       // One removal for the whole tail, not one per card.
-      this.range.setStartBefore(this.list.children[MAX_CARDS]);
+      this.range.setStartBefore(first);
       this.range.setEndAfter(this.list.lastElementChild);
       this.range.deleteContents();
     }

@@ -15,6 +15,34 @@ export function duration(ms) {
 
 export const money = (cents) => (cents === null || cents === undefined ? "" : `$${(cents / 100).toFixed(2)}`);
 
+// Run costs are fractions of a cent per request: up to four decimals below $100, cents above.
+const usdSmall = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 4 });
+const usdLarge = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD" });
+/** A cost in US dollars (a number, as the API sends it). */
+export function usd(dollars) {
+  if (dollars === null || dollars === undefined) return "–";
+  return (Math.abs(dollars) >= 100 ? usdLarge : usdSmall).format(dollars);
+}
+
+/** An estimate in dollars, to the cent: "$1.35". */
+export const usdRounded = (dollars) => (dollars === null || dollars === undefined ? "–" : usdLarge.format(dollars));
+
+/** A running time in whole seconds: "9 s", "3 min 20 s", "1 h 5 min". */
+export function clockTime(ms) {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/** "about 4 min left" for a number of seconds still to go. */
+export function timeLeft(seconds) {
+  if (seconds <= 0) return "finishing";
+  if (seconds < 60) return "under a minute left";
+  const minutes = Math.round(seconds / 60);
+  return minutes < 90 ? `about ${minutes} min left` : `about ${Math.floor(minutes / 60)} h ${minutes % 60} min left`;
+}
+
 // One formatter for every card: toLocaleTimeString builds a new one per call, which costs more
 // than the whole rest of a card at a few hundred events per second.
 const timeFormat = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
@@ -83,10 +111,7 @@ export function errorBox() {
   };
 }
 
-export function runDurationMs(run) {
-  const start = run.started_at ? new Date(run.started_at).getTime() : null;
-  if (start === null) return null;
-  const stoppedAt = run.completed_at || (run.status === "paused" ? run.paused_at : null);
-  const end = stoppedAt ? new Date(stoppedAt).getTime() : Date.now();
-  return end - start;
+/** How long the run has been going, pauses left out (the API's `active_seconds`), in ms. */
+export function activeMs(run) {
+  return run.active_seconds === null || run.active_seconds === undefined ? null : run.active_seconds * 1000;
 }

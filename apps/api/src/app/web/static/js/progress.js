@@ -2,7 +2,9 @@
 // the rate-limit countdown, and the run controls. Used on the runs list for every open run.
 
 import { api } from "./api.js";
-import { h, num, statusBadge, errorBox, OPEN_STATUSES } from "./format.js";
+import { h, num, usd, statusBadge, errorBox, OPEN_STATUSES } from "./format.js";
+
+export const PHASE_WORD = { amazon: "Amazon", ebay: "eBay", done: "done" };
 
 export function percent(run) {
   if (run.status === "completed") return 100;
@@ -20,8 +22,11 @@ export function bar(label, done, total) {
     h("span", { class: "bar-num num", text: `${num(done)} / ${num(total)} (${pct}%)` }));
 }
 
-/** Pause / Resume / Cancel buttons; cancel asks first. `after(run)` gets the updated run. */
-export function controls(runId, after) {
+/**
+ * Pause / Resume / Cancel buttons; cancel asks first. `after(run, ticket)` gets the updated run and
+ * what `ticket()` returned as the request was made (the run page orders the answers it shows by it).
+ */
+export function controls(runId, after, { ticket = () => 0 } = {}) {
   const err = errorBox();
   const make = (action, label) => h("button", { type: "button", class: "ghost", dataset: { action } }, label);
   const pause = make("pause", "Pause");
@@ -40,9 +45,10 @@ export function controls(runId, after) {
     const clicked = buttons.find((b) => b.dataset.action === action);
     clicked.textContent = label;
     try {
+      const asked = ticket();
       const run = await api(`/collection/runs/${runId}/${action}`, { method: "POST" });
       update(run.status);
-      after(run);
+      after(run, asked);
     } catch (e) {
       err.show(e);
       buttons.forEach((b, i) => { b.disabled = was[i]; });
@@ -82,9 +88,9 @@ export function progressCard(run, onChange, onOpen) {
     card.dataset.status = run.status;
     title.textContent = run.name;
     if (badgeSlot.dataset.status !== run.status) { badgeSlot.replaceChildren(statusBadge(run.status)); badgeSlot.dataset.status = run.status; }
-    phase.textContent = `Phase: ${run.phase}`;
+    phase.textContent = `Phase: ${PHASE_WORD[run.phase] || run.phase}`;
     pct.textContent = `${percent(run)}%`;
-    sellers.textContent = `${num(run.sellers_found)} sellers found, ${num(run.sellers_new)} new`;
+    sellers.textContent = `${num(run.sellers_found)} sellers found, ${num(run.sellers_new)} new · ${num(run.requests_total)} requests, ${usd(run.upstream_cost)}`;
     bars.replaceChildren(bar("Categories", run.categories_completed, run.categories_total), bar("Products", run.products_searched, run.products_total));
     if (!card.querySelector(".controls[data-pending]")) ctl.update(run.status);
   }

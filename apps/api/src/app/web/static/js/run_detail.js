@@ -1,13 +1,21 @@
-// Run detail: header and controls, progress strip, five worker lanes, the live feed, totals,
-// throughput and problems. One EventSource on the session cookie feeds one store; the DOM is
-// written at most once per frame (feed, lanes, pipeline strip) and once a second (chart, ages).
+// Run detail: header and controls, progress strip, five worker lanes, the live feed, the run's
+// requests and cost, throughput and problems. One EventSource on the session cookie feeds one
+// store (lanes, feed, problems); the run's figures come from the API alone (run_figures.js),
+// asked again at most once a second while events arrive. The DOM is written at most once per
+// frame (feed, lanes, pipeline strip) and once a second (chart, ages, elapsed time).
 
 import { api, ApiError } from "./api.js";
-import { h, num, duration, statusBadge, errorBox, ago, OPEN_STATUSES, runDurationMs } from "./format.js";
-import { controls, bar, percent } from "./progress.js";
-import { RunStore, FeedView, isTerminal } from "./feed.js";
+import { h, num, duration, statusBadge, errorBox, ago, OPEN_STATUSES } from "./format.js";
+import { controls } from "./progress.js";
+import { RunStore, FeedView, isTerminal, pipelineText } from "./feed.js";
+import { RunFigures } from "./run_figures.js";
 
-const PROGRESS_POLL_MS = 2000;
+// The run's figures are asked for at most this often while events say they change, and this
+// often anyway while it runs (the request counts and cost reach the run row about once a second,
+// between events too); a paused or pending run changes only by a person's hand.
+const FIGURES_MIN_GAP_MS = 1000;
+const FIGURES_RUNNING_MS = 1500;
+const FIGURES_IDLE_MS = 5000;
 const MIN_FRAME_GAP_MS = 100;
 const STATUS_SUMMARY_MS = 10000;
 const STATE_WORD = { idle: "idle", fetching: "fetching", found: "found", error: "error", "rate-limited": "rate-limited", paused: "paused", done: "done" };
@@ -64,29 +72,34 @@ function sparkline(values) {
   return svg;
 }
 
+const LIFECYCLE_STATUS = { paused: "paused", resumed: "running", started: "running", complete: "completed", failed: "failed", cancelled: "cancelled" };
+
 export function mount(view, [runId], app) {
   const store = new RunStore(5);
+  const figures = new RunFigures();
   const err = errorBox();
-  let run = null;
   let stopped = false;
   let ended = false;
   let es = null;
   let attempts = 0;
   let reconnectTimer = null;
-  let progressTimer = null;
   let frame = 0;
   let rateLimitUntil = null;
   let pipelineDirty = false;
+  // The figures' requests: numbered as they are made (answers apply in that order), one at a time.
+  let issued = 0;
+  let inFlight = false;
+  let again = false;
+  let lastAsk = -Infinity;
+  let figTimer = 0;
+  let figDue = Infinity;
   Object.assign(metrics, { received: 0, rendered: 0, frames: 0, maxCards: 0, connects: 0 });
 
   // --- static layout (built once; only text inside it changes) ---------------------------------
   const title = h("h1", { class: "run-name", text: "Run" });
   const badge = h("span", { class: "badge-slot" });
-  const phase = h("span", { class: "muted" });
-  const elapsed = h("span", { class: "muted num" });
-  const ctl = controls(runId, (r) => { setRun(r); pollProgress(); });
-  const bars = h("div", { class: "bars" });
-  const sellersLine = h("p", { class: "num sellers-line" });
+  const ctl = controls(runId, (r, ticket) => { show(ticket, r); askFigures(0); }, { ticket: () => ++issued });
+  const reason = h("p", { class: "error-text notice", hidden: true });
   const waitLine = h("p", { class: "wait", hidden: true });
   const extra = h("dl", { class: "extra" });
   const laneList = h("ol", { class: "lanes", "aria-label": "Workers" });
@@ -98,7 +111,6 @@ export function mount(view, [runId], app) {
   const followBtn = h("button", { type: "button", class: "ghost", "aria-pressed": "true", text: "Following" });
   const feedInfo = h("span", { class: "muted num feed-info" });
   const scroller = h("div", { class: "feed-scroll", dataset: { following: "true" } }, list);
-  const totals = h("dl", { class: "totals" });
   const chartSlot = h("div", { class: "chart" });
   const problems = h("ol", { class: "problems", "aria-label": "Errors, rate limits and gaps" });
   const feed = new FeedView(list, { onNewWhileFrozen: (n) => { newPill.hidden = false; newPill.textContent = `${num(n)} new events`; } });
@@ -106,18 +118,21 @@ export function mount(view, [runId], app) {
   const layout = h("div", { class: "run-detail" },
     h("header", { class: "run-head" },
       h("div", { class: "run-title-row" }, title, badge),
-      h("div", { class: "run-sub" }, phase, elapsed),
+      figures.header,
       ctl.el),
     err.el,
-    h("section", { class: "panel progress-strip", "aria-label": "Progress" }, bars, sellersLine, waitLine, extra),
-    h("section", { "aria-label": "Workers" }, laneList),
+    reason,
+    h("section", { class: "panel progress-strip", "aria-label": "Progress" }, figures.strip, waitLine, extra),
+    h("section", { class: "workers", "aria-label": "Workers" }, laneList,
+      h("p", { class: "lanes-note muted", text: "Worker figures count the events this page has received; the run's totals above are the run's own." })),
     h("div", { class: "run-body" },
       h("section", { class: "panel feed-panel", "aria-labelledby": "feed-title" },
         h("div", { class: "row spread" }, h("h2", { id: "feed-title", text: "Live feed" }), h("span", { class: "row" }, feedInfo, followBtn)),
         pipelineStrip, gapNotice, newPill, scroller),
       h("aside", { class: "side" },
-        h("section", { class: "panel", "aria-labelledby": "totals-title" }, h("h2", { id: "totals-title", text: "Totals" }), totals),
-        h("section", { class: "panel", "aria-labelledby": "chart-title" }, h("h2", { id: "chart-title", text: "Requests per second" }), chartSlot),
+        h("section", { class: "panel", "aria-labelledby": "totals-title" }, h("h2", { id: "totals-title", text: "Requests and cost" }), figures.totals),
+        h("section", { class: "panel", "aria-labelledby": "chart-title" }, h("h2", { id: "chart-title", text: "Requests per second" }),
+          h("p", { class: "muted small", text: "From the events this page received" }), chartSlot),
         h("section", { class: "panel", "aria-labelledby": "problems-title" }, h("h2", { id: "problems-title", text: "Errors and rate limits" }), problems))));
   view.append(layout);
   document.title = "Run · SellerCollection";
@@ -174,8 +189,7 @@ export function mount(view, [runId], app) {
     }
     if (pipelineDirty) {
       pipelineDirty = false;
-      const p = store.pipeline;
-      pipelineStrip.textContent = `Pipeline: ${num(p.uploading)} uploaded · ${num(p.deduped)} deduped · ${num(p.inserted)} inserted · ${num(p.updated)} updated`;
+      pipelineStrip.textContent = pipelineText(store.pipeline);
       written += metrics.pendingPipeline || 0;
       metrics.pendingPipeline = 0;
     }
@@ -185,8 +199,8 @@ export function mount(view, [runId], app) {
         p.ev.worker_id ? h("span", { class: `wbadge w${p.ev.worker_id}`, text: `W${p.ev.worker_id}` }) : null,
         h("span", { text: p.text }))));
     }
-    feedInfo.textContent = `showing ${num(list.childElementCount)} of ${num(store.totals.events)}`;
-    renderTotals();
+    const shown = `newest ${num(list.childElementCount)} shown`;
+    if (feedInfo.textContent !== shown) feedInfo.textContent = shown;
     metrics.rendered += written;
     metrics.frames += 1;
     metrics.maxCards = Math.max(metrics.maxCards, list.childElementCount);
@@ -198,48 +212,61 @@ export function mount(view, [runId], app) {
     metrics.received += 1;
     const kind = store.apply(ev);
     if (kind === null) return;
-    if (kind === "restart") feed.reset();
+    if (store.renumbered) feed.reset(); // numbers seen before may come again: the old cards go
     if (kind === "gap" || kind === "restart") {
       gapNotice.hidden = false;
       gapNotice.textContent = kind === "gap"
-        ? `${num(ev.missed)} events were missed because the connection fell behind. Totals and progress above stay exact.`
-        : "The server restarted. The feed continues with the events it sends now; the progress above stays exact.";
+        ? `${num(ev.missed)} events were missed because the connection fell behind. The run's figures above stay exact.`
+        : "The server restarted. The feed continues with the events it sends now; the run's figures above stay exact.";
     }
     if (kind === "pipeline") { pipelineDirty = true; metrics.pendingPipeline = (metrics.pendingPipeline || 0) + 1; }
     else feed.push(ev, kind, ev.worker_id ? store.lane(ev.worker_id).params : null);
-    if (ev.phase === "run" && run) {
-      const status = { paused: "paused", resumed: "running", started: "running", complete: "completed", failed: "failed", cancelled: "cancelled" }[ev.action];
-      if (status && status !== run.status) setRun({ ...run, status });
-    }
+    followEvent(ev);
     if (ev.action === "rate_limited" && ev.retry_after_seconds) rateLimitUntil = Date.now() + ev.retry_after_seconds * 1000;
     if (isTerminal(ev)) finish();
     schedule();
   }
 
-  // --- run state and progress -------------------------------------------------------------------
-  function setRun(next) {
-    run = next;
-    title.textContent = run.name;
-    if (badge.dataset.status !== run.status) { badge.replaceChildren(statusBadge(run.status)); badge.dataset.status = run.status; }
-    layout.dataset.status = run.status;
-    phase.textContent = `Phase: ${run.phase}`;
-    if (!ctl.el.dataset.pending) ctl.update(run.status);
-    const pct = percent(run);
-    document.title = `${pct}% · ${run.name}`;
-    favicon(run.status, pct);
+  /** What an event tells the figures before the API does: a new phase or status; and that they changed. */
+  function followEvent(ev) {
+    const status = ev.phase === "run" ? LIFECYCLE_STATUS[ev.action] : null;
+    if (status) {
+      figures.noteStatus(status, issued);
+      renderStatus();
+      askFigures(0);
+      return;
+    }
+    if (figures.noteEvent(ev)) { renderStatus(); askFigures(0); } else askFigures(lastAsk + FIGURES_MIN_GAP_MS - performance.now());
   }
 
-  function renderProgress(p) {
-    setRun(p.run);
-    const r = p.run;
-    bars.replaceChildren(bar("Categories", r.categories_completed, r.categories_total), bar("Products", r.products_searched, r.products_total));
-    sellersLine.textContent = `${num(r.sellers_found)} sellers found · ${num(r.sellers_new)} new${r.failed_items ? ` · ${num(r.failed_items)} failed items` : ""}${r.seller_count_snapshot !== null && !OPEN_STATUSES.has(r.status) ? ` · ${num(r.seller_count_snapshot)} sellers in the list when it ended` : ""}`;
+  // --- the run's figures ------------------------------------------------------------------------
+  /** Show an answer made for request `ticket`; false when a newer answer is already shown. */
+  function show(ticket, run, progress = null) {
+    if (!figures.accept(ticket, run, progress)) return false;
+    renderStatus();
+    if (run.status_reason) { reason.hidden = false; reason.textContent = run.status_reason; } else reason.hidden = true;
+    return true;
+  }
+
+  function renderStatus() {
+    const run = figures.run;
+    if (!run) return;
+    const status = figures.status;
+    title.textContent = run.name;
+    if (badge.dataset.status !== status) { badge.replaceChildren(statusBadge(status)); badge.dataset.status = status; }
+    layout.dataset.status = status;
+    if (!ctl.el.dataset.pending) ctl.update(status);
+    const pct = figures.percent;
+    document.title = `${pct}% · ${run.name}`;
+    favicon(status, pct);
+  }
+
+  function renderProgressExtras(p) {
     rateLimitUntil = p.rate_limited_for_seconds ? Date.now() + p.rate_limited_for_seconds * 1000 : rateLimitUntil && rateLimitUntil > Date.now() ? rateLimitUntil : null;
     // Fields other issues may add to progress (request counts, limits): shown as they come.
-    const known = new Set(["run", "items", "workers", "executing_here", "rate_limited_for_seconds"]);
+    const known = new Set(["run", "items", "workers", "executing_here", "rate_limited_for_seconds", "skipped_products", "forecast"]);
     const extras = Object.entries(p).filter(([k, v]) => !known.has(k) && (typeof v === "number" || typeof v === "string"));
     extra.replaceChildren(...extras.flatMap(([k, v]) => [h("dt", { text: k.replaceAll("_", " ") }), h("dd", { class: "num", text: typeof v === "number" ? num(v) : v })]));
-    if (r.status_reason) { err.el.hidden = false; err.el.classList.add("notice"); err.el.textContent = r.status_reason; }
     for (const w of p.workers || []) {
       const lane = store.lane(w.worker_id);
       if (lane.lastAt === null && w.state) { lane.state = w.state.replace("_", "-"); lane.label = w.label || ""; lane.dirty = true; }
@@ -247,20 +274,43 @@ export function mount(view, [runId], app) {
     schedule();
   }
 
-  async function pollProgress() {
-    if (progressTimer) { clearTimeout(progressTimer); progressTimer = null; }
+  /** Ask for the run's progress in `delayMs` (or sooner, if already planned sooner). */
+  function askFigures(delayMs) {
+    if (stopped) return;
+    const wait = Math.max(0, delayMs);
+    const at = performance.now() + wait;
+    if (figTimer && figDue <= at) return;
+    clearTimeout(figTimer);
+    figDue = at;
+    figTimer = setTimeout(fetchFigures, wait);
+  }
+
+  async function fetchFigures() {
+    figTimer = 0;
+    figDue = Infinity;
+    if (stopped) return;
+    if (inFlight) { again = true; return; }
+    inFlight = true;
+    lastAsk = performance.now();
+    const ticket = ++issued;
+    let next = null;
     try {
       const p = await api(`/collection/runs/${runId}/progress`);
       if (stopped) return;
-      if (!p.run.status_reason) err.clear();
-      renderProgress(p);
-      if (OPEN_STATUSES.has(p.run.status) && !document.hidden) progressTimer = setTimeout(pollProgress, PROGRESS_POLL_MS);
+      err.clear();
+      if (show(ticket, p.run, p)) renderProgressExtras(p);
+      const status = figures.status;
+      if (OPEN_STATUSES.has(status) && !document.hidden) next = status === "running" ? FIGURES_RUNNING_MS : FIGURES_IDLE_MS;
     } catch (e) {
       if (stopped) return;
-      if (e instanceof ApiError && (e.status === 404 || e.status === 422)) return notFound();
+      if (e instanceof ApiError && (e.status === 404 || e.status === 422)) { notFound(); return; }
       err.show(e);
-      progressTimer = setTimeout(pollProgress, PROGRESS_POLL_MS * 2);
+      next = FIGURES_IDLE_MS;
+    } finally {
+      inFlight = false;
     }
+    if (again) { again = false; askFigures(lastAsk + FIGURES_MIN_GAP_MS - performance.now()); }
+    else if (next !== null) askFigures(next);
   }
 
   function notFound() {
@@ -272,36 +322,38 @@ export function mount(view, [runId], app) {
 
   // --- the stream ---------------------------------------------------------------------------------
   function connect() {
-    if (stopped || ended) return;
+    if (stopped || ended || es) return;
     reconnectTimer = null;
     metrics.connects += 1;
     // A fresh EventSource sends no Last-Event-ID; the query parameter carries where we are.
     const url = `/collection/runs/${encodeURIComponent(runId)}/activity${store.lastSeq ? `?last_event_id=${store.lastSeq}` : ""}`;
-    es = new EventSource(url);
-    es.onopen = () => { attempts = 0; app.setChip("live", "Live"); };
-    es.onmessage = (m) => {
+    const source = (es = new EventSource(url));
+    source.onopen = () => { attempts = 0; app.setChip("live", "Live"); };
+    source.onmessage = (m) => {
       let ev;
       try { ev = JSON.parse(m.data); } catch { return; }
       onEvent(ev);
     };
-    es.onerror = async () => {
-      if (!es || ended) return;
-      if (es.readyState === EventSource.CONNECTING) {
+    source.onerror = async () => {
+      if (es !== source || ended) return;
+      if (source.readyState === EventSource.CONNECTING) {
         attempts += 1;
         app.setChip("reconnecting", `Reconnecting (attempt ${attempts})`);
         return;
       }
       // Closed for good (204 after the end, or an error status): find out which.
       es = null;
+      const ticket = ++issued;
       try {
         const r = await api(`/collection/runs/${runId}`);
         if (stopped) return;
-        setRun(r);
+        show(ticket, r);
         if (!OPEN_STATUSES.has(r.status)) { finish(); return; }
       } catch (e) {
         if (e instanceof ApiError && e.status === 404) return notFound();
         if (e instanceof ApiError && e.status === 401) return;
       }
+      if (stopped || ended || es || reconnectTimer) return; // reconnected meanwhile (back online)
       attempts += 1;
       app.setChip(navigator.onLine === false ? "offline" : "reconnecting", `${navigator.onLine === false ? "Offline" : "Reconnecting"} (attempt ${attempts})`);
       const delay = Math.min(15000, 500 * 2 ** Math.min(attempts, 5)) * (0.5 + Math.random() / 2);
@@ -314,53 +366,45 @@ export function mount(view, [runId], app) {
     ended = true;
     if (es) { es.close(); es = null; }
     app.setChip("ended", "Ended");
-    pollProgress();
+    askFigures(0); // the final figures, exact
   }
 
   // --- once a second: elapsed, countdown, lane ages, chart; every ten: a polite summary ---------
   function tick() {
     if (stopped) return;
     const now = Date.now();
-    if (run) elapsed.textContent = `Elapsed ${duration(runDurationMs(run))}`;
+    figures.tick();
     if (rateLimitUntil && rateLimitUntil > now) {
       waitLine.hidden = false;
       waitLine.textContent = `Rate limited: the run waits, next try in ${Math.ceil((rateLimitUntil - now) / 1000)} s`;
     } else waitLine.hidden = true;
     for (const lane of store.lanes.values()) ensureLane(lane.id).tick(lane, now);
     chartSlot.replaceChildren(sparkline(store.series(60)));
-    renderTotals();
-  }
-
-  const totalCells = new Map();
-  function renderTotals() {
-    const t = store.totals;
-    const rows = [["Events", t.events], ["Requests", t.requests], ["Successes", t.found], ["Errors", t.errors], ["Rate limits", t.rateLimits], ["Sellers found (feed)", t.sellersFound], ["New sellers (feed)", t.newSellers]];
-    for (const [k, v] of rows) {
-      let cell = totalCells.get(k);
-      if (!cell) { cell = h("dd", { class: "num" }); totalCells.set(k, cell); totals.append(h("dt", { text: k }), cell); }
-      const text = num(v);
-      if (cell.textContent !== text) cell.textContent = text;
-    }
   }
   const tickTimer = setInterval(tick, 1000);
   const summaryTimer = setInterval(() => {
-    if (run) app.status(`${run.name}: ${run.status}, ${percent(run)}% done, ${num(store.totals.events)} events.`);
+    const run = figures.run;
+    if (run) app.status(`${run.name}: ${figures.status}, ${figures.percent}% done, ${num(run.sellers_found)} sellers found, ${num(run.sellers_new)} new.`);
   }, STATUS_SUMMARY_MS);
 
   const onVisible = () => {
     if (document.hidden) return;
     schedule();
-    if (run && OPEN_STATUSES.has(run.status) && !progressTimer) pollProgress();
+    if (figures.run && OPEN_STATUSES.has(figures.status)) askFigures(0);
   };
   document.addEventListener("visibilitychange", onVisible);
-  const onOnline = () => { if (!es && !ended && !stopped) { if (reconnectTimer) clearTimeout(reconnectTimer); connect(); } };
+  const onOnline = () => {
+    if (es || ended || stopped) return;
+    if (reconnectTimer) { clearTimeout(reconnectTimer); reconnectTimer = null; }
+    connect();
+  };
   window.addEventListener("online", onOnline);
 
   function stop() {
     stopped = true;
     if (es) { es.close(); es = null; }
     if (reconnectTimer) clearTimeout(reconnectTimer);
-    if (progressTimer) clearTimeout(progressTimer);
+    if (figTimer) clearTimeout(figTimer);
     if (frame) cancelAnimationFrame(frame);
     if (throttle) clearTimeout(throttle);
     clearInterval(tickTimer);
@@ -373,10 +417,11 @@ export function mount(view, [runId], app) {
 
   // Load the run first: an unknown or foreign id is "not found" without opening a stream.
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(runId)) { notFound(); return stop; }
+  const first = ++issued;
   api(`/collection/runs/${runId}`).then((r) => {
     if (stopped) return;
-    setRun(r);
-    pollProgress();
+    show(first, r);
+    askFigures(0);
     connect();
     tick();
   }).catch((e) => {
