@@ -75,7 +75,9 @@ def _page_figures(page: Page) -> dict[str, list[tuple[str, str]]]:
     shown: dict[str, list[tuple[str, str]]] = page.evaluate(
         """() => {
           const out = {};
-          for (const el of document.querySelectorAll("[data-metric]")) (out[el.dataset.metric] ||= []).push([el.textContent, el.dataset.value || ""]);
+          for (const el of document.querySelectorAll("[data-metric]")) {
+            (out[el.dataset.metric] ||= []).push([el.textContent, el.dataset.value || ""]);
+          }
           return out;
         }"""
     )
@@ -94,7 +96,8 @@ def _check_figures(page: Page, api: httpx.Client, run_id: str, *, exact: bool = 
     page.wait_for_function(
         f"""(wanted) => Object.entries(wanted).every(([metric, value]) => {{
           const els = [...document.querySelectorAll(`[data-metric="${{metric}}"]`)];
-          return els.length > 0 && els.every((el) => el.dataset.value !== "" && Number(el.dataset.value) {compare} value);
+          const reached = (el) => el.dataset.value !== "" && Number(el.dataset.value) {compare} value;
+          return els.length > 0 && els.every(reached);
         }})""",
         arg=wanted,
         timeout=LAG_S * 1000,

@@ -79,8 +79,9 @@ def test_collect_completes_a_run_and_prints_a_summary(db_url: str) -> None:
     assert "Recent events" in out  # the live view's last frame (off a terminal, rich prints only that one)
     assert "Status" in out and "completed" in out
     assert re.search(rf"Run id\s+{run['id']}", out)
-    assert f"{run['sellers_found']} found, {run['sellers_new']} new" in out
-    assert f"{run['products_searched']} searched / {run['products_total']} found" in out
+    assert f"{run['sellers_found']:,} found, {run['sellers_new']:,} new" in out
+    assert f"{run['products_searched']:,} searched / {run['products_total']:,} found" in out
+    assert re.search(rf"Org\s+{org}\s", out)
     assert "Resume with" not in out
 
     with psycopg.connect(db_url) as conn:

@@ -14,7 +14,7 @@ from app.repositories.runs import RunRow
 from app.services.runs.forecast import RecentProducts, forecast, recent_window
 from app.status import RunPhase, RunStatus
 
-NOW = datetime.now(UTC)  # the row's properties read the clock
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PRICES = {"oxylabs": Decimal("1.5"), "ebay_api": Decimal(0), "demo": Decimal(0)}
 
 
@@ -79,9 +79,13 @@ def test_the_projected_cost_prices_the_products_left_at_the_ebay_cost_per_produc
 
 
 def test_active_time_leaves_out_every_pause() -> None:
-    running = run_row(finished_pauses_seconds=90.0)
+    now = datetime.now(UTC)  # a running or paused row's times run on to the clock
+    started = now - timedelta(minutes=10)
+    running = run_row(started_at=started, finished_pauses_seconds=90.0)
     assert running.active_seconds == pytest.approx(510, abs=1)  # ten minutes less the finished pause
-    paused = run_row(status=RunStatus.PAUSED, paused_at=NOW - timedelta(minutes=2), finished_pauses_seconds=90.0)
+    paused = run_row(
+        status=RunStatus.PAUSED, started_at=started, paused_at=now - timedelta(minutes=2), finished_pauses_seconds=90.0
+    )
     assert paused.active_seconds == pytest.approx(390)  # stands still from the pause on
     assert paused.paused_seconds == pytest.approx(210, abs=1)
     done = run_row(status="completed", phase=RunPhase.DONE, completed_at=NOW, finished_pauses_seconds=90.0)

@@ -18,9 +18,12 @@ import asyncio
 import contextlib
 import logging
 import shlex
+import shutil
 import signal
+import sys
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from uuid import UUID
 
 from rich.console import Console
@@ -28,9 +31,11 @@ from rich.live import Live
 
 from app.cli.errors import EXIT_COMPLETED, EXIT_INTERRUPTED, EXIT_NOT_COMPLETED, CommandError
 from app.cli.live_view import LiveView, logs_above, summary
+from app.cli.orgs import chosen_org
 from app.config import Settings
 from app.db.pool import Pool
 from app.errors import AppError, Conflict
+from app.repositories import org_settings as org_repo
 from app.repositories import runs as runs_repo
 from app.repositories.runs import RunRow
 from app.runtime import Runtime
@@ -44,7 +49,6 @@ from app.status import TERMINAL_STATUSES, RunStatus
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ORG = "local"
 DEFAULT_EMAIL = "cli@localhost"
 # How often the counters are re-read from the run row and the view redrawn. Events update lanes
 # as they arrive; redrawing on every event would cost more than the run itself at low latency.
@@ -57,7 +61,7 @@ class CollectOptions:
     resume: UUID | None
     provider: str | None
     name: str | None
-    org: str | None  # None: the default org for a new run, the run's own org for --resume
+    org: str | None  # None: the only org there is for a new run, the run's own org for --resume
     email: str
     preset: str | None = None
 
@@ -94,35 +98,53 @@ class CollectOptions:
         return cls(category_ids=ids, resume=run_id, provider=provider, name=name, org=org, email=email, preset=preset)
 
     def resume_command(self, run_id: UUID) -> str:
-        """The command that resumes `run_id` (it finds the run's org by itself)."""
-        return shlex.join(["sellercollection", "collect", "--resume", str(run_id)])
+        """The command that resumes `run_id`, as the user invoked this one (it finds the run's org by itself)."""
+        return shlex.join([invoked_as(), "collect", "--resume", str(run_id)])
+
+
+def invoked_as(argv0: str | None = None) -> str:
+    """The program as the user typed it: its name when that is what the shell finds, else the path given.
+
+    A shell passes the resolved path, so `sellercollection` typed on the PATH arrives as
+    `/…/bin/sellercollection`: the name is shown when it leads to the same file, and a path like
+    `.venv/bin/sellercollection` (not on the PATH) is shown as given, which works from where it was typed.
+    """
+    path = sys.argv[0] if argv0 is None else argv0
+    name = Path(path).name
+    if not path or path.startswith("-") or name.endswith(".py") or name == "__main__":
+        return "sellercollection"  # run through Python (`python -c`, a module): the console script's name
+    on_path = shutil.which(name)
+    if on_path is not None and Path(on_path).resolve() == Path(path).resolve():
+        return name
+    return path
 
 
 async def collect(runtime: Runtime, options: CollectOptions, console: Console) -> int:
     """Create or resume the run, execute it here with the live view on `console`; returns the exit code."""
     options = replace(options, org=await _org_for(runtime.pool, options))
-    caller = await _local_caller(runtime.pool, options)
+    caller = await _local_caller(runtime.pool, options, console)
     return await _Session(runtime, caller, options, console).run()
 
 
 async def _org_for(pool: Pool, options: CollectOptions) -> str:
-    """The org to act in: the one named, else the resumed run's own org, else the default local org."""
-    if options.org is not None:
-        return options.org
-    if options.resume is not None:
+    """The org to act in: the one named, else the resumed run's own org, else the only org there is."""
+    if options.org is None and options.resume is not None:
         async with pool.connection() as conn:
             org_name = await runs_repo.org_name_of_run(conn, run_id=options.resume)
         if org_name is None:
             raise CommandError(f"Run {options.resume} not found")
         return org_name
-    return DEFAULT_ORG
+    return await chosen_org(pool, options.org)
 
 
-async def _local_caller(pool: Pool, options: CollectOptions) -> Caller:
-    """The local org/user's caller (created when missing): the operator acts as them, without a token."""
+async def _local_caller(pool: Pool, options: CollectOptions, console: Console) -> Caller:
+    """The local user's caller in the org (a named org is created when missing): it acts without a token."""
     assert options.org is not None
     async with pool.connection() as conn:
+        existed = await org_repo.find_org_id(conn, name=options.org) is not None
         member = await accounts.ensure_member(conn, org_name=options.org, email=options.email, permissions=[AUTOMATION])
+    if not existed:
+        console.print(f"Created the org {options.org!r}, as --org named it.", highlight=False, soft_wrap=True)
     return await caller_for_member(pool, member.membership_id)
 
 
@@ -308,7 +330,8 @@ class _Session:
     # --- the end ---------------------------------------------------------------------------------
 
     def _summarize(self, run: RunRow, elapsed: float, paused_by_user: bool) -> int:
-        self.console.print(summary(run, elapsed))
+        assert self.options.org is not None
+        self.console.print(summary(run, elapsed, org=self.options.org))
         if run.status == "paused":
             prefix = "Paused" if paused_by_user else "Paused by the pipeline"
             # soft_wrap: the command must stay on one line to be copied (and grepped), however narrow the terminal.

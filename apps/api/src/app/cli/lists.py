@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
 from app.cli.errors import CommandError
+from app.cli.orgs import chosen_org, existing_org_id
 from app.db.pool import Pool
-from app.repositories import org_settings as org_repo
 from app.repositories.presets import PresetRow
 from app.services.catalogue import catalogue_document
 from app.services.scheduling import presets, schedules
@@ -34,23 +32,16 @@ def print_categories(console: Console, department: str | None) -> None:
     console.print(tree)
 
 
-async def org_id_named(pool: Pool, org: str) -> UUID:
-    """The id of the org named `org`; CommandError when there is none."""
-    async with pool.connection() as conn:
-        org_id = await org_repo.find_org_id(conn, name=org)
-    if org_id is None:
-        raise CommandError(f"No org named {org!r}")
-    return org_id
+async def org_presets(pool: Pool, org: str | None) -> tuple[str, list[PresetRow]]:
+    """The org (named, or the only one) with the built-in presets and its own; CommandError otherwise."""
+    name = await chosen_org(pool, org)
+    return name, await presets.list_presets(pool, org_id=await existing_org_id(pool, name))
 
 
-async def org_presets(pool: Pool, org: str) -> list[PresetRow]:
-    """The built-in presets and the org's own; CommandError for an unknown org."""
-    return await presets.list_presets(pool, org_id=await org_id_named(pool, org))
-
-
-async def org_schedules(pool: Pool, org: str) -> list[ScheduleView]:
-    """The org's schedules; CommandError for an unknown org."""
-    return await schedules.list_schedules(pool, org_id=await org_id_named(pool, org))
+async def org_schedules(pool: Pool, org: str | None) -> tuple[str, list[ScheduleView]]:
+    """The org (named, or the only one) with its schedules; CommandError otherwise."""
+    name = await chosen_org(pool, org)
+    return name, await schedules.list_schedules(pool, org_id=await existing_org_id(pool, name))
 
 
 def print_presets(console: Console, org: str, found: list[PresetRow]) -> None:

@@ -144,51 +144,65 @@ def _counters(run: RunRow) -> Table:
     for _ in range(5):
         counters.add_column(justify="left")
     counters.add_row(
-        f"Categories [bold]{run.categories_completed}/{run.categories_total}[/bold]",
-        f"Products [bold]{run.products_searched}/{run.products_total}[/bold]",
-        f"Sellers found [bold]{run.sellers_found}[/bold]",
-        f"new [bold green]{run.sellers_new}[/bold green]",
-        Text.assemble("Failed ", (str(run.failed_items), "bold red" if run.failed_items else "bold")),
+        f"Categories [bold]{run.categories_completed:,}/{run.categories_total:,}[/bold]",
+        f"Products [bold]{run.products_searched:,}/{run.products_total:,}[/bold]",
+        f"Sellers found [bold]{run.sellers_found:,}[/bold]",
+        f"new [bold green]{run.sellers_new:,}[/bold green]",
+        Text.assemble("Failed ", (f"{run.failed_items:,}", "bold red" if run.failed_items else "bold")),
     )
     return counters
 
 
-def summary(run: RunRow, elapsed: float) -> Panel:
-    """The run as it stands when the command ends: status, counts, requests and cost."""
+def summary(run: RunRow, elapsed: float, *, org: str) -> Panel:
+    """The run as it stands when the command ends: its org, status, counts, time, requests and cost."""
     style = {"completed": "green", "paused": "yellow"}.get(run.status, "red")
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
+    table.add_row("Org", org)
     table.add_row("Status", Text(run.status, style=style))
     if run.status_reason:
         table.add_row("Reason", str(run.status_reason))
-    table.add_row("Duration", f"{elapsed:.1f} s (this session)")
-    table.add_row("Categories", f"{run.categories_completed} / {run.categories_total}")
-    table.add_row("Products", f"{run.products_searched} searched / {run.products_total} found")
-    table.add_row("Sellers", f"{run.sellers_found} found, {run.sellers_new} new")
-    table.add_row("Failed items", str(run.failed_items))
+    table.add_row("Duration", f"{elapsed:,.1f} s (this session)")
+    if run.active_seconds is not None:
+        paused = f" (and {_duration(run.paused_seconds)} paused)" if run.paused_seconds >= 1 else ""
+        table.add_row("Active time", f"{_duration(run.active_seconds)}{paused}")
+    table.add_row("Categories", f"{run.categories_completed:,} / {run.categories_total:,}")
+    table.add_row("Products", f"{run.products_searched:,} searched / {run.products_total:,} found")
+    table.add_row("Sellers", f"{run.sellers_found:,} found, {run.sellers_new:,} new")
+    table.add_row("Failed items", f"{run.failed_items:,}")
     table.add_row("Requests", _requests_line(run))
     table.add_row("Cost", _cost_line(run))
     if run.seller_count_snapshot is not None:
-        table.add_row("Sellers in org", f"{run.seller_count_snapshot} (when the run stopped)")
+        table.add_row("Sellers in org", f"{run.seller_count_snapshot:,} (when the run stopped)")
     table.add_row("Run id", str(run.id))
     return Panel(table, title=str(run.name), expand=False)
 
 
+def _duration(seconds: float) -> str:
+    """'42 s', '3 min 20 s', '1 h 5 min'."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{seconds:.1f} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
 def _requests_line(run: RunRow) -> str:
-    """'412 (best sellers 12, eBay pages 380, retries 15, 429s 5)'."""
+    """'1,412 (best sellers 12, eBay pages 1,380, retries 15, 429s 5)'."""
     kinds = {"best_sellers": "best sellers", "ebay_page": "eBay pages", "retry": "retries", "rate_limited": "429s"}
     totals = {kind: sum(k.get(kind, 0) for k in run.upstream_requests.values()) for kind in kinds}
-    detail = ", ".join(f"{label} {totals[kind]}" for kind, label in kinds.items() if totals[kind])
+    detail = ", ".join(f"{label} {totals[kind]:,}" for kind, label in kinds.items() if totals[kind])
     total = sum(totals.values())
-    skipped = f"; {run.ebay_pages_skipped} pages skipped" if run.ebay_pages_skipped else ""
-    return f"{total} ({detail}){skipped}" if detail else f"{total}{skipped}"
+    skipped = f"; {run.ebay_pages_skipped:,} pages skipped" if run.ebay_pages_skipped else ""
+    return f"{total:,} ({detail}){skipped}" if detail else f"{total:,}{skipped}"
 
 
 def _cost_line(run: RunRow) -> str:
     cost = run.upstream_cost
-    per_seller = f", ${cost / run.sellers_new:.4f} per new seller" if run.sellers_new else ""
-    return f"${cost:.4f}{per_seller}"
+    per_seller = f", ${cost / run.sellers_new:,.4f} per new seller" if run.sellers_new else ""
+    return f"${cost:,.4f}{per_seller}"
 
 
 _ACTION_STYLES = {
@@ -233,7 +247,7 @@ def _detail(entry: ActivityEntry) -> str:
     if action == "found" and entry.phase == "amazon":
         return f"{subject}: {plural(count, 'product')}{took}"
     if action == "found":
-        return f"{subject}: {plural(count, 'seller')}, {new} new{took}"
+        return f"{subject}: {plural(count, 'seller')}, {new or 0:,} new{took}"
     if action == "uploading":
         return f"{plural(count, 'product')} stored"
     if action == "deduped":

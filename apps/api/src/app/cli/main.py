@@ -21,6 +21,7 @@ from rich.console import Console
 from app.cli import collect, lists, notifications
 from app.cli.database import local_database
 from app.cli.errors import EXIT_NOT_COMPLETED, reporting_errors
+from app.cli.verbosity import quiet_loggers, quiet_logs, with_verbose_option
 from app.config import Settings
 from app.db.pool import Pool
 from app.logging_config import configure_logging, logging_config
@@ -40,18 +41,19 @@ console = Console(stderr=True)
 
 
 def command(name: str | None = None) -> Callable[[Callable[P, None]], Callable[P, None]]:
-    """Register a command, its errors reported the one way."""
+    """Register a command, with its `--verbose` option (see `verbosity`), its errors reported the one way."""
 
     def register(function: Callable[P, None]) -> Callable[P, None]:
-        cli.command(name)(reporting_errors(console)(function))
+        cli.command(name)(with_verbose_option(reporting_errors(console)(function)))
         return function
 
     return register
 
 
-def _settings() -> Settings:
+def _settings(*, serving: bool = False) -> Settings:
     settings = Settings()
     configure_logging(settings.log_level)
+    quiet_logs(settings, serving=serving)
     # Said every time: two terminals with different settings would otherwise quietly use two databases.
     console.print(f"Database: {settings.database_description()}", highlight=False, soft_wrap=True)
     return settings
@@ -64,7 +66,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Apply migrations, then serve the API (embedded PostgreSQL unless DATABASE_URL is set)."""
-    settings = _settings()
+    settings = _settings(serving=True)
     with local_database(settings) as db:
         if db.applied:
             console.print(f"Applied migrations: {', '.join(db.applied)}")
@@ -73,11 +75,14 @@ def serve(
         console.print(
             f"Open http://{shown}:{port}/ in a browser (API docs: /docs). Press Ctrl-C to stop.", soft_wrap=True
         )
+        # uvicorn configures logging afresh (resetting app.db's level), so the quiet loggers go in its config.
+        log_config = logging_config(settings.log_level)
+        log_config["loggers"].update({name: {"level": "WARNING"} for name in quiet_loggers(settings, serving=True)})
         uvicorn.run(
             app,
             host=host,
             port=port,
-            log_config=logging_config(settings.log_level),
+            log_config=log_config,
             # Forwarded headers only from the proxies named; uvicorn's default believes them from 127.0.0.1.
             proxy_headers=bool(settings.trusted_proxies),
             forwarded_allow_ips=settings.trusted_proxies,
@@ -152,8 +157,8 @@ def collect_command(
     org: Annotated[
         str | None,
         typer.Option(
-            help=f"Org to collect for; created when missing (default: {collect.DEFAULT_ORG!r}, or the "
-            "resumed run's org)."
+            help="Org to collect for; created when missing (default: the only org there is, or the resumed "
+            "run's org; with several, name one)."
         ),
     ] = None,
     email: Annotated[str, typer.Option(help="User the run is created by.")] = collect.DEFAULT_EMAIL,
@@ -184,32 +189,37 @@ def categories(
     lists.print_categories(Console(), department)
 
 
+OrgOption = Annotated[
+    str | None, typer.Option(help="The org (default: the only org there is; with several, name one).")
+]
+
+
 @command()
-def presets(org: Annotated[str, typer.Option(help="Org whose presets to list.")] = collect.DEFAULT_ORG) -> None:
+def presets(org: OrgOption = None) -> None:
     """Category presets: the built-ins every org has, then the org's own."""
     with local_database(_settings()) as db:
-        found = db.run(partial(lists.org_presets, org=org))
-    lists.print_presets(Console(), org, found)
+        name, found = db.run(partial(lists.org_presets, org=org))
+    lists.print_presets(Console(), name, found)
 
 
 @command()
-def schedules(org: Annotated[str, typer.Option(help="Org whose schedules to list.")] = collect.DEFAULT_ORG) -> None:
+def schedules(org: OrgOption = None) -> None:
     """The org's collection schedules with their next and last runs."""
     with local_database(_settings()) as db:
-        found = db.run(partial(lists.org_schedules, org=org))
-    lists.print_schedules(Console(), org, found)
+        name, found = db.run(partial(lists.org_schedules, org=org))
+    lists.print_schedules(Console(), name, found)
 
 
 @command("notifications")
 def notifications_command(
-    org: Annotated[str, typer.Option(help="Org whose notifications to list.")] = collect.DEFAULT_ORG,
+    org: OrgOption = None,
     limit: Annotated[int, typer.Option(min=1, max=200, help="How many of the latest tries to show.")] = 20,
 ) -> None:
     """The org's webhooks and e-mail recipients with their state, then its latest delivery tries."""
     settings = _settings()
     with local_database(settings) as db:
-        found = db.run(partial(notifications.org_notifications, org=org, limit=limit))
-    notifications.print_notifications(Console(), org, found, settings)
+        name, found = db.run(partial(notifications.org_notifications, org=org, limit=limit))
+    notifications.print_notifications(Console(), name, found, settings)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-from app.cli.lists import org_id_named
+from app.cli.orgs import chosen_org, existing_org_id
 from app.config import Settings
 from app.db.pool import Pool
 from app.repositories.notifications import AttemptRow, SubscriptionRow
@@ -21,10 +21,11 @@ class OrgNotifications:
     tries: list[AttemptRow]
 
 
-async def org_notifications(pool: Pool, org: str, limit: int) -> OrgNotifications:
-    """The org's subscriptions and its `limit` latest tries; CommandError for an unknown org."""
-    org_id = await org_id_named(pool, org)
-    return OrgNotifications(
+async def org_notifications(pool: Pool, org: str | None, limit: int) -> tuple[str, OrgNotifications]:
+    """The org (named, or the only one), its subscriptions and its `limit` latest tries; CommandError otherwise."""
+    name = await chosen_org(pool, org)
+    org_id = await existing_org_id(pool, name)
+    return name, OrgNotifications(
         webhooks=await subscriptions.list_subscriptions(pool, org_id=org_id, kind="webhook"),
         recipients=await subscriptions.list_subscriptions(pool, org_id=org_id, kind="email"),
         tries=(await subscriptions.deliveries(pool, org_id=org_id, limit=limit, cursor=None))[0],

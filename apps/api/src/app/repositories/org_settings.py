@@ -40,6 +40,14 @@ async def upsert(conn: Conn, *, org_id: UUID, choices: CollectionSettingsUpdate,
     )
 
 
+async def org_names(conn: Conn, *, limit: int) -> list[str]:
+    """The orgs' names in order (at most `limit`), for the command line to choose from or list."""
+    rows = await (
+        await conn.execute("SELECT name FROM orgs ORDER BY name LIMIT %(limit)s", {"limit": limit})
+    ).fetchall()
+    return [str(row["name"]) for row in rows]
+
+
 async def find_org_id(conn: Conn, *, name: str) -> UUID | None:
     """The org called `name` (for the command line, which names orgs rather than holding a token)."""
     row = await (await conn.execute("SELECT id FROM orgs WHERE name = %(name)s", {"name": name})).fetchone()
