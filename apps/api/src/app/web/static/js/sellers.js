@@ -12,7 +12,7 @@ export function mount(view) {
   const search = h("input", { type: "search", id: "seller-search", placeholder: "Names starting with…", autocomplete: "off" });
   const flagged = h("select", { id: "seller-flagged" }, h("option", { value: "", text: "All" }), h("option", { value: "true", text: "Flagged" }), h("option", { value: "false", text: "Not flagged" }));
   const sort = h("select", { id: "seller-sort" }, h("option", { value: "newest", text: "Newest" }), h("option", { value: "oldest", text: "Oldest" }), h("option", { value: "name", text: "Name" }));
-  const count = h("span", { class: "muted num", "aria-live": "polite" });
+  const count = h("span", { id: "seller-count", class: "muted num", "aria-live": "polite" });
   const tbody = h("tbody");
   const all = h("input", { type: "checkbox", "aria-label": "Select all shown" });
   const more = h("button", { type: "button", class: "ghost", hidden: true, text: "Load more" });
@@ -120,7 +120,10 @@ export function mount(view) {
       if (!tbody.childElementCount) tbody.append(h("tr", {}, h("td", { colspan: "6", class: "empty", text: search.value ? "No seller name starts with that." : "No sellers yet. Run a collection or add names below." })));
       cursor = page.next_cursor;
       more.hidden = !cursor;
-      count.textContent = `${num(page.total_in_org)} in the list`;
+      // The count follows the filters: "13 of 1,034" while a search or the flagged filter narrows the list.
+      const filtered = Boolean(q.get("search") || q.get("flagged"));
+      count.textContent = filtered ? `${num(page.total_matching)} of ${num(page.total_in_org)}` : `${num(page.total_in_org)} in the list`;
+      count.dataset.matching = page.total_matching;
       syncSelection();
     } catch (e) { err.show(e); }
   }
