@@ -306,7 +306,7 @@ class SkippedProducts(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
-    reason: str
+    reason: str = Field(description="Why they were not searched, e.g. `no usable price`.")
     count: int
 
 

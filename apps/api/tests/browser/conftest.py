@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
@@ -89,6 +90,20 @@ def serve(
 ) -> AbstractContextManager[ServedProcess]:
     """A real `sellercollection serve` on the demo marketplace, with these extra settings (env names)."""
     return served_process(demo_env(db_url, SELLERCOLLECTION_DATA_DIR=str(data_dir), **settings), port=port)
+
+
+def server_fixture(name: str, **settings: str) -> Any:
+    """A test module's `server` fixture: one real `serve` on the demo marketplace, with these settings.
+
+    server = server_fixture("web-figures", SELLERCOLLECTION_DEMO_LATENCY_MS="100")
+    """
+
+    @pytest.fixture(scope="module")
+    def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
+        with serve(db_url, tmp_path_factory.mktemp(name), **settings) as served:
+            yield served
+
+    return server
 
 
 def sign_in(page: Page, base: str, token: str, path: str = "/") -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import screenshot, serve, sign_in
+from tests.browser.conftest import screenshot, server_fixture, sign_in
 from tests.support import ServedProcess, leaf_ids
 
 pytestmark = pytest.mark.timeout(420)
@@ -55,15 +54,9 @@ PHASE_WATCH = """
 """
 
 
-@pytest.fixture(scope="module")
-def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
-    with serve(
-        db_url,
-        tmp_path_factory.mktemp("web-figures"),
-        SELLERCOLLECTION_DEMO_LATENCY_MS="100",
-        SELLERCOLLECTION_DEMO_PRICE_PER_1000="1.5",
-    ) as served:
-        yield served
+server = server_fixture(
+    "web-figures", SELLERCOLLECTION_DEMO_LATENCY_MS="100", SELLERCOLLECTION_DEMO_PRICE_PER_1000="1.5"
+)
 
 
 def _api_figures(api: httpx.Client, run_id: str) -> dict[str, Any]:
@@ -239,6 +232,7 @@ def test_a_run_finished_before_the_page_opened_shows_the_apis_figures(
         expect(page.locator(".skipped-line")).to_contain_text(f"{skipped:,} skipped")
     expect(page.locator(".sellers-line")).to_contain_text(f"{final['seller_count_snapshot']:,} sellers in the list")
     expect(page.locator("#live-chip")).to_have_text("Ended")
+    expect(page.locator('#feed li[data-action="complete"]')).to_have_count(1)  # the stored events, replayed
     _no_card_twice(page)
 
     # The runs table lists it with its requests and cost.

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import WATCH_SCRIPT, screenshot, serve, sign_in
+from tests.browser.conftest import WATCH_SCRIPT, screenshot, server_fixture, sign_in
 from tests.support import ServedProcess
 
 pytestmark = pytest.mark.timeout(300)
@@ -20,10 +20,7 @@ pytestmark = pytest.mark.timeout(300)
 NEW_YORK, BERLIN = ZoneInfo("America/New_York"), ZoneInfo("Europe/Berlin")
 
 
-@pytest.fixture(scope="module")
-def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
-    with serve(db_url, tmp_path_factory.mktemp("web-schedule-helper"), SELLERCOLLECTION_SCHEDULER_ENABLED="false") as s:
-        yield s
+server = server_fixture("web-schedule-helper", SELLERCOLLECTION_SCHEDULER_ENABLED="false")
 
 
 @pytest.fixture

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import serve, sign_in
+from tests.browser.conftest import server_fixture, sign_in
 from tests.support import ServedProcess
 
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture(scope="module")
-def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedProcess]:
-    with serve(db_url, tmp_path_factory.mktemp("web-sellers-count"), SELLERCOLLECTION_SCHEDULER_ENABLED="false") as s:
-        yield s
+server = server_fixture("web-sellers-count", SELLERCOLLECTION_SCHEDULER_ENABLED="false")
 
 
 def test_the_count_follows_search_and_the_flagged_filter(
