@@ -42,9 +42,6 @@ class Forecast:
     projected_cost: Decimal | None
 
 
-NO_FORECAST = Forecast(None, None, None)
-
-
 def recent_window(run: RunRow, now: datetime) -> datetime | None:
     """Where the rate's window starts, or None when the run is not searching products now."""
     if run.status is not RunStatus.RUNNING or run.phase is not RunPhase.EBAY:
