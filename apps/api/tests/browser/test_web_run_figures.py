@@ -122,7 +122,7 @@ def _no_card_twice(page: Page) -> None:
 
 def _reload(page: Page) -> None:
     page.reload()
-    page.wait_for_function("document.querySelectorAll('#feed li[data-seq]').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#feed li[data-seq]').length > 0")
 
 
 def _shots(page: Page, name: str) -> None:
@@ -147,7 +147,7 @@ def test_reloads_pause_and_resume_keep_one_set_of_figures_and_no_card_twice(
     assert api.post(f"/collection/runs/{run_id}/start").status_code == 200
 
     # The start: as soon as eBay cards arrive, the header says eBay, never "Amazon, 0 / 0".
-    page.wait_for_function("window.__phaseSeen.length >= 5", timeout=60_000)
+    page.wait_for_function("() => window.__phaseSeen.length >= 5", timeout=60_000)
     _shots(page, "run-start")
     for seen in page.evaluate("window.__phaseSeen"):
         assert seen["header"] == "Phase: eBay" and "0 / 0" not in seen["products"], seen
@@ -186,7 +186,7 @@ def test_reloads_pause_and_resume_keep_one_set_of_figures_and_no_card_twice(
     _no_card_twice(page)
 
     # The fifth reload, then the end: exact figures.
-    page.wait_for_function("document.querySelectorAll('#feed li[data-seq]').length >= 60")
+    page.wait_for_function("() => document.querySelectorAll('#feed li[data-seq]').length >= 60")
     _reload(page)
     _check_figures(page, api, run_id)
     expect(page.locator(".badge-slot")).to_have_attribute("data-status", "completed", timeout=240_000)
