@@ -28,9 +28,14 @@ from app.models import ActivityEntry
 from app.repositories.runs import RunRow
 from app.services.activity_stream import ActivitySubscription, StreamEvent
 from app.services.runs.lifecycle import Progress
-from app.text import plural
+from app.text import plural as _plural
 
 RECENT_EVENTS = 10
+
+
+def _counted(count: int | None, noun: str, nouns: str | None = None) -> str:
+    """`plural`, with thousands separators: "1,234 sellers"."""
+    return _plural(count, noun, nouns) if count is None or count < 1000 else f"{count:,} {nouns or noun + 's'}"
 
 
 @dataclass
@@ -245,25 +250,25 @@ def _detail(entry: ActivityEntry) -> str:
     took = f" in {entry.duration_ms} ms" if entry.duration_ms is not None else ""
     subject = _label(entry)
     if action == "found" and entry.phase == "amazon":
-        return f"{subject}: {plural(count, 'product')}{took}"
+        return f"{subject}: {_counted(count, 'product')}{took}"
     if action == "found":
-        return f"{subject}: {plural(count, 'seller')}, {new or 0:,} new{took}"
+        return f"{subject}: {_counted(count, 'seller')}, {new or 0:,} new{took}"
     if action == "uploading":
-        return f"{plural(count, 'product')} stored"
+        return f"{_counted(count, 'product')} stored"
     if action == "deduped":
-        return f"{plural(count, 'seller')} already known"
+        return f"{_counted(count, 'seller')} already known"
     if action == "inserted":
-        return f"{plural(count, 'new seller')} added"
+        return f"{_counted(count, 'new seller')} added"
     if action in {"error", "rate_limited", "paused", "failed"}:
         reason = entry.error_message or entry.error_type or ""
         return f"{subject}: {reason}" if subject else reason
     if action == "gap":
         missed = entry.missed
-        return f"{plural(missed, 'event')} not shown" if missed is not None else "some events not shown"
+        return f"{_counted(missed, 'event')} not shown" if missed is not None else "some events not shown"
     if action == "complete" and entry.phase == "run":
-        return plural(new, "new seller")
+        return _counted(new, "new seller")
     if action == "complete":
-        return f"{plural(count, 'product')} to search"
+        return f"{_counted(count, 'product')} to search"
     return subject
 
 
