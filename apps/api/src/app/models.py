@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.scrapers.links import marketplace_url
 from app.status import ItemKind, LiteralEnum, RunPhase, RunStatus
 
 
@@ -131,6 +132,15 @@ class ApiParams(BaseModel):
 TERMINAL_RUN_ACTIONS: frozenset[str] = frozenset({"complete", "failed", "cancelled"})
 
 
+class FoundSeller(BaseModel):
+    """A seller a product's search brought, as its `found` event names it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    new: bool = Field(description="First found by this product's search (not in the list before)")
+
+
 class ActivityEntry(BaseModel):
     """One step of a run, as published to its activity stream and sent as one SSE frame's data.
 
@@ -162,6 +172,9 @@ class ActivityEntry(BaseModel):
     missed: int | None = Field(default=None, description="On a gap event: how many events were lost, if known.")
     retry_after_seconds: float | None = None
     concurrency_limit: int | None = Field(default=None, description="Requests the run allowed in flight then.")
+    sellers: list[FoundSeller] | None = Field(
+        default=None, description="On an eBay `found` event: up to three of the sellers found, the new ones first."
+    )
 
     @classmethod
     def create(cls, worker_id: int, phase: str, action: ActivityAction, **fields: Any) -> ActivityEntry:
@@ -383,6 +396,73 @@ class SellerOut(BaseModel):
     last_seen_run_id: UUID | None
     created_at: datetime
     updated_at: datetime
+    score: int | None = Field(description="Dropshipper score 0-100 (null: no evidence); reasons on GET /sellers/{id}")
+    products_matched: int | None = Field(description="Distinct Amazon products whose searches found its listings")
+    median_markup: DecimalNumber | None = Field(description="Median of eBay price / Amazon price over its listings")
+
+
+def _marketplace_link(value: str | None) -> str | None:
+    return marketplace_url(value)
+
+
+# A link built from upstream data: an https URL on eBay's or Amazon's own sites, or null (checked on the way out).
+MarketplaceLink = Annotated[str | None, AfterValidator(_marketplace_link)]
+
+
+class ScoreReasonOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    signal: Literal["title_match", "products", "categories", "markup", "feedback", "recurrence"]
+    value: float | None = Field(description="What was measured (a match, a count, a spread); null if not measurable")
+    points: int = Field(description="Points this signal gave; the reasons' points add up to the score")
+    text: str = Field(description='The reason as a sentence, e.g. "Copies Amazon titles: median match 0.94 (+33)"')
+
+
+class SellerDetail(SellerOut):
+    """A seller with its profile and the reasons for its score (profile figures are null without evidence)."""
+
+    score_reasons: list[ScoreReasonOut] = Field(description="Points per signal, adding up to `score`")
+    profile_url: MarketplaceLink = Field(description="The seller's public eBay profile")
+    listings_seen: int | None = Field(description="eBay listings kept as evidence")
+    category_ids: list[str] | None = Field(description="Categories of the Amazon products matched")
+    median_title_match: DecimalNumber | None = Field(description="Median title match, 0-1")
+    markup_in_window: DecimalNumber | None = Field(description="Share of priced listings inside the price window")
+    markup_spread: DecimalNumber | None = Field(description="Interquartile range of the markups over their median")
+    runs_seen: int | None = Field(description="Runs that found it")
+    evidence_first_seen_at: datetime | None = Field(description="When its oldest evidence was first seen")
+    evidence_last_seen_at: datetime | None = Field(description="When a listing of it was last read")
+    profile_computed_at: datetime | None
+    profile_stale: bool = Field(description="New evidence arrived since; the profile follows within seconds")
+
+
+class ListingOut(BaseModel):
+    """One eBay listing that is evidence for a seller, and the Amazon product whose search found it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    ebay_item_id: str = Field(description="eBay's (legacy) item id")
+    ebay_title: str = Field(description="The listing's title as shown")
+    ebay_price: DecimalNumber | None = Field(description="The listing's price when last read")
+    currency: str | None = Field(description="ISO 4217 code of `ebay_price` where shown")
+    location: str | None = Field(description="Item location (ISO country code) where the provider tells")
+    ebay_url: MarketplaceLink = Field(description="The listing on eBay")
+    amazon_asin: str
+    amazon_title: str = Field(description="The Amazon product's title (as last fetched)")
+    amazon_price: DecimalNumber | None = Field(description="The Amazon price the listing was compared with")
+    amazon_url: MarketplaceLink = Field(description="The product on Amazon")
+    markup: DecimalNumber | None = Field(description="ebay_price / amazon_price (dollar prices only)")
+    title_match: DecimalNumber | None = Field(description="How closely the title copies Amazon's, 0-1")
+    in_window: bool | None = Field(description="The price was inside the window searched")
+    category_id: str | None = Field(description="Category of the Amazon product (GET /amazon/categories)")
+    best_seller_rank: int | None = Field(description="The product's rank in that best-seller list")
+    run_id: UUID = Field(description="The run that last read the listing")
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class ListingList(BaseModel):
+    listings: list[ListingOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class SellerList(BaseModel):

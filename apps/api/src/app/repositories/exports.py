@@ -10,7 +10,9 @@ from uuid import UUID
 from psycopg import sql
 
 from app.db.pool import Conn
+from app.repositories.evidence import MARKUP_SQL
 from app.repositories.query import Where
+from app.scrapers.links import url_pattern
 
 EXPORT_COLUMNS = (
     "display_name",
@@ -22,6 +24,9 @@ EXPORT_COLUMNS = (
     "flagged",
     "first_seen_run_id",
     "created_at",
+    "score",
+    "products_matched",
+    "median_markup",
 )
 
 # Spreadsheets run cells that start with = + - @ TAB CR as formulas (CSV injection); a leading ' defuses them.
@@ -82,7 +87,7 @@ class Snapshot:
         """One JSON object per row, in COPY's text format (backslashes doubled)."""
         where, params = _where(org_id, run_id, flagged)
         pairs = ", ".join(
-            f"'{c}', {c}::text" if c in ("feedback_percent", "first_seen_run_id") else f"'{c}', {c}"
+            f"'{c}', {c}::text" if c in ("feedback_percent", "first_seen_run_id", "median_markup") else f"'{c}', {c}"
             for c in EXPORT_COLUMNS
         )
         return self._copy(f"SELECT json_build_object({pairs})", where, params, "")
@@ -91,6 +96,61 @@ class Snapshot:
         """One display name per row, in COPY's text format (backslashes doubled)."""
         where, params = _where(org_id, run_id, flagged)
         return self._copy("SELECT display_name", where, params, "")
+
+    async def count_evidence(self, *, org_id: UUID, seller_id: UUID | None) -> int:
+        where, params = _evidence_where(org_id, seller_id)
+        statement = f"SELECT count(*) AS n FROM seller_evidence e JOIN sellers s ON s.id = e.seller_id WHERE {where}"
+        cur = await self._conn.execute(_bind(statement, params))
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row["n"])
+
+    async def copy_evidence_csv(self, *, org_id: UUID, seller_id: UUID | None) -> AsyncIterator[bytes]:
+        """The listings of one seller (or of all), by seller name then newest listing, as quoted CSV."""
+        where, params = _evidence_where(org_id, seller_id)
+        columns = ", ".join(f"{value} AS {name}" for name, value in _EVIDENCE_VALUES.items())
+        statement = _bind(
+            f"COPY (SELECT {columns} FROM seller_evidence e JOIN sellers s ON s.id = e.seller_id "
+            f"JOIN amazon_products p ON p.id = e.product_id WHERE {where} "
+            f'ORDER BY s.normalized_name COLLATE "C", s.id, e.ebay_item_id DESC) TO STDOUT (FORMAT csv, FORCE_QUOTE *)',
+            params | {"safe_url": url_pattern()},
+        )
+        async with self._conn.cursor().copy(statement) as copy:
+            async for data in copy:
+                yield bytes(data)
+
+
+def _evidence_where(org_id: UUID, seller_id: UUID | None) -> tuple[str, dict[str, Any]]:
+    where = Where("s.org_id = {org_id}", org_id=org_id)
+    where.add_if(seller_id is not None, "s.id = {seller_id}", seller_id=seller_id)
+    return str(where), where.params
+
+
+# The evidence export's columns. Upstream text is neutralised like names; a stored URL leaves only if it is
+# still an https link to a marketplace's own site (the same check as app.scrapers.links), else the
+# item's canonical address; the Amazon link only for a well-formed ASIN.
+_EVIDENCE_VALUES = {
+    "seller": _NEUTRALISED.format(c="s.display_name"),
+    "ebay_item_id": "e.ebay_item_id",
+    "ebay_title": _NEUTRALISED.format(c="e.ebay_title"),
+    "ebay_price": "e.ebay_price",
+    "currency": _NEUTRALISED.format(c="e.currency"),
+    "location": _NEUTRALISED.format(c="e.location"),
+    "ebay_url": "CASE WHEN e.url ~ {safe_url} THEN e.url ELSE 'https://www.ebay.com/itm/' || e.ebay_item_id END",
+    "amazon_asin": _NEUTRALISED.format(c="p.asin"),
+    "amazon_title": _NEUTRALISED.format(c="p.title"),
+    "amazon_price": "e.amazon_price",
+    "amazon_url": "CASE WHEN p.asin ~ '^[0-9A-Z]{{10}}$' THEN 'https://www.amazon.com/dp/' || p.asin END",
+    "markup": MARKUP_SQL,
+    "title_match": "e.title_match",
+    "in_window": "e.in_window::text",
+    "category_id": _NEUTRALISED.format(c="p.category_id"),
+    "best_seller_rank": "p.best_seller_rank",
+    "run_id": "e.run_id",
+    "first_seen_at": "replace(e.first_seen_at::text, ' ', 'T')",
+    "last_seen_at": "replace(e.last_seen_at::text, ' ', 'T')",
+}
+EVIDENCE_CSV_HEADER = ",".join(f'"{c}"' for c in _EVIDENCE_VALUES).encode() + b"\n"
 
 
 @asynccontextmanager

@@ -8,8 +8,6 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from psycopg.types.json import Jsonb
-
 from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar
 from app.repositories.query import Where, fetch_org_row
 
@@ -30,6 +28,9 @@ class SellerRow:
     last_seen_run_id: UUID | None
     created_at: datetime
     updated_at: datetime
+    score: int | None
+    products_matched: int | None
+    median_markup: Decimal | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,40 +53,6 @@ class SellerUpsert:
     feedback_percent: Decimal | None
 
 
-async def store_product_sellers(
-    conn: Conn, *, item_id: int, org_id: UUID, run_id: UUID, result: dict[str, Any], sellers: list[SellerUpsert]
-) -> tuple[list[str], list[str]]:
-    """Finish a product item, upsert its sellers and bump the run's counters, in one round trip.
-
-    Returns (new, known) normalized names; both empty if the item was already finished, since
-    then nothing was written. See migration 048 for why this is a server-side function.
-    """
-    ordered = sorted({s.normalized_name: s for s in sellers}.values(), key=lambda s: s.normalized_name)
-    cur = await conn.execute(
-        """
-        SELECT seller_key, is_new_seller
-        FROM store_product_sellers(%(item)s, %(run_id)s, %(org_id)s, %(result)s,
-                                   %(display)s::text[], %(norm)s::text[], %(pid)s::text[],
-                                   %(score)s::int[], %(pct)s::numeric[])
-        """,
-        {
-            "item": item_id,
-            "run_id": run_id,
-            "org_id": org_id,
-            "result": Jsonb(result),
-            "display": [s.display_name for s in ordered],
-            "norm": [s.normalized_name for s in ordered],
-            "pid": [s.platform_id for s in ordered],
-            "score": [s.feedback_score for s in ordered],
-            "pct": [s.feedback_percent for s in ordered],
-        },
-    )
-    rows = await cur.fetchall()
-    new = [r["seller_key"] for r in rows if r["is_new_seller"]]
-    known = [r["seller_key"] for r in rows if not r["is_new_seller"]]
-    return new, known
-
-
 async def snapshot(conn: Conn, *, org_id: UUID) -> tuple[int, int]:
     """(seller count, journal position) of the org as this transaction sees them."""
     cur = await conn.execute(
@@ -104,7 +71,9 @@ class SellerSort:
     cursor_column: str  # the SellerRow field the cursor carries (besides the id)
 
     def cursor_value(self, row: SellerRow) -> Any:
-        return getattr(row, self.cursor_column)
+        value = getattr(row, self.cursor_column)
+        # Sellers without a score sort after every scored one, as -1 (the index's expression); a cursor holds text.
+        return str(-1 if value is None else value) if self.cursor_column == "score" else value
 
 
 SORTS = {
@@ -117,6 +86,9 @@ SORTS = {
         '(normalized_name COLLATE "C", id) > (%(after_value)s COLLATE "C", %(after_id)s)',
         "normalized_name",
     ),
+    "score": SellerSort(
+        "coalesce(score, -1) DESC, id DESC", "(coalesce(score, -1), id) < (%(after_value)s, %(after_id)s)", "score"
+    ),
 }
 
 
@@ -128,9 +100,10 @@ async def list_sellers(
     limit: int,
     prefix: str | None = None,
     flagged: bool | None = None,
+    min_score: int | None = None,
     after: tuple[Any, UUID] | None = None,
 ) -> list[SellerRow]:
-    where = _matching(org_id, prefix, flagged)
+    where = _matching(org_id, prefix, flagged, min_score)
     where.params["limit"] = limit
     if after is not None:
         where.add(sort.after, after_value=after[0], after_id=after[1])
@@ -142,14 +115,16 @@ async def list_sellers(
     )
 
 
-async def count_matching(conn: Conn, *, org_id: UUID, prefix: str | None, flagged: bool | None) -> int:
+async def count_matching(
+    conn: Conn, *, org_id: UUID, prefix: str | None, flagged: bool | None, min_score: int | None = None
+) -> int:
     """Sellers of the org that `list_sellers` would page through with these filters."""
-    where = _matching(org_id, prefix, flagged)
+    where = _matching(org_id, prefix, flagged, min_score)
     n: int = await fetch_scalar(conn, f"SELECT count(*) FROM sellers WHERE {where}", where.params)
     return n
 
 
-def _matching(org_id: UUID, prefix: str | None, flagged: bool | None) -> Where:
+def _matching(org_id: UUID, prefix: str | None, flagged: bool | None, min_score: int | None = None) -> Where:
     where = Where("org_id = %(org_id)s", org_id=org_id)
     if prefix:
         # A prefix is a range in byte order; the upper bound keeps the index scan short.
@@ -159,6 +134,7 @@ def _matching(org_id: UUID, prefix: str | None, flagged: bool | None) -> Where:
             prefix_end=prefix + "\U0010ffff",
         )
     where.add_if(flagged is not None, "flagged = %(flagged)s", flagged=flagged)
+    where.add_if(min_score is not None, "coalesce(score, -1) >= %(min_score)s", min_score=min_score)
     return where
 
 

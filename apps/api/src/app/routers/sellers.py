@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -10,9 +12,11 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from app.config import Settings
+from app.db.pool import Pool
 from app.errors import InvalidInput, quote
 from app.http.deps import ExportSlotsDep, PoolDep, SellersReadDep, SellersWriteDep, SettingsDep
 from app.http.download import Download
+from app.http.export_slots import ExportSlots
 from app.models import (
     AuditEntry,
     AuditList,
@@ -21,6 +25,9 @@ from app.models import (
     CleanStr,
     FlagResult,
     IsoDatetime,
+    ListingList,
+    ListingOut,
+    SellerDetail,
     SellerFlag,
     SellerIds,
     SellerList,
@@ -29,8 +36,9 @@ from app.models import (
     SellerOut,
 )
 from app.routers.paging import Limit500, Limit1000
+from app.security import Caller
 from app.services.exports import seller_export
-from app.services.sellers import seller_list
+from app.services.sellers import profile_view, seller_list
 
 router = APIRouter(prefix="/sellers", tags=["sellers"])
 
@@ -57,14 +65,19 @@ async def list_sellers(
     pool: PoolDep,
     search: Annotated[CleanStr | None, Query(max_length=200, description="Names starting with this")] = None,
     flagged: bool | None = None,
-    sort: Literal["newest", "oldest", "name"] = "newest",
+    sort: Literal["newest", "oldest", "name", "score"] = "newest",
+    min_score: Annotated[int | None, Query(ge=0, le=100, description="Only sellers scoring at least this")] = None,
     limit: Limit1000 = 100,
     cursor: str | None = None,
 ) -> SellerList:
-    """The org's sellers, a page at a time (keyset pagination: follow `next_cursor`)."""
+    """The org's sellers, a page at a time (keyset pagination: follow `next_cursor`).
+
+    `sort=score` puts the highest dropshipper score first and sellers without one last.
+    """
     page = await seller_list.list_sellers(
-        pool, caller=caller, sort=sort, limit=limit, search=search, flagged=flagged, cursor=cursor
-    )
+        pool, caller=caller, sort=sort, limit=limit, search=search, flagged=flagged, cursor=cursor,
+        min_score=min_score,
+    )  # fmt: skip
     return SellerList(
         sellers=[SellerOut.model_validate(r) for r in page.sellers],
         next_cursor=page.next_cursor,
@@ -125,12 +138,26 @@ async def export_sellers(
 
     429 when the org already has `SELLERCOLLECTION_MAX_CONCURRENT_EXPORTS_PER_ORG` exports in flight.
     """
+    return await _download(
+        caller, pool, settings, slots,
+        lambda turn: seller_export.export_sellers(
+            pool, caller=caller, fmt=format, run_id=run_id, flagged=flagged,
+            spool_memory_bytes=settings.export_spool_memory_bytes, turn=turn,
+        ),
+    )  # fmt: skip
+
+
+async def _download(
+    caller: Caller,
+    pool: Pool,
+    settings: Settings,
+    slots: ExportSlots,
+    start: Callable[[AbstractAsyncContextManager[None]], Awaitable[seller_export.Export]],
+) -> Response:
+    """An export in one of the org's export slots, streamed, and recorded in the audit log once all was sent."""
     slots.acquire(caller.org_id)
     try:
-        result = await seller_export.export_sellers(
-            pool, caller=caller, fmt=format, run_id=run_id, flagged=flagged,
-            spool_memory_bytes=settings.export_spool_memory_bytes, turn=slots.snapshot_turn(),
-        )  # fmt: skip
+        result = await start(slots.snapshot_turn())
     except BaseException:
         slots.release(caller.org_id)
         raise
@@ -173,9 +200,47 @@ async def audit_log(
     return AuditList(entries=[AuditEntry.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/{seller_id:uuid}", response_model=SellerOut)
-async def get_seller(seller_id: UUID, caller: SellersReadDep, pool: PoolDep) -> SellerOut:
-    return SellerOut.model_validate(await seller_list.get_seller(pool, caller=caller, seller_id=seller_id))
+@router.get(
+    "/evidence/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}, 404: {"description": "No such seller in this org"}},
+)
+async def export_evidence(
+    caller: SellersReadDep,
+    pool: PoolDep,
+    settings: SettingsDep,
+    slots: ExportSlotsDep,
+    seller_id: UUID | None = None,
+) -> Response:
+    """The evidence listings of one seller (or of every seller) as CSV, streamed like the seller export.
+
+    429 when the org already has `SELLERCOLLECTION_MAX_CONCURRENT_EXPORTS_PER_ORG` exports in flight.
+    """
+    return await _download(
+        caller, pool, settings, slots,
+        lambda turn: seller_export.export_evidence(
+            pool, caller=caller, seller_id=seller_id, spool_memory_bytes=settings.export_spool_memory_bytes, turn=turn
+        ),
+    )  # fmt: skip
+
+
+@router.get("/{seller_id:uuid}", response_model=SellerDetail, responses={404: {"description": "No such seller"}})
+async def get_seller(seller_id: UUID, caller: SellersReadDep, pool: PoolDep) -> SellerDetail:
+    """The seller with its profile and its dropshipper score's reasons."""
+    return SellerDetail.model_validate(await profile_view.seller_detail(pool, caller=caller, seller_id=seller_id))
+
+
+@router.get(
+    "/{seller_id:uuid}/listings", response_model=ListingList, responses={404: {"description": "No such seller"}}
+)
+async def seller_listings(
+    seller_id: UUID, caller: SellersReadDep, pool: PoolDep, limit: Limit500 = 50, cursor: str | None = None
+) -> ListingList:
+    """The eBay listings that are evidence for this seller, newest listing first (follow `next_cursor`)."""
+    rows, next_cursor = await profile_view.seller_listings(
+        pool, caller=caller, seller_id=seller_id, limit=limit, cursor=cursor
+    )
+    return ListingList(listings=[ListingOut.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.patch(

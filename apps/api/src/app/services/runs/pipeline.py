@@ -27,7 +27,8 @@ from app import metrics
 from app.config import Settings
 from app.db.pool import Pool
 from app.errors import AppError, UpstreamError
-from app.models import ActivityAction
+from app.models import ActivityAction, FoundSeller
+from app.repositories import evidence as evidence_repo
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
@@ -45,11 +46,15 @@ from app.services.parallel_runner import (
 from app.services.runs.limiter import AdaptiveLimiter
 from app.services.runs.upstream import RateGate, call_upstream, ms_since
 from app.services.runs.usage import RequestMeter, prices_per_1000
+from app.services.sellers.evidence import page_evidence
 from app.services.sellers.names import normalize_name
+from app.services.sellers.profiles import refreshing_profiles
 from app.status import ItemKind, ItemStatus, RunPhase
 
 logger = logging.getLogger(__name__)
 
+# Sellers a product's `found` event names (the web shows them on its card).
+FOUND_SELLERS_NAMED = 3
 # A run pauses once at least this many answers could not be read and they outnumber the readable ones.
 LAYOUT_PAUSE_MIN = 3
 
@@ -303,18 +308,31 @@ async def _store_skipped(ctx: RunContext, item: WorkItem[ProductPayload], reason
 
 
 async def _store_sellers(
-    ctx: RunContext, item: WorkItem[ProductPayload], upserts: list[sellers_repo.SellerUpsert]
+    ctx: RunContext,
+    item: WorkItem[ProductPayload],
+    upserts: list[sellers_repo.SellerUpsert],
+    product: evidence_repo.ProductSearched,
+    listings: list[evidence_repo.ListingEvidence],
 ) -> tuple[list[str], list[str]]:
-    """The product's sellers (upserted), its outcome and the run's counters, committed together."""
+    """The product's sellers (upserted), its evidence, its outcome and the run's counters, committed together."""
     async with ctx.pool.connection() as conn:
-        return await sellers_repo.store_product_sellers(
+        return await evidence_repo.store_product_evidence(
             conn,
             item_id=item.id,
             org_id=ctx.org_id,
             run_id=ctx.run_id,
             result={"sellers": [u.display_name for u in upserts]},
             sellers=upserts,
+            product=product,
+            listings=listings,
         )
+
+
+def _named(found: dict[str, EbaySeller], new: list[str], known: list[str]) -> list[FoundSeller]:
+    """Up to three of the sellers a product brought, the new ones first, for its `found` event."""
+    named = [FoundSeller(name=found[k].username.strip(), new=True) for k in new if k in found]
+    named += [FoundSeller(name=found[k].username.strip(), new=False) for k in known if k in found]
+    return named[:FOUND_SELLERS_NAMED]
 
 
 async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worker_id: int) -> int:
@@ -328,10 +346,12 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
 
     short_title = title if len(title) <= 60 else title[:59] + "…"
     category = product.category
+    settings = ctx.settings
+    window = PriceWindow.around(price, settings.price_min_multiplier, settings.price_max_multiplier)
     started = time.perf_counter()
     try:
         async with _claimed(ctx, item, worker_id):
-            found = await _search_pages(ctx, title, price, short_title, category, worker_id)
+            found, listings = await _search_pages(ctx, title, price, window, short_title, category, worker_id)
     except Exception as exc:
         await _item_failed(ctx, item, exc)
         raise
@@ -346,13 +366,18 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
         )
         for key, s in found.items()
     ]
-    new, known = await _commit(_store_sellers, ctx, item, upserts)
+    searched = evidence_repo.ProductSearched(
+        asin=product.asin, title=title, price=price, currency=product.currency, category_id=product.category_id,
+        rank=product.position, window_low=window.low, window_high=window.high,
+    )  # fmt: skip
+    new, known = await _commit(_store_sellers, ctx, item, upserts, searched, list(listings.values()))
     metrics.ITEMS_PROCESSED.labels(ItemKind.PRODUCT.value).inc()
     await _flush_usage(ctx)
     await ctx.emit(
         create_activity_event(
             worker_id, "ebay", "found", product_name=short_title, category=category,
             items_count=len(upserts), new_sellers_count=len(new), duration_ms=ms_since(started),
+            sellers=_named(found, new, known) or None,
         )
     )  # fmt: skip
     stored: list[tuple[ActivityAction, list[str], str]] = [
@@ -370,12 +395,19 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
 
 
 async def _search_pages(
-    ctx: RunContext, title: str, price: Decimal, short_title: str, category: str | None, worker_id: int
-) -> dict[str, EbaySeller]:
-    """Up to N result pages for one product; the sellers found, by normalized name (first listing wins)."""
+    ctx: RunContext,
+    title: str,
+    price: Decimal,
+    window: PriceWindow,
+    short_title: str,
+    category: str | None,
+    worker_id: int,
+) -> tuple[dict[str, EbaySeller], dict[tuple[str, int], evidence_repo.ListingEvidence]]:
+    """Up to N result pages for one product: the sellers found, by normalized name (first listing wins),
+    and every listing read with a seller, as evidence."""
     settings = ctx.settings
-    window = PriceWindow.around(price, settings.price_min_multiplier, settings.price_max_multiplier)
     found: dict[str, EbaySeller] = {}
+    listings: dict[tuple[str, int], evidence_repo.ListingEvidence] = {}
     for page in range(1, settings.ebay_pages_per_product + 1):
         fields: dict[str, Any] = {
             "product_name": short_title,
@@ -402,6 +434,8 @@ async def _search_pages(
             key = normalize_name(seller.username)
             if key:
                 found.setdefault(key, seller)
+        for at, row in page_evidence(result.listings, amazon_title=title, window=window).items():
+            listings.setdefault(at, row)
         remaining = settings.ebay_pages_per_product - page
         if remaining and (result.exact_matches_ended or (result.has_more and result.listings_in_window == 0)):
             # The next page cannot hold an exact match inside the window: not worth a paid request.
@@ -409,7 +443,7 @@ async def _search_pages(
             break
         if not result.has_more:
             break
-    return found
+    return found, listings
 
 
 async def run_amazon_phase(ctx: RunContext) -> None:
@@ -436,8 +470,10 @@ async def run_ebay_phase(ctx: RunContext) -> None:
         failed = counts.get((ItemKind.CATEGORY, ItemStatus.FAILED), 0)
         detail = f" ({failed} categories failed)" if failed else ""
         raise RunFailed(f"No products were found in the chosen categories{detail}; nothing to search on eBay")
-    if pending:
-        try:
-            await ctx.runner.run(pending, lambda item, wid: process_product(ctx, item, wid), phase="ebay")
-        finally:
-            await _flush_usage(ctx, force=True)
+    # Profiles follow the evidence as it arrives (stale ones left by an interrupted run first).
+    async with refreshing_profiles(ctx.pool, ctx.org_id):
+        if pending:
+            try:
+                await ctx.runner.run(pending, lambda item, wid: process_product(ctx, item, wid), phase="ebay")
+            finally:
+                await _flush_usage(ctx, force=True)

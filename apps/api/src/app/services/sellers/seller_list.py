@@ -8,6 +8,7 @@ concurrent edits and running collections (see migration 047).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,7 @@ from app.repositories.audit import AuditRow, JournalRow, TimelineRow
 from app.repositories.runs import RunRow
 from app.repositories.sellers import SellerRow
 from app.security import Caller
-from app.services.cursors import keyset_after, keyset_cursor, position_after, position_cursor
+from app.services.cursors import BAD_CURSOR, keyset_after, keyset_cursor, position_after, position_cursor
 from app.services.sellers.names import normalize_name
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,13 @@ def _clean(name: str) -> tuple[str, str]:
     return display, normalized
 
 
+def _score_after(value: str) -> int:
+    """The score a `sort=score` cursor continues after (-1: among the sellers without one)."""
+    if not (re.fullmatch(r"-?[0-9]{1,3}", value) and -1 <= int(value) <= 100):
+        raise InvalidInput(BAD_CURSOR)
+    return int(value)
+
+
 # --- reading -------------------------------------------------------------------------------------
 
 
@@ -116,19 +124,25 @@ async def list_sellers(
     search: str | None,
     flagged: bool | None,
     cursor: str | None,
+    min_score: int | None = None,
 ) -> SellerPage:
     order = sellers_repo.SORTS[sort]
     after = keyset_after(cursor, as_datetime=order.cursor_column == "created_at") if cursor else None
+    if after is not None and order.cursor_column == "score":
+        after = (_score_after(after[0]), after[1])
     prefix = normalize_name(search) if search else None
     async with pool.connection() as conn:
         rows = await sellers_repo.list_sellers(
-            conn, org_id=caller.org_id, sort=order, limit=limit + 1, prefix=prefix, flagged=flagged, after=after
-        )
+            conn, org_id=caller.org_id, sort=order, limit=limit + 1, prefix=prefix, flagged=flagged,
+            min_score=min_score, after=after,
+        )  # fmt: skip
         total, _ = await sellers_repo.snapshot(conn, org_id=caller.org_id)
         # Without a filter every seller matches: the org's count row says how many, without counting.
         matching = (
-            await sellers_repo.count_matching(conn, org_id=caller.org_id, prefix=prefix, flagged=flagged)
-            if prefix or flagged is not None
+            await sellers_repo.count_matching(
+                conn, org_id=caller.org_id, prefix=prefix, flagged=flagged, min_score=min_score
+            )
+            if prefix or flagged is not None or min_score is not None
             else total
         )
     next_cursor = None

@@ -1,0 +1,210 @@
+-- Why each seller is on the list: the eBay listings a run read (evidence), the Amazon products
+-- whose searches found them, and each seller's profile and dropshipper score.
+--
+-- Storage stays small: an evidence row holds what is particular to the listing (its item id,
+-- title, price, where it is, when it was seen, the Amazon price it was compared with); the
+-- product's text lives once per org in amazon_products, which is also the org's search memory
+-- (when each product was last searched, and with which price window). A listing's URL is stored
+-- only when it is not the one its item id gives (https://www.ebay.com/itm/<id>).
+--
+-- Profiles are recomputed off the item's critical path: the store step bumps a touched seller's
+-- evidence_version (it updates that row anyway); a recompute pass aggregates every seller whose
+-- profile_version lags, and records the evidence_version it read. A seller the store step touches
+-- again meanwhile stays behind and is recomputed by the next pass, without any lock between them.
+
+CREATE TABLE amazon_products (
+    id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    org_id                uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
+    asin                  text NOT NULL,
+    title                 text NOT NULL,
+    price                 numeric(12, 2),
+    currency              text,
+    category_id           text,
+    best_seller_rank      integer,
+    last_searched_at      timestamptz NOT NULL DEFAULT now(),
+    last_searched_run_id  uuid,  -- no FK: runs go only with their org, and this row with it
+    search_price_low      numeric(12, 2),
+    search_price_high     numeric(12, 2),
+    CONSTRAINT amazon_products_org_asin_key UNIQUE (org_id, asin)
+);
+CREATE INDEX amazon_products_last_searched_idx ON amazon_products (last_searched_at);
+COMMENT ON COLUMN amazon_products.last_searched_at IS 'When the org last searched eBay for this product (search memory)';
+COMMENT ON COLUMN amazon_products.search_price_low IS 'The eBay price window of that search, low end (dollars)';
+
+CREATE TABLE seller_evidence (
+    ebay_item_id   bigint NOT NULL CHECK (ebay_item_id > 0),
+    product_id     bigint NOT NULL REFERENCES amazon_products (id) ON DELETE CASCADE,
+    first_seen_at  timestamptz NOT NULL DEFAULT now(),
+    last_seen_at   timestamptz NOT NULL DEFAULT now(),
+    seller_id      uuid NOT NULL REFERENCES sellers (id) ON DELETE CASCADE,
+    run_id         uuid NOT NULL,  -- the run that last read the listing; no FK, as above
+    ebay_price     numeric(12, 2),
+    amazon_price   numeric(12, 2),
+    title_match    numeric(4, 3) CHECK (title_match BETWEEN 0 AND 1),
+    in_window      boolean,
+    currency       text,
+    location       text,
+    url            text,
+    ebay_title     text NOT NULL,
+    PRIMARY KEY (seller_id, ebay_item_id)
+);
+-- The retention sweep, and deleting a product (the FK) without scanning the evidence.
+CREATE INDEX seller_evidence_last_seen_idx ON seller_evidence (last_seen_at);
+CREATE INDEX seller_evidence_product_idx ON seller_evidence (product_id);
+COMMENT ON COLUMN seller_evidence.title_match IS 'rapidfuzz token_set_ratio of the normalised eBay and Amazon titles, 0..1';
+COMMENT ON COLUMN seller_evidence.in_window IS 'The eBay price was inside the price window searched';
+COMMENT ON COLUMN seller_evidence.url IS 'Only when not https://www.ebay.com/itm/<ebay_item_id>';
+
+-- Which runs saw a seller: recurrence counted exactly, even when runs of one org overlap.
+CREATE TABLE seller_runs (
+    seller_id  uuid NOT NULL REFERENCES sellers (id) ON DELETE CASCADE,
+    run_id     uuid NOT NULL,
+    seen_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (seller_id, run_id)
+);
+-- Rows arrive in time order, so a BRIN index finds the old ones for the retention sweep at almost no cost.
+CREATE INDEX seller_runs_seen_brin ON seller_runs USING brin (seen_at);
+
+ALTER TABLE sellers
+    ADD COLUMN score smallint CHECK (score BETWEEN 0 AND 100),
+    ADD COLUMN products_matched integer,
+    ADD COLUMN median_markup numeric(8, 3),
+    ADD COLUMN evidence_version integer NOT NULL DEFAULT 0,
+    ADD COLUMN profile_version integer NOT NULL DEFAULT 0;
+COMMENT ON COLUMN sellers.score IS 'Dropshipper score 0..100 (null: no evidence); its reasons are in seller_profiles';
+-- sort=score: highest first, sellers without a score last, ties by id.
+CREATE INDEX sellers_org_score_idx ON sellers (org_id, (coalesce(score, -1)) DESC, id DESC);
+-- The sellers whose profile lags their evidence.
+CREATE INDEX sellers_profile_stale_idx ON sellers (org_id, id) WHERE evidence_version <> profile_version;
+
+CREATE TABLE seller_profiles (
+    seller_id           uuid PRIMARY KEY REFERENCES sellers (id) ON DELETE CASCADE,
+    listings_seen       integer NOT NULL,
+    category_ids        text[] NOT NULL,
+    median_title_match  numeric(4, 3),
+    markup_in_window    numeric(4, 3),
+    markup_spread       numeric(6, 3),
+    runs_seen           integer NOT NULL,
+    first_seen_at       timestamptz NOT NULL,
+    last_seen_at        timestamptz NOT NULL,
+    score_reasons       jsonb NOT NULL CHECK (jsonb_typeof(score_reasons) = 'array'),
+    computed_at         timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON COLUMN seller_profiles.markup_spread IS 'Interquartile range of the markups divided by their median';
+
+-- One product's outcome in a single round trip, as store_product_sellers() (migration 048), plus
+-- the evidence: the product is upserted into the org's memory, each listing read with a seller is
+-- upserted by (seller, item) (first_seen kept, last_seen moved), and each seller is marked as seen
+-- by this run and as needing a new profile. Lock order: item, sellers by key, org count row
+-- (trigger), product, evidence by (seller, item), run row. Version 1 stays for processes of the
+-- previous release during an upgrade.
+CREATE FUNCTION store_product_sellers_v2(
+    p_item_id bigint,
+    p_run_id uuid,
+    p_org_id uuid,
+    p_result jsonb,
+    p_display text[],
+    p_norm text[],
+    p_pid text[],
+    p_score integer[],
+    p_pct numeric[],
+    p_asin text,
+    p_title text,
+    p_price numeric,
+    p_currency text,
+    p_category_id text,
+    p_rank integer,
+    p_window_low numeric,
+    p_window_high numeric,
+    p_l_seller text[],
+    p_l_item bigint[],
+    p_l_title text[],
+    p_l_price numeric[],
+    p_l_currency text[],
+    p_l_location text[],
+    p_l_url text[],
+    p_l_match numeric[],
+    p_l_in_window boolean[]
+) RETURNS TABLE (seller_key text, is_new_seller boolean)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_new text[];
+    v_known text[];
+    v_ids uuid[];
+    v_keys text[];
+    v_product bigint;
+BEGIN
+    UPDATE collection_items
+    SET status = 'completed', result = p_result, last_error = NULL, completed_at = now(), updated_at = now()
+    WHERE id = p_item_id AND status IN ('pending', 'processing', 'failed');
+    IF NOT FOUND THEN
+        RETURN;  -- already finished (by an executor that lost its lease): count nothing twice
+    END IF;
+    PERFORM set_config('sellercollection.run_id', p_run_id::text, true);
+    WITH up AS (
+        INSERT INTO sellers AS s (org_id, display_name, normalized_name, platform, platform_id,
+                                  feedback_score, feedback_percent, first_seen_run_id, last_seen_run_id,
+                                  evidence_version)
+        SELECT p_org_id, u.display_name, u.normalized_name, 'ebay', u.platform_id,
+               u.feedback_score, u.feedback_percent, p_run_id, p_run_id, 1
+        FROM unnest(p_display, p_norm, p_pid, p_score, p_pct)
+             AS u(display_name, normalized_name, platform_id, feedback_score, feedback_percent)
+        ORDER BY u.normalized_name
+        ON CONFLICT (org_id, platform, normalized_name) DO UPDATE SET
+            times_seen = s.times_seen + 1,
+            last_seen_run_id = EXCLUDED.last_seen_run_id,
+            feedback_score = coalesce(EXCLUDED.feedback_score, s.feedback_score),
+            feedback_percent = coalesce(EXCLUDED.feedback_percent, s.feedback_percent),
+            platform_id = coalesce(s.platform_id, EXCLUDED.platform_id),
+            evidence_version = s.evidence_version + 1,
+            updated_at = now()
+        RETURNING s.id, s.normalized_name AS name, (s.xmax = 0) AS is_new
+    )
+    SELECT array_agg(name) FILTER (WHERE is_new), array_agg(name) FILTER (WHERE NOT is_new),
+           array_agg(id), array_agg(name)
+    INTO v_new, v_known, v_ids, v_keys
+    FROM up;
+    IF v_ids IS NOT NULL THEN
+        INSERT INTO seller_runs (seller_id, run_id)
+        SELECT i, p_run_id FROM unnest(v_ids) AS i ORDER BY i
+        ON CONFLICT DO NOTHING;
+    END IF;
+    -- The product joins the org's memory, searched now, whether or not a listing is kept.
+    INSERT INTO amazon_products AS p (org_id, asin, title, price, currency, category_id, best_seller_rank,
+                                      last_searched_run_id, search_price_low, search_price_high)
+    VALUES (p_org_id, p_asin, p_title, p_price, p_currency, p_category_id, p_rank,
+            p_run_id, p_window_low, p_window_high)
+    ON CONFLICT (org_id, asin) DO UPDATE SET
+        title = EXCLUDED.title, price = EXCLUDED.price, currency = EXCLUDED.currency,
+        category_id = coalesce(EXCLUDED.category_id, p.category_id),
+        best_seller_rank = EXCLUDED.best_seller_rank, last_searched_at = now(),
+        last_searched_run_id = EXCLUDED.last_searched_run_id,
+        search_price_low = EXCLUDED.search_price_low, search_price_high = EXCLUDED.search_price_high
+    RETURNING p.id INTO v_product;
+    INSERT INTO seller_evidence AS e (seller_id, ebay_item_id, product_id, run_id, ebay_title, ebay_price,
+                                      currency, location, url, amazon_price, title_match, in_window)
+    SELECT k.id, l.item, v_product, p_run_id, l.title, l.price, l.currency, l.location, l.url,
+           p_price, l.match, l.in_window
+    FROM unnest(p_l_seller, p_l_item, p_l_title, p_l_price, p_l_currency, p_l_location, p_l_url,
+                p_l_match, p_l_in_window)
+         AS l(seller_key, item, title, price, currency, location, url, match, in_window)
+    JOIN unnest(v_ids, v_keys) AS k(id, key) ON k.key = l.seller_key
+    ORDER BY k.id, l.item
+    ON CONFLICT (seller_id, ebay_item_id) DO UPDATE SET
+        product_id = EXCLUDED.product_id, run_id = EXCLUDED.run_id, last_seen_at = now(),
+        ebay_title = EXCLUDED.ebay_title, ebay_price = EXCLUDED.ebay_price, currency = EXCLUDED.currency,
+        location = coalesce(EXCLUDED.location, e.location), url = EXCLUDED.url,
+        amazon_price = EXCLUDED.amazon_price, title_match = EXCLUDED.title_match,
+        in_window = EXCLUDED.in_window;
+    UPDATE collection_runs
+    SET products_searched = products_searched + 1,
+        sellers_found = sellers_found + coalesce(cardinality(p_norm), 0),
+        sellers_new = sellers_new + coalesce(cardinality(v_new), 0),
+        updated_at = now()
+    WHERE id = p_run_id;
+    RETURN QUERY
+        SELECT n, true FROM unnest(v_new) AS n
+        UNION ALL
+        SELECT n, false FROM unnest(v_known) AS n;
+END $$;

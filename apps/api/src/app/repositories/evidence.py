@@ -1,0 +1,214 @@
+"""SQL of the evidence: a product's sellers and listings stored in one round trip, a seller's listings, retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from app.db.pool import Conn, fetch_all, fetch_scalar
+from app.repositories.sellers import SellerUpsert
+
+
+@dataclass(frozen=True)
+class ProductSearched:
+    """The Amazon product whose eBay search found the listings, and the price window searched."""
+
+    asin: str
+    title: str
+    price: Decimal
+    currency: str | None
+    category_id: str | None
+    rank: int | None
+    window_low: Decimal
+    window_high: Decimal
+
+
+@dataclass(frozen=True)
+class ListingEvidence:
+    """One listing read with a seller: what an evidence row keeps of it."""
+
+    seller_key: str  # the seller's normalized name
+    item_id: int
+    title: str
+    price: Decimal | None
+    currency: str | None
+    location: str | None
+    url: str | None  # only a safe URL other than the canonical one of the item id
+    title_match: float
+    in_window: bool | None
+
+
+async def store_product_evidence(
+    conn: Conn,
+    *,
+    item_id: int,
+    org_id: UUID,
+    run_id: UUID,
+    result: dict[str, Any],
+    sellers: list[SellerUpsert],
+    product: ProductSearched,
+    listings: list[ListingEvidence],
+) -> tuple[list[str], list[str]]:
+    """Finish a product item: sellers, the product, its evidence and the run's counters, in one round trip.
+
+    Returns (new, known) normalized names; both empty if the item was already finished. See
+    migration 070 (and 048 for why this is a server-side function).
+    """
+    ordered = sorted({s.normalized_name: s for s in sellers}.values(), key=lambda s: s.normalized_name)
+    # One row per (seller, item): an upsert may not touch the same row twice in one statement.
+    rows = sorted({(x.seller_key, x.item_id): x for x in listings}.values(), key=lambda x: (x.seller_key, x.item_id))
+    cur = await conn.execute(
+        """
+        SELECT seller_key, is_new_seller
+        FROM store_product_sellers_v2(
+            %(item)s, %(run_id)s, %(org_id)s, %(result)s,
+            %(display)s::text[], %(norm)s::text[], %(pid)s::text[], %(score)s::int[], %(pct)s::numeric[],
+            %(asin)s, %(title)s, %(price)s, %(currency)s, %(category)s, %(rank)s, %(low)s, %(high)s,
+            %(l_seller)s::text[], %(l_item)s::bigint[], %(l_title)s::text[], %(l_price)s::numeric[],
+            %(l_currency)s::text[], %(l_location)s::text[], %(l_url)s::text[], %(l_match)s::numeric[],
+            %(l_in_window)s::boolean[])
+        """,
+        {
+            "item": item_id,
+            "run_id": run_id,
+            "org_id": org_id,
+            "result": Jsonb(result),
+            "display": [s.display_name for s in ordered],
+            "norm": [s.normalized_name for s in ordered],
+            "pid": [s.platform_id for s in ordered],
+            "score": [s.feedback_score for s in ordered],
+            "pct": [s.feedback_percent for s in ordered],
+            "asin": product.asin,
+            "title": product.title,
+            "price": product.price,
+            "currency": product.currency,
+            "category": product.category_id,
+            "rank": product.rank,
+            "low": product.window_low,
+            "high": product.window_high,
+            "l_seller": [x.seller_key for x in rows],
+            "l_item": [x.item_id for x in rows],
+            "l_title": [x.title for x in rows],
+            "l_price": [x.price for x in rows],
+            "l_currency": [x.currency for x in rows],
+            "l_location": [x.location for x in rows],
+            "l_url": [x.url for x in rows],
+            "l_match": [Decimal(str(x.title_match)) for x in rows],
+            "l_in_window": [x.in_window for x in rows],
+        },
+    )
+    found = await cur.fetchall()
+    return [r["seller_key"] for r in found if r["is_new_seller"]], [
+        r["seller_key"] for r in found if not r["is_new_seller"]
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class ListingRow:
+    """One evidence listing as the API shows it (links are checked again by the response model)."""
+
+    item_id: int
+    ebay_title: str
+    ebay_price: Decimal | None
+    currency: str | None
+    location: str | None
+    url: str | None
+    amazon_asin: str
+    amazon_title: str
+    amazon_price: Decimal | None
+    markup: Decimal | None
+    title_match: Decimal | None
+    in_window: bool | None
+    category_id: str | None
+    best_seller_rank: int | None
+    run_id: UUID
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+    @property
+    def ebay_item_id(self) -> str:
+        return str(self.item_id)
+
+    @property
+    def ebay_url(self) -> str:
+        return self.url or f"https://www.ebay.com/itm/{self.item_id}"
+
+    @property
+    def amazon_url(self) -> str:
+        return f"https://www.amazon.com/dp/{self.amazon_asin}"
+
+
+# The markup is computed, not stored: it is always the two prices shown beside it, divided.
+MARKUP_SQL = (
+    "CASE WHEN coalesce(e.currency, 'USD') = 'USD' AND e.amazon_price > 0 "
+    "THEN round(e.ebay_price / e.amazon_price, 3) END"
+)
+_LISTING_SELECT = f"""
+    SELECT e.ebay_item_id AS item_id, e.ebay_title, e.ebay_price, e.currency, e.location, e.url,
+           p.asin AS amazon_asin, p.title AS amazon_title, e.amazon_price, {MARKUP_SQL} AS markup,
+           e.title_match, e.in_window, p.category_id, p.best_seller_rank, e.run_id, e.first_seen_at, e.last_seen_at
+    FROM seller_evidence e JOIN amazon_products p ON p.id = e.product_id
+"""
+
+
+async def seller_listings(conn: Conn, *, seller_id: UUID, limit: int, before_item: int | None) -> list[ListingRow]:
+    """A page of one seller's listings, newest listing first (eBay item ids grow with time), after a cursor."""
+    after = "" if before_item is None else "AND e.ebay_item_id < %(before)s"
+    return await fetch_all(
+        conn,
+        ListingRow,
+        f"{_LISTING_SELECT} WHERE e.seller_id = %(seller_id)s {after} ORDER BY e.ebay_item_id DESC LIMIT %(limit)s",
+        {"seller_id": seller_id, "before": before_item, "limit": limit},
+    )
+
+
+async def delete_expired(conn: Conn, *, older_than: datetime, batch: int) -> int:
+    """Delete up to `batch` evidence rows last seen before `older_than` and mark their sellers' profiles stale.
+
+    Returns the rows deleted. Several servers may sweep at once: rows another one holds are skipped.
+    """
+    deleted = await fetch_scalar(
+        conn,
+        """
+        WITH gone AS (
+            DELETE FROM seller_evidence e
+            WHERE (e.seller_id, e.ebay_item_id) IN (
+                SELECT seller_id, ebay_item_id FROM seller_evidence
+                WHERE last_seen_at < %(cutoff)s
+                LIMIT %(batch)s FOR UPDATE SKIP LOCKED
+            )
+            RETURNING e.seller_id
+        ), touched AS (
+            UPDATE sellers s SET evidence_version = s.evidence_version + 1
+            WHERE s.id IN (SELECT seller_id FROM gone)
+        )
+        SELECT count(*) FROM gone
+        """,
+        {"cutoff": older_than, "batch": batch},
+    )
+    return int(deleted or 0)
+
+
+async def delete_forgotten(conn: Conn, *, older_than: datetime) -> int:
+    """Products no evidence refers to and not searched since `older_than`; sightings of runs as old."""
+    cur = await conn.execute(
+        """
+        WITH products AS (
+            DELETE FROM amazon_products p
+            WHERE p.last_searched_at < %(cutoff)s
+              AND NOT EXISTS (SELECT 1 FROM seller_evidence e WHERE e.product_id = p.id)
+            RETURNING 1
+        ), runs AS (
+            DELETE FROM seller_runs WHERE seen_at < %(cutoff)s RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM products) + (SELECT count(*) FROM runs) AS n
+        """,
+        {"cutoff": older_than},
+    )
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0

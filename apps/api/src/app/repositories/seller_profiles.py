@@ -1,0 +1,201 @@
+"""SQL of seller profiles: the evidence of the sellers whose profile lags, aggregated; profiles written back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from app.db.pool import Conn, columns, fetch_all, fetch_one
+from app.repositories.sellers import SellerRow
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileFigures:
+    """A stale seller's evidence, aggregated in one statement (see `stale_figures`)."""
+
+    seller_id: UUID
+    evidence_version: int
+    feedback_score: int | None
+    listings_seen: int
+    products_matched: int
+    category_ids: list[str]
+    median_title_match: float | None
+    markup_quartiles: list[float] | None  # 25th, 50th and 75th percentile; None without a priced listing
+    priced_listings: int
+    markup_in_window: float | None
+    runs_seen: int
+    first_seen_at: datetime | None
+    last_seen_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreReason:
+    """One signal's share of a score: what was measured, the points it gave, and a sentence saying so."""
+
+    signal: str
+    value: float | None
+    points: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ProfileWrite:
+    figures: ProfileFigures
+    score: int | None
+    reasons: list[ScoreReason]
+    median_markup: Decimal | None
+    markup_spread: Decimal | None
+
+
+async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[ProfileFigures]:
+    """Up to `limit` sellers (of one org, or of any) whose profile lags their evidence, with their figures."""
+    org_filter = "AND org_id = %(org_id)s" if org_id is not None else ""
+    return await fetch_all(
+        conn,
+        ProfileFigures,
+        f"""
+        WITH stale AS (
+            SELECT id, evidence_version, feedback_score FROM sellers
+            WHERE evidence_version <> profile_version {org_filter}
+            ORDER BY org_id, id LIMIT %(limit)s
+        ), ev AS (
+            SELECT e.seller_id, e.product_id, p.category_id, e.title_match, e.in_window,
+                   e.first_seen_at, e.last_seen_at,
+                   CASE WHEN coalesce(e.currency, 'USD') = 'USD' AND e.amazon_price > 0
+                        THEN e.ebay_price / e.amazon_price END AS markup
+            FROM stale s JOIN seller_evidence e ON e.seller_id = s.id JOIN amazon_products p ON p.id = e.product_id
+        )
+        SELECT s.id AS seller_id, s.evidence_version, s.feedback_score,
+               count(ev.seller_id)::int AS listings_seen,
+               count(DISTINCT ev.product_id)::int AS products_matched,
+               coalesce(array_agg(DISTINCT ev.category_id) FILTER (WHERE ev.category_id IS NOT NULL), '{{}}')
+                   AS category_ids,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY ev.title_match) AS median_title_match,
+               percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY ev.markup) AS markup_quartiles,
+               count(ev.markup)::int AS priced_listings,
+               avg(ev.in_window::int) FILTER (WHERE ev.markup IS NOT NULL)::float8 AS markup_in_window,
+               (SELECT count(*) FROM seller_runs r WHERE r.seller_id = s.id)::int AS runs_seen,
+               min(ev.first_seen_at) AS first_seen_at, max(ev.last_seen_at) AS last_seen_at
+        FROM stale s LEFT JOIN ev ON ev.seller_id = s.id
+        GROUP BY s.id, s.evidence_version, s.feedback_score
+        """,
+        {"org_id": org_id, "limit": limit},
+    )
+
+
+async def write_profiles(conn: Conn, profiles: list[ProfileWrite]) -> int:
+    """Scores on the sellers, profiles beside them, in one statement; returns the sellers written.
+
+    Each seller's `profile_version` becomes the evidence version its figures were read at, so one
+    touched again since stays stale. A seller without evidence left gets no score and no profile.
+    Updating the seller row first locks it, so a seller deleted meanwhile is simply skipped.
+    """
+    if not profiles:
+        return 0
+    f = [p.figures for p in profiles]
+    cur = await conn.execute(
+        """
+        WITH d AS (
+            SELECT * FROM unnest(%(ids)s::uuid[], %(versions)s::int[], %(scores)s::smallint[],
+                                 %(products)s::int[], %(markups)s::numeric[], %(listings)s::int[],
+                                 %(categories)s::jsonb[], %(title)s::numeric[], %(in_window)s::numeric[],
+                                 %(spread)s::numeric[], %(runs)s::int[], %(first)s::timestamptz[],
+                                 %(last)s::timestamptz[], %(reasons)s::jsonb[])
+                AS d(id, version, score, products, markup, listings, categories, title, in_window, spread,
+                     runs, first_seen, last_seen, reasons)
+        ), updated AS (
+            UPDATE sellers s
+            SET score = d.score, products_matched = d.products, median_markup = d.markup, profile_version = d.version
+            FROM d WHERE s.id = d.id
+            RETURNING s.id
+        ), dropped AS (
+            DELETE FROM seller_profiles p USING d WHERE p.seller_id = d.id AND d.listings = 0
+        )
+        INSERT INTO seller_profiles AS p (seller_id, listings_seen, category_ids, median_title_match,
+                                          markup_in_window, markup_spread, runs_seen, first_seen_at, last_seen_at,
+                                          score_reasons, computed_at)
+        SELECT d.id, d.listings, ARRAY(SELECT jsonb_array_elements_text(d.categories)), d.title, d.in_window,
+               d.spread, d.runs, d.first_seen, d.last_seen, d.reasons, now()
+        FROM d JOIN updated u ON u.id = d.id
+        WHERE d.listings > 0
+        ON CONFLICT (seller_id) DO UPDATE SET
+            listings_seen = EXCLUDED.listings_seen, category_ids = EXCLUDED.category_ids,
+            median_title_match = EXCLUDED.median_title_match, markup_in_window = EXCLUDED.markup_in_window,
+            markup_spread = EXCLUDED.markup_spread, runs_seen = EXCLUDED.runs_seen,
+            first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
+            score_reasons = EXCLUDED.score_reasons, computed_at = EXCLUDED.computed_at
+        RETURNING 1
+        """,
+        {
+            "ids": [x.seller_id for x in f],
+            "versions": [x.evidence_version for x in f],
+            "scores": [p.score for p in profiles],
+            "products": [x.products_matched if x.listings_seen else None for x in f],
+            "markups": [p.median_markup for p in profiles],
+            "listings": [x.listings_seen for x in f],
+            "categories": [Jsonb(sorted(x.category_ids)) for x in f],
+            "title": [_three(x.median_title_match) for x in f],
+            "in_window": [_three(x.markup_in_window) for x in f],
+            "spread": [p.markup_spread for p in profiles],
+            "runs": [x.runs_seen for x in f],
+            "first": [x.first_seen_at for x in f],
+            "last": [x.last_seen_at for x in f],
+            "reasons": [Jsonb([_reason_json(r) for r in p.reasons]) for p in profiles],
+        },
+    )
+    return len(await cur.fetchall())
+
+
+def _three(value: float | None) -> Decimal | None:
+    return None if value is None else round(Decimal(str(value)), 3)
+
+
+def _reason_json(reason: ScoreReason) -> dict[str, Any]:
+    return {"signal": reason.signal, "value": reason.value, "points": reason.points, "text": reason.text}
+
+
+@dataclass(frozen=True, slots=True)
+class SellerDetailRow(SellerRow):
+    """A seller with its profile (every profile field None for a seller without evidence)."""
+
+    listings_seen: int | None
+    category_ids: list[str] | None
+    median_title_match: Decimal | None
+    markup_in_window: Decimal | None
+    markup_spread: Decimal | None
+    runs_seen: int | None
+    evidence_first_seen_at: datetime | None
+    evidence_last_seen_at: datetime | None
+    reasons: list[dict[str, Any]] | None
+    profile_computed_at: datetime | None
+    profile_stale: bool
+
+    @property
+    def score_reasons(self) -> list[ScoreReason]:
+        return [ScoreReason(**reason) for reason in self.reasons or []]
+
+    @property
+    def profile_url(self) -> str:
+        return "https://www.ebay.com/usr/" + quote(self.platform_id or self.display_name, safe="")
+
+
+async def seller_detail(conn: Conn, *, org_id: UUID, seller_id: UUID) -> SellerDetailRow | None:
+    return await fetch_one(
+        conn,
+        SellerDetailRow,
+        f"""
+        SELECT {columns(SellerRow, "s.")}, p.listings_seen, p.category_ids, p.median_title_match,
+               p.markup_in_window, p.markup_spread, p.runs_seen, p.first_seen_at AS evidence_first_seen_at,
+               p.last_seen_at AS evidence_last_seen_at, p.score_reasons AS reasons,
+               p.computed_at AS profile_computed_at, s.evidence_version <> s.profile_version AS profile_stale
+        FROM sellers s LEFT JOIN seller_profiles p ON p.seller_id = s.id
+        WHERE s.id = %(id)s AND s.org_id = %(org_id)s
+        """,
+        {"id": seller_id, "org_id": org_id},
+    )

@@ -1,0 +1,74 @@
+"""Links built from upstream data: only https links to the marketplaces' own sites ever leave as a URL.
+
+An upstream answer is data, not something to trust: a listing URL could be `javascript:...` or
+point anywhere. Each URL is checked when it comes in (the pipeline keeps only a safe one) and again
+when it goes out (API fields, exports); anything else is never a link.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, urlsplit
+
+# eBay's and Amazon's own sites (https://www.<host>); a subdomain other than www is not accepted.
+EBAY_HOSTS = frozenset(
+    f"ebay.{tld}"
+    for tld in ("com", "co.uk", "de", "ca", "com.au", "fr", "it", "es", "at", "ch", "ie", "nl", "be", "pl", "ph",
+                "com.hk", "com.sg", "com.my", "in")
+)  # fmt: skip
+AMAZON_HOSTS = frozenset(
+    f"amazon.{tld}"
+    for tld in ("com", "co.uk", "de", "ca", "com.au", "fr", "it", "es", "nl", "pl", "se", "sg", "in", "co.jp",
+                "com.mx", "com.br", "ae", "sa", "com.tr", "com.be")
+)  # fmt: skip
+MARKETPLACE_HOSTS = EBAY_HOSTS | AMAZON_HOSTS
+MAX_URL_LENGTH = 2048
+_ITEM_ID = re.compile(r"[1-9][0-9]{0,18}")
+_ASIN = re.compile(r"[0-9A-Z]{10}")
+_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def _site(host: str) -> str:
+    return host[4:] if host.startswith("www.") else host
+
+
+def marketplace_url(value: object, hosts: frozenset[str] = MARKETPLACE_HOSTS) -> str | None:
+    """`value` if it is an https URL on one of `hosts` (bare or www.), without credentials or port; else None."""
+    if not isinstance(value, str) or not value or len(value) > MAX_URL_LENGTH or _UNSAFE.search(value):
+        return None
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if parts.scheme != "https" or port is not None or "@" in parts.netloc or parts.netloc != host:
+        return None
+    return value if _site(host) in hosts else None
+
+
+def ebay_item_url(item_id: str | int) -> str | None:
+    """The canonical address of an eBay listing (the one a stored evidence row leaves out)."""
+    text = str(item_id)
+    return f"https://www.ebay.com/itm/{text}" if _ITEM_ID.fullmatch(text) else None
+
+
+def ebay_profile_url(username: str) -> str | None:
+    """A seller's public eBay profile; the name is percent-encoded, so it stays one path segment."""
+    name = username.strip()
+    return f"https://www.ebay.com/usr/{quote(name, safe='')}" if name else None
+
+
+def amazon_product_url(asin: str) -> str | None:
+    """The Amazon product page of an ASIN (ten capital letters or digits)."""
+    return f"https://www.amazon.com/dp/{asin}" if _ASIN.fullmatch(asin) else None
+
+
+def is_item_id(value: object) -> bool:
+    return isinstance(value, str) and _ITEM_ID.fullmatch(value) is not None
+
+
+def url_pattern(hosts: frozenset[str] = MARKETPLACE_HOSTS) -> str:
+    """The same check as `marketplace_url`, as a PostgreSQL regular expression (for exports made by COPY)."""
+    sites = "|".join(re.escape(site) for site in sorted(hosts))
+    return rf"^https://(www\.)?({sites})(/[^\s\\]*)?$"

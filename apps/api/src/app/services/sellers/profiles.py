@@ -1,0 +1,107 @@
+"""Seller profiles kept up to date off the items' critical path, and evidence kept no longer than asked.
+
+The store step only marks the sellers it touches (their `evidence_version` moves). `refresh_profiles`
+aggregates the marked sellers' evidence in one statement per batch, scores them here, and writes
+the results in one more: never the whole table, only the sellers that changed. A run refreshes its
+org's profiles every `PROFILE_REFRESH_SECONDS` while its eBay phase goes and once at the end; the
+server's sweep catches whatever a run left (a crash, a cancel) and deletes expired evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from app.db.pool import Pool
+from app.repositories import evidence as evidence_repo
+from app.repositories import seller_profiles as profiles_repo
+from app.repositories.seller_profiles import ProfileFigures, ProfileWrite
+from app.services.sellers.score import Markup, score
+
+logger = logging.getLogger(__name__)
+
+PROFILE_REFRESH_SECONDS = 1.5
+# Sellers aggregated per statement: a few milliseconds of work, so a refresh never holds a connection long.
+PROFILE_BATCH = 200
+RETENTION_BATCH = 5_000
+
+
+async def refresh_profiles(pool: Pool, *, org_id: UUID | None, batch: int = PROFILE_BATCH) -> int:
+    """Recompute every stale profile (of one org, or all); returns how many were written."""
+    written = 0
+    while True:
+        async with pool.connection() as conn:
+            figures = await profiles_repo.stale_figures(conn, org_id=org_id, limit=batch)
+            if not figures:
+                return written
+            written += await profiles_repo.write_profiles(conn, [_profile(f) for f in figures])
+        if len(figures) < batch:
+            return written
+        await asyncio.sleep(0)  # let the workers run between batches
+
+
+def _profile(figures: ProfileFigures) -> ProfileWrite:
+    points, reasons = score(figures)
+    markup = Markup.of(figures)
+    return ProfileWrite(
+        figures, score=points, reasons=reasons, median_markup=markup.median, markup_spread=markup.spread
+    )
+
+
+async def _refresh_forever(pool: Pool, org_id: UUID, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await refresh_profiles(pool, org_id=org_id)
+        except Exception:
+            logger.warning("refreshing seller profiles failed; trying again in %.1fs", every, exc_info=True)
+
+
+@contextlib.asynccontextmanager
+async def refreshing_profiles(pool: Pool, org_id: UUID, every: float = PROFILE_REFRESH_SECONDS) -> AsyncIterator[None]:
+    """While the block runs, the org's stale profiles are refreshed every `every` s; once more at its end.
+
+    The first refresh also picks up what an interrupted run left stale (a crash, a resume).
+    """
+    task = asyncio.create_task(_refresh_forever(pool, org_id, every), name=f"profiles-{org_id}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        try:
+            # Shielded: a pause or cancel stops the workers, not the profiles of what they stored.
+            await asyncio.shield(refresh_profiles(pool, org_id=org_id))
+        except Exception:
+            logger.warning("refreshing seller profiles at the end of a phase failed", exc_info=True)
+
+
+async def sweep(pool: Pool, *, retention_days: int, now: datetime | None = None) -> int:
+    """Delete evidence last seen more than `retention_days` ago (their sellers' profiles follow); returns rows."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    deleted = 0
+    while True:
+        async with pool.connection() as conn:
+            rows = await evidence_repo.delete_expired(conn, older_than=cutoff, batch=RETENTION_BATCH)
+        deleted += rows
+        if rows < RETENTION_BATCH:
+            break
+    async with pool.connection() as conn:
+        await evidence_repo.delete_forgotten(conn, older_than=cutoff)
+    await refresh_profiles(pool, org_id=None)
+    return deleted
+
+
+async def sweep_forever(pool: Pool, *, retention_days: int, every: float) -> None:
+    """The server's periodic sweep: expired evidence, then any profile a run left stale."""
+    while True:
+        try:
+            await sweep(pool, retention_days=retention_days)
+        except Exception:
+            logger.warning("the evidence sweep failed; trying again in %.0fs", every, exc_info=True)
+        await asyncio.sleep(every)

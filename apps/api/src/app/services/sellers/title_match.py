@@ -1,0 +1,47 @@
+"""How closely an eBay listing's title copies the Amazon title it was found for: 0 (nothing shared) to 1.
+
+Both titles are normalised the same way before they are compared:
+
+1. Unicode NFKC and casefold, so "Ｗｉｒｅｌｅｓｓ" and "WIRELESS" are the same word;
+2. punctuation and symbols become spaces ("3-Pack," is "3 pack");
+3. marketing noise that resellers add and that says nothing about the product is dropped: the
+   phrases in NOISE_PHRASES ("free shipping", "us seller", "brand new", ...), then the words in
+   NOISE_WORDS ("new", "fast", "nib", ...).
+
+The score is rapidfuzz's `token_set_ratio`: word order does not matter, and a title whose words
+are all in the other one scores 1, which is what a copied title cut to eBay's 80 characters looks
+like. A reseller writing its own title shares the brand and the noun, not the rest, and scores
+well below.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from rapidfuzz import fuzz
+
+NOISE_PHRASES = (
+    "free fast shipping", "fast free shipping", "free shipping", "fast shipping", "same day shipping",
+    "ships fast", "fast ship", "ships from usa", "ships from us", "us seller", "usa seller", "us stock",
+    "usa stock", "brand new", "new in box", "factory sealed", "in stock", "hot sale", "free returns",
+)  # fmt: skip
+NOISE_WORDS = frozenset({"new", "fast", "nib", "nwt", "sealed", "authentic", "genuine", "oem", "sale", "hot"})
+
+_NOT_WORD = re.compile(r"[\W_]+")
+_PHRASES = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in NOISE_PHRASES) + r")\b")
+
+
+def normalise_title(title: str) -> str:
+    """The title as compared: NFKC, casefolded, punctuation as spaces, marketing noise dropped."""
+    text = _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", title).casefold())
+    text = _PHRASES.sub(" ", text)
+    return " ".join(word for word in text.split() if word not in NOISE_WORDS)
+
+
+def title_match(ebay_title: str, amazon_title: str) -> float:
+    """0..1, three decimals: how much of the listing's wording is the Amazon product's."""
+    ebay, amazon = normalise_title(ebay_title), normalise_title(amazon_title)
+    if not ebay or not amazon:
+        return 0.0
+    return round(fuzz.token_set_ratio(ebay, amazon) / 100, 3)
