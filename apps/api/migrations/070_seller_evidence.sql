@@ -51,7 +51,7 @@ CREATE TABLE seller_evidence (
 -- The retention sweep, and deleting a product (the FK) without scanning the evidence.
 CREATE INDEX seller_evidence_last_seen_idx ON seller_evidence (last_seen_at);
 CREATE INDEX seller_evidence_product_idx ON seller_evidence (product_id);
-COMMENT ON COLUMN seller_evidence.title_match IS 'rapidfuzz token_set_ratio of the normalised eBay and Amazon titles, 0..1';
+COMMENT ON COLUMN seller_evidence.title_match IS 'rapidfuzz partial_ratio of the normalised eBay and Amazon titles, 0..1 (services/sellers/title_match.py)';
 COMMENT ON COLUMN seller_evidence.in_window IS 'The eBay price was inside the price window searched';
 COMMENT ON COLUMN seller_evidence.url IS 'Only when not https://www.ebay.com/itm/<ebay_item_id>';
 

@@ -172,6 +172,14 @@ class Settings(BaseSettings):
     retry_wait_initial_seconds: float = Field(default=0.5, ge=0, description="First backoff of a transient retry.")
     retry_wait_max_seconds: float = Field(default=10.0, ge=0, description="Longest backoff of a transient retry.")
 
+    # Evidence (the eBay listings behind each seller)
+    evidence_retention_days: int = Field(
+        default=180, ge=1, le=36_500, description="Evidence not seen again for this many days is deleted."
+    )
+    evidence_sweep_seconds: float = Field(
+        default=3600.0, gt=0, description="How often a server deletes expired evidence and refreshes stale profiles."
+    )
+
     # Schedules
     scheduler_enabled: bool = Field(default=True, description="Run the schedule loop in this server process.")
     scheduler_tick_seconds: float = Field(

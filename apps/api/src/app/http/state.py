@@ -9,6 +9,7 @@ benchmarks) calls `server_state(app)`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -26,6 +27,7 @@ from app.runtime import Runtime, open_runtime
 from app.services.notifications.worker import DeliveryWorker
 from app.services.scheduling.scheduler import Scheduler
 from app.services.scheduling.schedules import schedule_clock
+from app.services.sellers import profiles
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,13 @@ async def open_server_state(settings: Settings) -> AsyncIterator[ServerState]:
         notifications = DeliveryWorker(pool=runtime.pool, settings=settings, owner=runtime.executor.owner)
         await notifications.start()
         stack.push_async_callback(notifications.close)
+        sweeping = asyncio.create_task(
+            profiles.sweep_forever(
+                runtime.pool, retention_days=settings.evidence_retention_days, every=settings.evidence_sweep_seconds
+            ),
+            name="evidence-sweep",
+        )
+        stack.push_async_callback(_cancelled, sweeping)
         yield ServerState(
             runtime=runtime,
             export_slots=ExportSlots(
@@ -85,6 +94,12 @@ async def open_server_state(settings: Settings) -> AsyncIterator[ServerState]:
             scheduler=scheduler,
             notifications=notifications,
         )
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def server_lifespan(settings: Settings) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:

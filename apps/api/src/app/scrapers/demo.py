@@ -4,6 +4,19 @@ Everything derives from `settings.demo_seed`: the same node id always lists the 
 same (query, page) always shows the same sellers. A few best sellers appear in many categories and
 sellers come from one shared pool, so cross-category and cross-product deduplication have real
 work to do. Latency, failures and rate limiting can be switched on to exercise the pipeline.
+
+Sellers are of three kinds, so that evidence and the dropshipper score mean something offline:
+
+- dropshippers copy the Amazon title (cut to eBay's 80 characters, sometimes with "NEW" or
+  "Fast Free Shipping" added) across many best sellers, priced at a steady multiple of Amazon's
+  (each at its own place in the window, about twice the Amazon price), with hundreds to low
+  thousands of ratings;
+- established stores write their own titles (the brand and the noun, in their words), price
+  anywhere in the window, and have very large feedback;
+- occasional sellers show up with unrelated listings and little feedback.
+
+The kind of each seller (`seller_kinds`) is ground truth for the ranking benchmark only: nothing
+in the pipeline or the score reads it.
 """
 
 from __future__ import annotations
@@ -17,7 +30,7 @@ import random
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from importlib import resources
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from app.config import Settings
 from app.errors import RateLimited, UpstreamError
@@ -58,6 +71,20 @@ PRICE_ENDINGS = ("0.99", "0.99", "0.49", "0.95", "0.00", "0.89", "0.97")
 SELLER_SUFFIXES = ("", "", "", "store", "shop", "deals", "goods", "outlet", "usa", "trading", "co", "llc")
 SELLER_JOINERS = ("", "", "_", "-", ".")
 
+SellerKind = Literal["dropshipper", "established", "occasional"]
+# The popular front of the pool (the sellers that turn up for many products) is mostly resellers.
+POPULAR_SELLERS = 300
+KIND_ODDS: dict[bool, tuple[float, float]] = {True: (0.45, 0.30), False: (0.04, 0.03)}  # (dropshipper, established)
+DROPSHIP_ADDITIONS = ("", "", "", "NEW ", " - Fast Free Shipping", " Brand New", " US Seller")
+STORE_WORDS = ("Retail Packaging", "Authorized Dealer", "Official", "with Warranty", "OEM", "Open Stock", "Genuine")
+
+
+@dataclass(frozen=True)
+class _DemoSeller:
+    seller: EbaySeller
+    kind: SellerKind
+    price_position: float  # where in the price window a dropshipper prices (its steady markup)
+
 
 @dataclass(frozen=True)
 class _World:
@@ -65,6 +92,7 @@ class _World:
 
     seed: int
     sellers: tuple[EbaySeller, ...]
+    kinds: dict[str, _DemoSeller]
     cross_listed: tuple[AmazonProduct, ...]
     departments: dict[str, str]  # browse node id -> department id
 
@@ -102,19 +130,15 @@ class DemoMarketplace:
             return EbaySearchPage(sellers=[], has_more=False, url=url)
         await self._upstream()
         sellers, has_more = _search(self._world, query, page)
-        # One listing per seller found: the demo makes up no titles or prices of its own yet.
-        listings = [
-            EbayListing(
-                item_id=seller.item_url.rsplit("/", 1)[-1] if seller.item_url else None,
-                title=query,
-                price=None,
-                currency=None,
-                url=seller.item_url,
-                seller=seller,
-            )
-            for seller in sellers
-        ]
+        # One listing per seller found, worded and priced the way its kind does.
+        rng = _rng(self._world.seed, "listings", query, page)
+        listings = [_listing(self._world.kinds[seller.username], seller, query, window, rng) for seller in sellers]
         return EbaySearchPage(sellers=sellers, has_more=has_more, url=url, listings=listings)
+
+    def seller_kind(self, username: str) -> SellerKind | None:
+        """Ground truth for the ranking benchmark: the kind of a demo seller (None: not a demo seller)."""
+        found = self._world.kinds.get(username)
+        return None if found is None else found.kind
 
     async def _simulate_latency(self) -> None:
         """Take the configured latency, on average exactly.
@@ -168,7 +192,20 @@ def _world(seed: int) -> _World:
         _product(rng, _asin(seed, "cross", index), VOCABULARIES[rng.choice(sorted(VOCABULARIES))], position=1)
         for index in range(CROSS_LISTED_POOL_SIZE)
     )
-    return _World(seed=seed, sellers=_seller_pool(rng), cross_listed=cross_listed, departments=departments)
+    pool = _seller_pool(rng)
+    kinds = {s.seller.username: s for s in pool}
+    return _World(
+        seed=seed,
+        sellers=tuple(s.seller for s in pool),
+        kinds=kinds,
+        cross_listed=cross_listed,
+        departments=departments,
+    )
+
+
+def seller_kinds(seed: int) -> dict[str, SellerKind]:
+    """Every demo seller of `seed` and its kind (ground truth for benchmarks; the score never reads it)."""
+    return {name: s.kind for name, s in _world(seed).kinds.items()}
 
 
 def _known_departments() -> dict[str, str]:
@@ -224,7 +261,7 @@ def _bestsellers(world: _World, node_id: str) -> list[AmazonProduct]:
     return [replace(product, position=position) for position, product in enumerate(products, start=1)]
 
 
-def _seller_pool(rng: random.Random) -> tuple[EbaySeller, ...]:
+def _seller_pool(rng: random.Random) -> tuple[_DemoSeller, ...]:
     names: dict[str, None] = {}
     while len(names) < SELLER_POOL_SIZE:
         name = rng.choice(SELLER_WORDS)
@@ -238,11 +275,64 @@ def _seller_pool(rng: random.Random) -> tuple[EbaySeller, ...]:
             name += str(rng.randint(1, 999))
         names.setdefault(name, None)
     sellers = []
-    for name in names:
-        feedback = min(int(rng.lognormvariate(6.0, 1.8)), 2_000_000)
+    for index, name in enumerate(names):
+        dropship, established = KIND_ODDS[index < POPULAR_SELLERS]
+        draw = rng.random()
+        kind: SellerKind = (
+            "dropshipper" if draw < dropship else "established" if draw < dropship + established else "occasional"
+        )
+        feedback = _feedback(rng, kind)
         percent = Decimal(str(round(min(100.0, rng.triangular(93.0, 100.0, 99.8)), 1)))
-        sellers.append(EbaySeller(username=name, feedback_count=feedback, feedback_percent=percent, item_url=None))
+        seller = EbaySeller(username=name, feedback_count=feedback, feedback_percent=percent, item_url=None)
+        sellers.append(_DemoSeller(seller, kind, price_position=rng.uniform(0.3, 0.7)))
     return tuple(sellers)
+
+
+def _feedback(rng: random.Random, kind: SellerKind) -> int:
+    """Ratings by kind: dropshippers hundreds to low thousands, stores very many, occasional sellers few."""
+    if kind == "dropshipper":
+        return int(min(max(rng.lognormvariate(6.6, 0.8), 40), 15_000))
+    if kind == "established":
+        return int(min(max(rng.lognormvariate(11.3, 0.9), 20_000), 2_000_000))
+    return int(min(rng.lognormvariate(3.5, 1.3), 3_000))
+
+
+def _truncated(title: str, limit: int) -> str:
+    """`title` cut to at most `limit` characters, at a word boundary (eBay titles have at most 80)."""
+    if len(title) <= limit:
+        return title
+    return title[:limit].rsplit(" ", 1)[0]
+
+
+def _listing_title(demo: _DemoSeller, query: str, rng: random.Random) -> str:
+    if demo.kind == "dropshipper":
+        addition = rng.choice(DROPSHIP_ADDITIONS)
+        copied = _truncated(query, 80 - len(addition))
+        return addition + copied if addition.endswith(" ") else copied + addition
+    if demo.kind == "established":
+        # The brand and a couple of the product's words, in the store's own words and order.
+        words = [w.strip(",()") for w in query.split()]
+        kept = rng.sample(words[1:], k=min(2, len(words) - 1))
+        model = f"{rng.choice('ABCDEFGHJKLMNPRSTUVWXZ')}{rng.randint(10, 9999)}"
+        return " ".join([words[0], *kept, rng.choice(STORE_WORDS), model])
+    vocabulary = VOCABULARIES[rng.choice(sorted(VOCABULARIES))]
+    return f"{rng.choice(vocabulary.adjectives)} {rng.choice(vocabulary.nouns)} {rng.choice(vocabulary.brands)} lot"
+
+
+def _listing(demo: _DemoSeller, seller: EbaySeller, query: str, window: PriceWindow, rng: random.Random) -> EbayListing:
+    span = window.high - window.low
+    # A dropshipper prices by formula (a steady place in the window); the others anywhere in it.
+    position = demo.price_position + rng.uniform(-0.02, 0.02) if demo.kind == "dropshipper" else rng.random()
+    price = (window.low + span * Decimal(str(round(position, 4)))).quantize(Decimal("0.01"))
+    return EbayListing(
+        item_id=seller.item_url.rsplit("/", 1)[-1] if seller.item_url else None,
+        title=_listing_title(demo, query, rng),
+        price=price,
+        currency="USD",
+        url=seller.item_url,
+        seller=seller,
+        location="US",
+    )
 
 
 def _popular_index(rng: random.Random, size: int) -> int:

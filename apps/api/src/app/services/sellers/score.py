@@ -9,8 +9,9 @@ dropshipper apart, not from any data set:
 
 - Title copying (35): the strongest sign. A dropshipper lists the Amazon title itself, cut to
   eBay's 80 characters, maybe with "NEW" or "Fast shipping" added, which the title match ignores.
-  Someone selling the same product with their own words shares the brand and the noun, which
-  token_set_ratio puts around 0.5-0.7. So no points up to a median match of 0.6, all at 0.95.
+  Someone selling the same product in their own words shares the brand and a noun, which the
+  title match (title_match.py) puts around 0.5-0.6. So no points up to a median match of 0.6,
+  all from 0.95.
 - Breadth: distinct Amazon best sellers matched (20) and their categories (10). One product is
   what any shop might sell; the pattern is many unrelated best sellers. Products count on a log
   scale (a 5th product tells more than a 50th): none for one, all from 25. Categories: none for
