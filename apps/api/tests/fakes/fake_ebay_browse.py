@@ -102,6 +102,8 @@ class FakeEbayBrowse(FaultyUpstream[str]):
     clock: Callable[[], float] = time.monotonic
     mints: int = 0
     filter_violations: list[str] = field(default_factory=list)
+    # itemWebUrl by legacy item id, where a test needs another one than eBay's canonical address.
+    web_urls: Mapping[str, str] = field(default_factory=dict)
     _tokens: dict[str, float] = field(default_factory=dict)
     _serial: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -239,8 +241,7 @@ class FakeEbayBrowse(FaultyUpstream[str]):
             body["warnings"] = warnings
         return body
 
-    @staticmethod
-    def _item(query: str, seller: FakeSeller, index: int, price: Decimal) -> dict[str, Any]:
+    def _item(self, query: str, seller: FakeSeller, index: int, price: Decimal) -> dict[str, Any]:
         legacy = seller.item_id or str(300000000000 + sum(map(ord, seller.username)) * 100 + index)
         value = str(price.quantize(Decimal("0.01")))
         return {
@@ -260,7 +261,7 @@ class FakeEbayBrowse(FaultyUpstream[str]):
             "conditionId": "1000",
             "shippingOptions": [{"shippingCostType": "FIXED", "shippingCost": {"value": "0.00", "currency": "USD"}}],
             "buyingOptions": ["FIXED_PRICE"],
-            "itemWebUrl": f"https://www.ebay.com/itm/{legacy}?hash=item{index:x}",
+            "itemWebUrl": self.web_urls.get(legacy, f"https://www.ebay.com/itm/{legacy}?hash=item{index:x}"),
             "itemLocation": {"postalCode": "112**", "country": "US"},
             "adultOnly": False,
             "legacyItemId": legacy,
