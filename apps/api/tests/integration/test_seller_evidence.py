@@ -1,4 +1,4 @@
-"""Evidence written by real runs: every listing read with a seller, upserted on repeat runs, the same from both eBay routes.
+"""Evidence written by real runs: each listing read with a seller, upserted on repeats, alike from both eBay routes.
 
 The eBay phase runs against the fake Oxylabs (HTML pages) or the fake Browse API over loopback; a
 recording proxy around the real providers shows which listings a run actually read, so the rows

@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, fetch_all, fetch_scalar
 from app.repositories.sellers import SellerUpsert
+from app.scrapers.links import EBAY_HOSTS, amazon_product_url, ebay_item_url, marketplace_url
 
 
 @dataclass(frozen=True)
@@ -135,12 +136,12 @@ class ListingRow:
         return str(self.item_id)
 
     @property
-    def ebay_url(self) -> str:
-        return self.url or f"https://www.ebay.com/itm/{self.item_id}"
+    def ebay_url(self) -> str | None:
+        return marketplace_url(self.url, EBAY_HOSTS) or ebay_item_url(self.item_id)
 
     @property
-    def amazon_url(self) -> str:
-        return f"https://www.amazon.com/dp/{self.amazon_asin}"
+    def amazon_url(self) -> str | None:
+        return amazon_product_url(self.amazon_asin)
 
 
 # The markup is computed, not stored: it is always the two prices shown beside it, divided.

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one
 from app.repositories.sellers import SellerRow
+from app.scrapers.links import ebay_profile_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +181,8 @@ class SellerDetailRow(SellerRow):
         return [ScoreReason(**reason) for reason in self.reasons or []]
 
     @property
-    def profile_url(self) -> str:
-        return "https://www.ebay.com/usr/" + quote(self.platform_id or self.display_name, safe="")
+    def profile_url(self) -> str | None:
+        return ebay_profile_url(self.platform_id or self.display_name)
 
 
 async def seller_detail(conn: Conn, *, org_id: UUID, seller_id: UUID) -> SellerDetailRow | None:
