@@ -7,10 +7,11 @@
 -- (when each product was last searched, and with which price window). A listing's URL is stored
 -- only when it is not the one its item id gives (https://www.ebay.com/itm/<id>).
 --
--- Profiles are recomputed off the item's critical path: the store step bumps a touched seller's
--- evidence_version (it updates that row anyway); a recompute pass aggregates every seller whose
--- profile_version lags, and records the evidence_version it read. A seller the store step touches
--- again meanwhile stays behind and is recomputed by the next pass, without any lock between them.
+-- Profiles are recomputed off the item's critical path: the store step queues each seller it
+-- touched (one row in seller_profile_queue per seller and store step); a recompute pass reads a
+-- batch of queued sellers and their evidence in one statement (one snapshot), and deletes exactly
+-- the queue rows it read. A store step that commits after that snapshot leaves its own queue row
+-- behind, so its evidence is picked up by the next pass: nothing is lost, and no lock is shared.
 
 CREATE TABLE amazon_products (
     id                    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -31,9 +32,13 @@ CREATE INDEX amazon_products_last_searched_idx ON amazon_products (last_searched
 COMMENT ON COLUMN amazon_products.last_searched_at IS 'When the org last searched eBay for this product (search memory)';
 COMMENT ON COLUMN amazon_products.search_price_low IS 'The eBay price window of that search, low end (dollars)';
 
+-- product_id has no foreign key, on purpose: a listing is seen only when its product is searched,
+-- so a product's last_searched_at is never older than its evidence's last_seen_at, and the
+-- retention sweep deletes a product only after all of its evidence. A key would cost every
+-- evidence row a lookup and a lock of its product row, and an index to delete products by.
 CREATE TABLE seller_evidence (
     ebay_item_id   bigint NOT NULL CHECK (ebay_item_id > 0),
-    product_id     bigint NOT NULL REFERENCES amazon_products (id) ON DELETE CASCADE,
+    product_id     bigint NOT NULL,
     first_seen_at  timestamptz NOT NULL DEFAULT now(),
     last_seen_at   timestamptz NOT NULL DEFAULT now(),
     seller_id      uuid NOT NULL REFERENCES sellers (id) ON DELETE CASCADE,
@@ -48,9 +53,8 @@ CREATE TABLE seller_evidence (
     ebay_title     text NOT NULL,
     PRIMARY KEY (seller_id, ebay_item_id)
 );
--- The retention sweep, and deleting a product (the FK) without scanning the evidence.
+-- The retention sweep.
 CREATE INDEX seller_evidence_last_seen_idx ON seller_evidence (last_seen_at);
-CREATE INDEX seller_evidence_product_idx ON seller_evidence (product_id);
 COMMENT ON COLUMN seller_evidence.title_match IS 'rapidfuzz partial_ratio of the normalised eBay and Amazon titles, 0..1 (services/sellers/title_match.py)';
 COMMENT ON COLUMN seller_evidence.in_window IS 'The eBay price was inside the price window searched';
 COMMENT ON COLUMN seller_evidence.url IS 'Only when not https://www.ebay.com/itm/<ebay_item_id>';
@@ -65,17 +69,22 @@ CREATE TABLE seller_runs (
 -- Rows arrive in time order, so a BRIN index finds the old ones for the retention sweep at almost no cost.
 CREATE INDEX seller_runs_seen_brin ON seller_runs USING brin (seen_at);
 
+-- Sellers whose evidence changed since their profile was computed: one row per seller and store step.
+CREATE TABLE seller_profile_queue (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    org_id     uuid NOT NULL,
+    seller_id  uuid NOT NULL REFERENCES sellers (id) ON DELETE CASCADE
+);
+CREATE INDEX seller_profile_queue_org_seller_idx ON seller_profile_queue (org_id, seller_id);
+CREATE INDEX seller_profile_queue_seller_idx ON seller_profile_queue (seller_id);
+
 ALTER TABLE sellers
     ADD COLUMN score smallint CHECK (score BETWEEN 0 AND 100),
     ADD COLUMN products_matched integer,
-    ADD COLUMN median_markup numeric(8, 3),
-    ADD COLUMN evidence_version integer NOT NULL DEFAULT 0,
-    ADD COLUMN profile_version integer NOT NULL DEFAULT 0;
+    ADD COLUMN median_markup numeric(8, 3);
 COMMENT ON COLUMN sellers.score IS 'Dropshipper score 0..100 (null: no evidence); its reasons are in seller_profiles';
 -- sort=score: highest first, sellers without a score last, ties by id.
 CREATE INDEX sellers_org_score_idx ON sellers (org_id, (coalesce(score, -1)) DESC, id DESC);
--- The sellers whose profile lags their evidence.
-CREATE INDEX sellers_profile_stale_idx ON sellers (org_id, id) WHERE evidence_version <> profile_version;
 
 CREATE TABLE seller_profiles (
     seller_id           uuid PRIMARY KEY REFERENCES sellers (id) ON DELETE CASCADE,
@@ -95,7 +104,7 @@ COMMENT ON COLUMN seller_profiles.markup_spread IS 'Interquartile range of the m
 -- One product's outcome in a single round trip, as store_product_sellers() (migration 048), plus
 -- the evidence: the product is upserted into the org's memory, each listing read with a seller is
 -- upserted by (seller, item) (first_seen kept, last_seen moved), and each seller is marked as seen
--- by this run and as needing a new profile. Lock order: item, sellers by key, org count row
+-- by this run and queued for a new profile. Lock order: item, sellers by key, org count row
 -- (trigger), product, evidence by (seller, item), run row. Version 1 stays for processes of the
 -- previous release during an upgrade.
 CREATE FUNCTION store_product_sellers_v2(
@@ -144,10 +153,9 @@ BEGIN
     PERFORM set_config('sellercollection.run_id', p_run_id::text, true);
     WITH up AS (
         INSERT INTO sellers AS s (org_id, display_name, normalized_name, platform, platform_id,
-                                  feedback_score, feedback_percent, first_seen_run_id, last_seen_run_id,
-                                  evidence_version)
+                                  feedback_score, feedback_percent, first_seen_run_id, last_seen_run_id)
         SELECT p_org_id, u.display_name, u.normalized_name, 'ebay', u.platform_id,
-               u.feedback_score, u.feedback_percent, p_run_id, p_run_id, 1
+               u.feedback_score, u.feedback_percent, p_run_id, p_run_id
         FROM unnest(p_display, p_norm, p_pid, p_score, p_pct)
              AS u(display_name, normalized_name, platform_id, feedback_score, feedback_percent)
         ORDER BY u.normalized_name
@@ -157,7 +165,6 @@ BEGIN
             feedback_score = coalesce(EXCLUDED.feedback_score, s.feedback_score),
             feedback_percent = coalesce(EXCLUDED.feedback_percent, s.feedback_percent),
             platform_id = coalesce(s.platform_id, EXCLUDED.platform_id),
-            evidence_version = s.evidence_version + 1,
             updated_at = now()
         RETURNING s.id, s.normalized_name AS name, (s.xmax = 0) AS is_new
     )
@@ -169,6 +176,7 @@ BEGIN
         INSERT INTO seller_runs (seller_id, run_id)
         SELECT i, p_run_id FROM unnest(v_ids) AS i ORDER BY i
         ON CONFLICT DO NOTHING;
+        INSERT INTO seller_profile_queue (org_id, seller_id) SELECT p_org_id, i FROM unnest(v_ids) AS i;
     END IF;
     -- The product joins the org's memory, searched now, whether or not a listing is kept.
     INSERT INTO amazon_products AS p (org_id, asin, title, price, currency, category_id, best_seller_rank,

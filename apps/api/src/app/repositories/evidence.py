@@ -169,7 +169,7 @@ async def seller_listings(conn: Conn, *, seller_id: UUID, limit: int, before_ite
 
 
 async def delete_expired(conn: Conn, *, older_than: datetime, batch: int) -> int:
-    """Delete up to `batch` evidence rows last seen before `older_than` and mark their sellers' profiles stale.
+    """Delete up to `batch` evidence rows last seen before `older_than` and queue their sellers' profiles.
 
     Returns the rows deleted. Several servers may sweep at once: rows another one holds are skipped.
     """
@@ -184,9 +184,9 @@ async def delete_expired(conn: Conn, *, older_than: datetime, batch: int) -> int
                 LIMIT %(batch)s FOR UPDATE SKIP LOCKED
             )
             RETURNING e.seller_id
-        ), touched AS (
-            UPDATE sellers s SET evidence_version = s.evidence_version + 1
-            WHERE s.id IN (SELECT seller_id FROM gone)
+        ), queued AS (
+            INSERT INTO seller_profile_queue (org_id, seller_id)
+            SELECT s.org_id, s.id FROM sellers s WHERE s.id IN (SELECT seller_id FROM gone)
         )
         SELECT count(*) FROM gone
         """,
@@ -196,14 +196,15 @@ async def delete_expired(conn: Conn, *, older_than: datetime, batch: int) -> int
 
 
 async def delete_forgotten(conn: Conn, *, older_than: datetime) -> int:
-    """Products no evidence refers to and not searched since `older_than`; sightings of runs as old."""
+    """Products not searched since `older_than`, and sightings by runs as old.
+
+    Call it after `delete_expired`: a product's last search is never older than its evidence's last
+    sighting (a listing is read only when its product is searched), so none of it is left.
+    """
     cur = await conn.execute(
         """
         WITH products AS (
-            DELETE FROM amazon_products p
-            WHERE p.last_searched_at < %(cutoff)s
-              AND NOT EXISTS (SELECT 1 FROM seller_evidence e WHERE e.product_id = p.id)
-            RETURNING 1
+            DELETE FROM amazon_products p WHERE p.last_searched_at < %(cutoff)s RETURNING 1
         ), runs AS (
             DELETE FROM seller_runs WHERE seen_at < %(cutoff)s RETURNING 1
         )

@@ -20,7 +20,7 @@ class ProfileFigures:
     """A stale seller's evidence, aggregated in one statement (see `stale_figures`)."""
 
     seller_id: UUID
-    evidence_version: int
+    queue_ids: list[int]  # the queue rows this read answers (deleted once the profile is written)
     feedback_score: int | None
     listings_seen: int
     products_matched: int
@@ -54,16 +54,17 @@ class ProfileWrite:
 
 
 async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[ProfileFigures]:
-    """Up to `limit` sellers (of one org, or of any) whose profile lags their evidence, with their figures."""
-    org_filter = "AND org_id = %(org_id)s" if org_id is not None else ""
+    """Up to `limit` queued sellers (of one org, or of any) with their figures, read in one snapshot."""
+    org_filter = "WHERE org_id = %(org_id)s" if org_id is not None else ""
     return await fetch_all(
         conn,
         ProfileFigures,
         f"""
-        WITH stale AS (
-            SELECT id, evidence_version, feedback_score FROM sellers
-            WHERE evidence_version <> profile_version {org_filter}
-            ORDER BY org_id, id LIMIT %(limit)s
+        WITH queued AS (
+            SELECT seller_id, array_agg(id) AS queue_ids FROM seller_profile_queue {org_filter}
+            GROUP BY seller_id LIMIT %(limit)s
+        ), stale AS (
+            SELECT s.id, q.queue_ids, s.feedback_score FROM queued q JOIN sellers s ON s.id = q.seller_id
         ), ev AS (
             SELECT e.seller_id, e.product_id, p.category_id, e.title_match, e.in_window,
                    e.first_seen_at, e.last_seen_at,
@@ -71,7 +72,7 @@ async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[
                         THEN e.ebay_price / e.amazon_price END AS markup
             FROM stale s JOIN seller_evidence e ON e.seller_id = s.id JOIN amazon_products p ON p.id = e.product_id
         )
-        SELECT s.id AS seller_id, s.evidence_version, s.feedback_score,
+        SELECT s.id AS seller_id, s.queue_ids, s.feedback_score,
                count(ev.seller_id)::int AS listings_seen,
                count(DISTINCT ev.product_id)::int AS products_matched,
                coalesce(array_agg(DISTINCT ev.category_id) FILTER (WHERE ev.category_id IS NOT NULL), '{{}}')
@@ -83,7 +84,7 @@ async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[
                (SELECT count(*) FROM seller_runs r WHERE r.seller_id = s.id)::int AS runs_seen,
                min(ev.first_seen_at) AS first_seen_at, max(ev.last_seen_at) AS last_seen_at
         FROM stale s LEFT JOIN ev ON ev.seller_id = s.id
-        GROUP BY s.id, s.evidence_version, s.feedback_score
+        GROUP BY s.id, s.queue_ids, s.feedback_score
         """,
         {"org_id": org_id, "limit": limit},
     )
@@ -92,9 +93,11 @@ async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[
 async def write_profiles(conn: Conn, profiles: list[ProfileWrite]) -> int:
     """Scores on the sellers, profiles beside them, in one statement; returns the sellers written.
 
-    Each seller's `profile_version` becomes the evidence version its figures were read at, so one
-    touched again since stays stale. A seller without evidence left gets no score and no profile.
-    Updating the seller row first locks it, so a seller deleted meanwhile is simply skipped.
+    The queue rows the figures answer are deleted; a store step committed since left its own, so
+    that seller is recomputed again. A seller without evidence left gets no score and no profile.
+    A seller row a store step holds is skipped, not waited for (its queue rows stay, for the next
+    pass): the store steps lock sellers in name order, and this statement never waits, so the two
+    cannot deadlock. The seller row is written only when a listed figure changed.
     """
     if not profiles:
         return 0
@@ -102,27 +105,35 @@ async def write_profiles(conn: Conn, profiles: list[ProfileWrite]) -> int:
     cur = await conn.execute(
         """
         WITH d AS (
-            SELECT * FROM unnest(%(ids)s::uuid[], %(versions)s::int[], %(scores)s::smallint[],
+            SELECT * FROM unnest(%(ids)s::uuid[], %(scores)s::smallint[],
                                  %(products)s::int[], %(markups)s::numeric[], %(listings)s::int[],
                                  %(categories)s::jsonb[], %(title)s::numeric[], %(in_window)s::numeric[],
                                  %(spread)s::numeric[], %(runs)s::int[], %(first)s::timestamptz[],
                                  %(last)s::timestamptz[], %(reasons)s::jsonb[])
-                AS d(id, version, score, products, markup, listings, categories, title, in_window, spread,
+                AS d(id, score, products, markup, listings, categories, title, in_window, spread,
                      runs, first_seen, last_seen, reasons)
+        ), locked AS (
+            SELECT s.id FROM sellers s JOIN d ON d.id = s.id FOR UPDATE OF s SKIP LOCKED
         ), updated AS (
-            UPDATE sellers s
-            SET score = d.score, products_matched = d.products, median_markup = d.markup, profile_version = d.version
-            FROM d WHERE s.id = d.id
-            RETURNING s.id
+            UPDATE sellers s SET score = d.score, products_matched = d.products, median_markup = d.markup
+            FROM d JOIN locked l ON l.id = d.id
+            WHERE s.id = d.id
+              AND (s.score, s.products_matched, s.median_markup) IS DISTINCT FROM (d.score, d.products, d.markup)
+        ), dequeued AS (
+            DELETE FROM seller_profile_queue q
+            USING unnest(%(queue_ids)s::bigint[], %(queue_sellers)s::uuid[]) AS x(id, seller_id)
+            JOIN locked l ON l.id = x.seller_id
+            WHERE q.id = x.id
         ), dropped AS (
-            DELETE FROM seller_profiles p USING d WHERE p.seller_id = d.id AND d.listings = 0
+            DELETE FROM seller_profiles p USING d JOIN locked l ON l.id = d.id
+            WHERE p.seller_id = d.id AND d.listings = 0
         )
         INSERT INTO seller_profiles AS p (seller_id, listings_seen, category_ids, median_title_match,
                                           markup_in_window, markup_spread, runs_seen, first_seen_at, last_seen_at,
                                           score_reasons, computed_at)
         SELECT d.id, d.listings, ARRAY(SELECT jsonb_array_elements_text(d.categories)), d.title, d.in_window,
                d.spread, d.runs, d.first_seen, d.last_seen, d.reasons, now()
-        FROM d JOIN updated u ON u.id = d.id
+        FROM d JOIN locked l ON l.id = d.id
         WHERE d.listings > 0
         ON CONFLICT (seller_id) DO UPDATE SET
             listings_seen = EXCLUDED.listings_seen, category_ids = EXCLUDED.category_ids,
@@ -134,7 +145,8 @@ async def write_profiles(conn: Conn, profiles: list[ProfileWrite]) -> int:
         """,
         {
             "ids": [x.seller_id for x in f],
-            "versions": [x.evidence_version for x in f],
+            "queue_ids": [qid for x in f for qid in x.queue_ids],
+            "queue_sellers": [x.seller_id for x in f for _ in x.queue_ids],
             "scores": [p.score for p in profiles],
             "products": [x.products_matched if x.listings_seen else None for x in f],
             "markups": [p.median_markup for p in profiles],
@@ -193,7 +205,8 @@ async def seller_detail(conn: Conn, *, org_id: UUID, seller_id: UUID) -> SellerD
         SELECT {columns(SellerRow, "s.")}, p.listings_seen, p.category_ids, p.median_title_match,
                p.markup_in_window, p.markup_spread, p.runs_seen, p.first_seen_at AS evidence_first_seen_at,
                p.last_seen_at AS evidence_last_seen_at, p.score_reasons AS reasons,
-               p.computed_at AS profile_computed_at, s.evidence_version <> s.profile_version AS profile_stale
+               p.computed_at AS profile_computed_at,
+               EXISTS (SELECT 1 FROM seller_profile_queue q WHERE q.seller_id = s.id) AS profile_stale
         FROM sellers s LEFT JOIN seller_profiles p ON p.seller_id = s.id
         WHERE s.id = %(id)s AND s.org_id = %(org_id)s
         """,

@@ -1,10 +1,12 @@
 """Seller profiles kept up to date off the items' critical path, and evidence kept no longer than asked.
 
-The store step only marks the sellers it touches (their `evidence_version` moves). `refresh_profiles`
-aggregates the marked sellers' evidence in one statement per batch, scores them here, and writes
-the results in one more: never the whole table, only the sellers that changed. A run refreshes its
-org's profiles every `PROFILE_REFRESH_SECONDS` while its eBay phase goes and once at the end; the
-server's sweep catches whatever a run left (a crash, a cancel) and deletes expired evidence.
+The store step only queues the sellers it touches (seller_profile_queue, migration 070).
+`refresh_profiles` aggregates a batch of queued sellers' evidence in one statement, scores them
+here, and writes the results in one more: never the whole table, only the sellers that changed.
+A run refreshes its org's profiles while its eBay phase goes (every `PROFILE_REFRESH_SECONDS`, or
+less often when a refresh takes long, so it never takes more than a tenth of the time) and once
+at the end; the server's sweep catches whatever a run left (a crash, a cancel) and deletes
+expired evidence.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -25,6 +28,7 @@ from app.services.sellers.score import Markup, score
 logger = logging.getLogger(__name__)
 
 PROFILE_REFRESH_SECONDS = 1.5
+REFRESH_DUTY_FACTOR = 9
 # Sellers aggregated per statement: a few milliseconds of work, so a refresh never holds a connection long.
 PROFILE_BATCH = 200
 RETENTION_BATCH = 5_000
@@ -53,12 +57,16 @@ def _profile(figures: ProfileFigures) -> ProfileWrite:
 
 
 async def _refresh_forever(pool: Pool, org_id: UUID, every: float) -> None:
+    wait = every
     while True:
-        await asyncio.sleep(every)
+        await asyncio.sleep(wait)
+        started = time.monotonic()
         try:
             await refresh_profiles(pool, org_id=org_id)
         except Exception:
             logger.warning("refreshing seller profiles failed; trying again in %.1fs", every, exc_info=True)
+        # A slow refresh (a big seller's evidence) waits longer: at most a tenth of the time goes to it.
+        wait = max(every, REFRESH_DUTY_FACTOR * (time.monotonic() - started))
 
 
 @contextlib.asynccontextmanager

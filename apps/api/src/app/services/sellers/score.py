@@ -10,7 +10,7 @@ dropshipper apart, not from any data set:
 - Title copying (35): the strongest sign. A dropshipper lists the Amazon title itself, cut to
   eBay's 80 characters, maybe with "NEW" or "Fast shipping" added, which the title match ignores.
   Someone selling the same product in their own words shares the brand and a noun, which the
-  title match (title_match.py) puts around 0.5-0.6. So no points up to a median match of 0.6,
+  title match (title_match.py) puts around 0.5-0.65. So no points up to a median match of 0.65,
   all from 0.95.
 - Breadth: distinct Amazon best sellers matched (20) and their categories (10). One product is
   what any shop might sell; the pattern is many unrelated best sellers. Products count on a log
@@ -41,7 +41,7 @@ from app.repositories.seller_profiles import ProfileFigures, ScoreReason
 # The ceilings: they add up to 100 (MAX_SCORE).
 TITLE_POINTS, PRODUCT_POINTS, CATEGORY_POINTS = 35, 20, 10
 MARKUP_POINTS, FEEDBACK_POINTS, RECURRENCE_POINTS = 15, 10, 10
-TITLE_FLOOR, TITLE_FULL = 0.60, 0.95
+TITLE_FLOOR, TITLE_FULL = 0.65, 0.95
 PRODUCTS_FULL = 25
 CATEGORIES_FULL = 5
 MIN_PRICED_LISTINGS = 3
