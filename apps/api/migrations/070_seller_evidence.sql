@@ -59,21 +59,15 @@ COMMENT ON COLUMN seller_evidence.title_match IS 'rapidfuzz partial_ratio of the
 COMMENT ON COLUMN seller_evidence.in_window IS 'The eBay price was inside the price window searched';
 COMMENT ON COLUMN seller_evidence.url IS 'Only when not https://www.ebay.com/itm/<ebay_item_id>';
 
--- Which runs saw a seller: recurrence counted exactly, even when runs of one org overlap.
-CREATE TABLE seller_runs (
-    seller_id  uuid NOT NULL REFERENCES sellers (id) ON DELETE CASCADE,
-    run_id     uuid NOT NULL,
-    seen_at    timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (seller_id, run_id)
-);
--- Rows arrive in time order, so a BRIN index finds the old ones for the retention sweep at almost no cost.
-CREATE INDEX seller_runs_seen_brin ON seller_runs USING brin (seen_at);
-
--- Sellers whose evidence changed since their profile was computed: one row per seller and store step.
+-- Sellers whose evidence changed since their profile was computed: one row per seller and store step,
+-- with the run that saw it (the profile keeps the runs, so recurrence is exact when runs overlap).
+-- No foreign key: this sits on every store step's path, and the refresh drops the rows of a seller
+-- deleted meanwhile.
 CREATE TABLE seller_profile_queue (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     org_id     uuid NOT NULL,
-    seller_id  uuid NOT NULL REFERENCES sellers (id) ON DELETE CASCADE
+    seller_id  uuid NOT NULL,
+    run_id     uuid
 );
 CREATE INDEX seller_profile_queue_org_seller_idx ON seller_profile_queue (org_id, seller_id);
 CREATE INDEX seller_profile_queue_seller_idx ON seller_profile_queue (seller_id);
@@ -93,18 +87,19 @@ CREATE TABLE seller_profiles (
     median_title_match  numeric(4, 3),
     markup_in_window    numeric(4, 3),
     markup_spread       numeric(6, 3),
-    runs_seen           integer NOT NULL,
+    run_ids             uuid[] NOT NULL,
     first_seen_at       timestamptz NOT NULL,
     last_seen_at        timestamptz NOT NULL,
     score_reasons       jsonb NOT NULL CHECK (jsonb_typeof(score_reasons) = 'array'),
     computed_at         timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON COLUMN seller_profiles.markup_spread IS 'Interquartile range of the markups divided by their median';
+COMMENT ON COLUMN seller_profiles.run_ids IS 'The runs that found the seller (recurrence)';
 
 -- One product's outcome in a single round trip, as store_product_sellers() (migration 048), plus
 -- the evidence: the product is upserted into the org's memory, each listing read with a seller is
--- upserted by (seller, item) (first_seen kept, last_seen moved), and each seller is marked as seen
--- by this run and queued for a new profile. Lock order: item, sellers by key, org count row
+-- upserted by (seller, item) (first_seen kept, last_seen moved), and each seller is queued for a
+-- new profile, with this run. Lock order: item, sellers by key, org count row
 -- (trigger), product, evidence by (seller, item), run row. Version 1 stays for processes of the
 -- previous release during an upgrade.
 CREATE FUNCTION store_product_sellers_v2(
@@ -173,10 +168,7 @@ BEGIN
     INTO v_new, v_known, v_ids, v_keys
     FROM up;
     IF v_ids IS NOT NULL THEN
-        INSERT INTO seller_runs (seller_id, run_id)
-        SELECT i, p_run_id FROM unnest(v_ids) AS i ORDER BY i
-        ON CONFLICT DO NOTHING;
-        INSERT INTO seller_profile_queue (org_id, seller_id) SELECT p_org_id, i FROM unnest(v_ids) AS i;
+        INSERT INTO seller_profile_queue (org_id, seller_id, run_id) SELECT p_org_id, i, p_run_id FROM unnest(v_ids) AS i;
     END IF;
     -- The product joins the org's memory, searched now, whether or not a listing is kept.
     INSERT INTO amazon_products AS p (org_id, asin, title, price, currency, category_id, best_seller_rank,

@@ -29,7 +29,8 @@ def figures(**overrides: object) -> ProfileFigures:
         "markup_quartiles": [1.98, 2.0, 2.02],
         "priced_listings": 30,
         "markup_in_window": 1.0,
-        "runs_seen": 4,
+        "run_ids": [uuid.uuid4() for _ in range(4)],
+        "gone": False,
         "first_seen_at": NOW,
         "last_seen_at": NOW,
     }
@@ -65,7 +66,8 @@ def test_reasons_always_add_up_to_the_score_within_0_and_100() -> None:
     for match, products, categories, quartiles, in_window, feedback, runs in grid:
         f = figures(
             median_title_match=match, products_matched=products, category_ids=[str(n) for n in range(categories)],
-            markup_quartiles=quartiles, markup_in_window=in_window, feedback_score=feedback, runs_seen=runs,
+            markup_quartiles=quartiles, markup_in_window=in_window, feedback_score=feedback,
+            run_ids=[uuid.uuid4() for _ in range(runs)],
             priced_listings=0 if quartiles is None else 5,
         )  # fmt: skip
         points, reasons = scoring.score(f)
@@ -83,7 +85,7 @@ def test_each_signal_moves_the_score_the_way_the_domain_says() -> None:
         figures(category_ids=["a"]),  # one category
         figures(markup_quartiles=[1.8, 2.0, 2.2]),  # prices anywhere in the window
         figures(feedback_score=400_000),  # a very large established store
-        figures(runs_seen=1),  # seen once
+        figures(run_ids=[uuid.uuid4()]),  # seen once
         figures(priced_listings=2),  # too few prices to judge
     ]
     for f in worse:

@@ -196,7 +196,7 @@ async def delete_expired(conn: Conn, *, older_than: datetime, batch: int) -> int
 
 
 async def delete_forgotten(conn: Conn, *, older_than: datetime) -> int:
-    """Products not searched since `older_than`, and sightings by runs as old.
+    """Products not searched since `older_than` (the org's memory of them); returns how many.
 
     Call it after `delete_expired`: a product's last search is never older than its evidence's last
     sighting (a listing is read only when its product is searched), so none of it is left.
@@ -205,10 +205,8 @@ async def delete_forgotten(conn: Conn, *, older_than: datetime) -> int:
         """
         WITH products AS (
             DELETE FROM amazon_products p WHERE p.last_searched_at < %(cutoff)s RETURNING 1
-        ), runs AS (
-            DELETE FROM seller_runs WHERE seen_at < %(cutoff)s RETURNING 1
         )
-        SELECT (SELECT count(*) FROM products) + (SELECT count(*) FROM runs) AS n
+        SELECT count(*) AS n FROM products
         """,
         {"cutoff": older_than},
     )

@@ -21,6 +21,7 @@ class ProfileFigures:
 
     seller_id: UUID
     queue_ids: list[int]  # the queue rows this read answers (deleted once the profile is written)
+    gone: bool  # the seller was deleted since it was queued
     feedback_score: int | None
     listings_seen: int
     products_matched: int
@@ -29,9 +30,13 @@ class ProfileFigures:
     markup_quartiles: list[float] | None  # 25th, 50th and 75th percentile; None without a priced listing
     priced_listings: int
     markup_in_window: float | None
-    runs_seen: int
+    run_ids: list[UUID]  # every run that found it: the profile's, and those of the queue rows
     first_seen_at: datetime | None
     last_seen_at: datetime | None
+
+    @property
+    def runs_seen(self) -> int:
+        return len(self.run_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +66,15 @@ async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[
         ProfileFigures,
         f"""
         WITH queued AS (
-            SELECT seller_id, array_agg(id) AS queue_ids FROM seller_profile_queue {org_filter}
+            SELECT seller_id, array_agg(id) AS queue_ids,
+                   coalesce(array_agg(DISTINCT run_id) FILTER (WHERE run_id IS NOT NULL), '{{}}') AS new_runs
+            FROM seller_profile_queue {org_filter}
             GROUP BY seller_id LIMIT %(limit)s
         ), stale AS (
-            SELECT s.id, q.queue_ids, s.feedback_score FROM queued q JOIN sellers s ON s.id = q.seller_id
+            SELECT q.seller_id AS id, q.queue_ids, s.id IS NULL AS gone, s.feedback_score,
+                   ARRAY(SELECT DISTINCT r FROM unnest(coalesce(p.run_ids, '{{}}') || q.new_runs) AS r) AS run_ids
+            FROM queued q LEFT JOIN sellers s ON s.id = q.seller_id
+            LEFT JOIN seller_profiles p ON p.seller_id = q.seller_id
         ), ev AS (
             SELECT e.seller_id, e.product_id, p.category_id, e.title_match, e.in_window,
                    e.first_seen_at, e.last_seen_at,
@@ -72,7 +82,7 @@ async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[
                         THEN e.ebay_price / e.amazon_price END AS markup
             FROM stale s JOIN seller_evidence e ON e.seller_id = s.id JOIN amazon_products p ON p.id = e.product_id
         )
-        SELECT s.id AS seller_id, s.queue_ids, s.feedback_score,
+        SELECT s.id AS seller_id, s.queue_ids, s.gone, s.feedback_score, s.run_ids,
                count(ev.seller_id)::int AS listings_seen,
                count(DISTINCT ev.product_id)::int AS products_matched,
                coalesce(array_agg(DISTINCT ev.category_id) FILTER (WHERE ev.category_id IS NOT NULL), '{{}}')
@@ -81,10 +91,9 @@ async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[
                percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY ev.markup) AS markup_quartiles,
                count(ev.markup)::int AS priced_listings,
                avg(ev.in_window::int) FILTER (WHERE ev.markup IS NOT NULL)::float8 AS markup_in_window,
-               (SELECT count(*) FROM seller_runs r WHERE r.seller_id = s.id)::int AS runs_seen,
                min(ev.first_seen_at) AS first_seen_at, max(ev.last_seen_at) AS last_seen_at
         FROM stale s LEFT JOIN ev ON ev.seller_id = s.id
-        GROUP BY s.id, s.queue_ids, s.feedback_score
+        GROUP BY s.id, s.queue_ids, s.gone, s.feedback_score, s.run_ids
         """,
         {"org_id": org_id, "limit": limit},
     )
@@ -108,7 +117,7 @@ async def write_profiles(conn: Conn, profiles: list[ProfileWrite]) -> int:
             SELECT * FROM unnest(%(ids)s::uuid[], %(scores)s::smallint[],
                                  %(products)s::int[], %(markups)s::numeric[], %(listings)s::int[],
                                  %(categories)s::jsonb[], %(title)s::numeric[], %(in_window)s::numeric[],
-                                 %(spread)s::numeric[], %(runs)s::int[], %(first)s::timestamptz[],
+                                 %(spread)s::numeric[], %(runs)s::jsonb[], %(first)s::timestamptz[],
                                  %(last)s::timestamptz[], %(reasons)s::jsonb[])
                 AS d(id, score, products, markup, listings, categories, title, in_window, spread,
                      runs, first_seen, last_seen, reasons)
@@ -122,23 +131,23 @@ async def write_profiles(conn: Conn, profiles: list[ProfileWrite]) -> int:
         ), dequeued AS (
             DELETE FROM seller_profile_queue q
             USING unnest(%(queue_ids)s::bigint[], %(queue_sellers)s::uuid[]) AS x(id, seller_id)
-            JOIN locked l ON l.id = x.seller_id
-            WHERE q.id = x.id
+            WHERE q.id = x.id AND (x.seller_id IN (SELECT id FROM locked) OR x.seller_id = ANY(%(gone)s::uuid[]))
         ), dropped AS (
             DELETE FROM seller_profiles p USING d JOIN locked l ON l.id = d.id
             WHERE p.seller_id = d.id AND d.listings = 0
         )
         INSERT INTO seller_profiles AS p (seller_id, listings_seen, category_ids, median_title_match,
-                                          markup_in_window, markup_spread, runs_seen, first_seen_at, last_seen_at,
+                                          markup_in_window, markup_spread, run_ids, first_seen_at, last_seen_at,
                                           score_reasons, computed_at)
         SELECT d.id, d.listings, ARRAY(SELECT jsonb_array_elements_text(d.categories)), d.title, d.in_window,
-               d.spread, d.runs, d.first_seen, d.last_seen, d.reasons, now()
+               d.spread, ARRAY(SELECT jsonb_array_elements_text(d.runs)::uuid), d.first_seen, d.last_seen,
+               d.reasons, now()
         FROM d JOIN locked l ON l.id = d.id
         WHERE d.listings > 0
         ON CONFLICT (seller_id) DO UPDATE SET
             listings_seen = EXCLUDED.listings_seen, category_ids = EXCLUDED.category_ids,
             median_title_match = EXCLUDED.median_title_match, markup_in_window = EXCLUDED.markup_in_window,
-            markup_spread = EXCLUDED.markup_spread, runs_seen = EXCLUDED.runs_seen,
+            markup_spread = EXCLUDED.markup_spread, run_ids = EXCLUDED.run_ids,
             first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
             score_reasons = EXCLUDED.score_reasons, computed_at = EXCLUDED.computed_at
         RETURNING 1
@@ -155,7 +164,8 @@ async def write_profiles(conn: Conn, profiles: list[ProfileWrite]) -> int:
             "title": [_three(x.median_title_match) for x in f],
             "in_window": [_three(x.markup_in_window) for x in f],
             "spread": [p.markup_spread for p in profiles],
-            "runs": [x.runs_seen for x in f],
+            "runs": [Jsonb(sorted(str(r) for r in x.run_ids)) for x in f],
+            "gone": [x.seller_id for x in f if x.gone],
             "first": [x.first_seen_at for x in f],
             "last": [x.last_seen_at for x in f],
             "reasons": [Jsonb([_reason_json(r) for r in p.reasons]) for p in profiles],
@@ -203,7 +213,8 @@ async def seller_detail(conn: Conn, *, org_id: UUID, seller_id: UUID) -> SellerD
         SellerDetailRow,
         f"""
         SELECT {columns(SellerRow, "s.")}, p.listings_seen, p.category_ids, p.median_title_match,
-               p.markup_in_window, p.markup_spread, p.runs_seen, p.first_seen_at AS evidence_first_seen_at,
+               p.markup_in_window, p.markup_spread, cardinality(p.run_ids) AS runs_seen,
+               p.first_seen_at AS evidence_first_seen_at,
                p.last_seen_at AS evidence_last_seen_at, p.score_reasons AS reasons,
                p.computed_at AS profile_computed_at,
                EXISTS (SELECT 1 FROM seller_profile_queue q WHERE q.seller_id = s.id) AS profile_stale

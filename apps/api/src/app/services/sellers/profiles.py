@@ -42,9 +42,10 @@ async def refresh_profiles(pool: Pool, *, org_id: UUID | None, batch: int = PROF
             figures = await profiles_repo.stale_figures(conn, org_id=org_id, limit=batch)
             if not figures:
                 return written
-            written += await profiles_repo.write_profiles(conn, [_profile(f) for f in figures])
-        if len(figures) < batch:
-            return written
+            done = await profiles_repo.write_profiles(conn, [_profile(f) for f in figures])
+        written += done
+        if len(figures) < batch or not done:
+            return written  # all read, or all held by store steps just now: the next pass gets them
         await asyncio.sleep(0)  # let the workers run between batches
 
 
