@@ -76,6 +76,7 @@ EntryKind = Literal["run", "audit"]  # a history entry with a seller list at its
 JournalOp = Literal["add", "remove", "rename"]
 SkipReason = Literal["empty", "duplicate in request", "already in list"]
 FireOutcome = Literal["started", "skipped", "missed", "failed"]
+ScoreSignal = Literal["title_match", "products", "categories", "markup", "feedback", "recurrence"]
 
 
 class HealthResponse(BaseModel):
@@ -412,7 +413,7 @@ MarketplaceLink = Annotated[str | None, AfterValidator(_marketplace_link)]
 class ScoreReasonOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    signal: Literal["title_match", "products", "categories", "markup", "feedback", "recurrence"]
+    signal: ScoreSignal
     value: float | None = Field(description="What was measured (a match, a count, a spread); null if not measurable")
     points: int = Field(description="Points this signal gave; the reasons' points add up to the score")
     text: str = Field(description='The reason as a sentence, e.g. "Copies Amazon titles: median match 0.94 (+33)"')

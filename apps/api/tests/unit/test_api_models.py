@@ -22,11 +22,13 @@ from pydantic import BaseModel, Field
 
 from app import models
 from app.repositories.audit import AuditRow, JournalRow, TimelineRow
+from app.repositories.evidence import ListingRow
 from app.repositories.items import SkipCount
 from app.repositories.notifications import AttemptRow, SubscriptionRow
 from app.repositories.presets import PresetRow
 from app.repositories.runs import FinishedRunRow, RunRow
 from app.repositories.schedules import FireRow
+from app.repositories.seller_profiles import ScoreReason, SellerDetailRow
 from app.repositories.sellers import SellerRow
 from app.security import Caller
 from app.services.accounts import OpenedSession
@@ -50,6 +52,9 @@ BUILT_FROM: dict[type[BaseModel], type] = {
     models.SkippedProducts: SkipCount,
     models.RunForecast: Forecast,
     models.SellerOut: SellerRow,
+    models.SellerDetail: SellerDetailRow,
+    models.ScoreReasonOut: ScoreReason,
+    models.ListingOut: ListingRow,
     models.BulkAddResult: BulkAdded,
     models.SkippedName: Skipped,
     models.BulkDeleteResult: Deleted,

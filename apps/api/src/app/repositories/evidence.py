@@ -44,6 +44,18 @@ class ListingEvidence:
     in_window: bool | None
 
 
+_STORE_PRODUCT = """
+        SELECT seller_key, is_new_seller
+        FROM store_product_sellers_v2(
+            %(item)s, %(run_id)s, %(org_id)s, %(result)s,
+            %(display)s::text[], %(norm)s::text[], %(pid)s::text[], %(score)s::int[], %(pct)s::numeric[],
+            %(asin)s, %(title)s, %(price)s, %(currency)s, %(category)s, %(rank)s, %(low)s, %(high)s,
+            %(l_seller)s::text[], %(l_item)s::bigint[], %(l_title)s::text[], %(l_price)s::numeric[],
+            %(l_currency)s::text[], %(l_location)s::text[], %(l_url)s::text[], %(l_match)s::numeric[],
+            %(l_in_window)s::boolean[])
+"""
+
+
 async def store_product_evidence(
     conn: Conn,
     *,
@@ -63,50 +75,51 @@ async def store_product_evidence(
     ordered = sorted({s.normalized_name: s for s in sellers}.values(), key=lambda s: s.normalized_name)
     # One row per (seller, item): an upsert may not touch the same row twice in one statement.
     rows = sorted({(x.seller_key, x.item_id): x for x in listings}.values(), key=lambda x: (x.seller_key, x.item_id))
-    cur = await conn.execute(
-        """
-        SELECT seller_key, is_new_seller
-        FROM store_product_sellers_v2(
-            %(item)s, %(run_id)s, %(org_id)s, %(result)s,
-            %(display)s::text[], %(norm)s::text[], %(pid)s::text[], %(score)s::int[], %(pct)s::numeric[],
-            %(asin)s, %(title)s, %(price)s, %(currency)s, %(category)s, %(rank)s, %(low)s, %(high)s,
-            %(l_seller)s::text[], %(l_item)s::bigint[], %(l_title)s::text[], %(l_price)s::numeric[],
-            %(l_currency)s::text[], %(l_location)s::text[], %(l_url)s::text[], %(l_match)s::numeric[],
-            %(l_in_window)s::boolean[])
-        """,
-        {
-            "item": item_id,
-            "run_id": run_id,
-            "org_id": org_id,
-            "result": Jsonb(result),
-            "display": [s.display_name for s in ordered],
-            "norm": [s.normalized_name for s in ordered],
-            "pid": [s.platform_id for s in ordered],
-            "score": [s.feedback_score for s in ordered],
-            "pct": [s.feedback_percent for s in ordered],
-            "asin": product.asin,
-            "title": product.title,
-            "price": product.price,
-            "currency": product.currency,
-            "category": product.category_id,
-            "rank": product.rank,
-            "low": product.window_low,
-            "high": product.window_high,
-            "l_seller": [x.seller_key for x in rows],
-            "l_item": [x.item_id for x in rows],
-            "l_title": [x.title for x in rows],
-            "l_price": [x.price for x in rows],
-            "l_currency": [x.currency for x in rows],
-            "l_location": [x.location for x in rows],
-            "l_url": [x.url for x in rows],
-            "l_match": [Decimal(str(x.title_match)) for x in rows],
-            "l_in_window": [x.in_window for x in rows],
-        },
-    )
+    params = _store_params(item_id, org_id, run_id, result, ordered, product, rows)
+    cur = await conn.execute(_STORE_PRODUCT, params)
     found = await cur.fetchall()
     return [r["seller_key"] for r in found if r["is_new_seller"]], [
         r["seller_key"] for r in found if not r["is_new_seller"]
     ]
+
+
+def _store_params(
+    item_id: int,
+    org_id: UUID,
+    run_id: UUID,
+    result: dict[str, Any],
+    ordered: list[SellerUpsert],
+    product: ProductSearched,
+    rows: list[ListingEvidence],
+) -> dict[str, Any]:
+    return {
+        "item": item_id,
+        "run_id": run_id,
+        "org_id": org_id,
+        "result": Jsonb(result),
+        "display": [s.display_name for s in ordered],
+        "norm": [s.normalized_name for s in ordered],
+        "pid": [s.platform_id for s in ordered],
+        "score": [s.feedback_score for s in ordered],
+        "pct": [s.feedback_percent for s in ordered],
+        "asin": product.asin,
+        "title": product.title,
+        "price": product.price,
+        "currency": product.currency,
+        "category": product.category_id,
+        "rank": product.rank,
+        "low": product.window_low,
+        "high": product.window_high,
+        "l_seller": [x.seller_key for x in rows],
+        "l_item": [x.item_id for x in rows],
+        "l_title": [x.title for x in rows],
+        "l_price": [x.price for x in rows],
+        "l_currency": [x.currency for x in rows],
+        "l_location": [x.location for x in rows],
+        "l_url": [x.url for x in rows],
+        "l_match": [Decimal(str(x.title_match)) for x in rows],
+        "l_in_window": [x.in_window for x in rows],
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one
+from app.models import ScoreSignal
 from app.repositories.sellers import SellerRow
 from app.scrapers.links import ebay_profile_url
 
@@ -43,7 +44,7 @@ class ProfileFigures:
 class ScoreReason:
     """One signal's share of a score: what was measured, the points it gave, and a sentence saying so."""
 
-    signal: str
+    signal: ScoreSignal
     value: float | None
     points: int
     text: str
@@ -99,22 +100,12 @@ async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[
     )
 
 
-async def write_profiles(conn: Conn, profiles: list[ProfileWrite]) -> int:
-    """Scores on the sellers, profiles beside them, in one statement; returns the sellers written.
-
-    The queue rows the figures answer are deleted; a store step committed since left its own, so
-    that seller is recomputed again. A seller without evidence left gets no score and no profile.
-    A seller row a store step holds is skipped, not waited for (its queue rows stay, for the next
-    pass): the store steps lock sellers in name order, and this statement never waits, so the two
-    cannot deadlock. The seller row is written only when a listed figure changed.
-    """
-    if not profiles:
-        return 0
-    f = [p.figures for p in profiles]
-    cur = await conn.execute(
-        """
+# Scores on the seller rows, queue rows answered deleted, profiles upserted: see write_profiles.
+_WRITE_PROFILES = """
         WITH d AS (
-            SELECT * FROM unnest(%(ids)s::uuid[], %(scores)s::smallint[],
+            SELECT id, score, products, markup, listings, categories, title, in_window, spread, runs, first_seen,
+                   last_seen, reasons
+            FROM unnest(%(ids)s::uuid[], %(scores)s::smallint[],
                                  %(products)s::int[], %(markups)s::numeric[], %(listings)s::int[],
                                  %(categories)s::jsonb[], %(title)s::numeric[], %(in_window)s::numeric[],
                                  %(spread)s::numeric[], %(runs)s::jsonb[], %(first)s::timestamptz[],
@@ -151,27 +142,44 @@ async def write_profiles(conn: Conn, profiles: list[ProfileWrite]) -> int:
             first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
             score_reasons = EXCLUDED.score_reasons, computed_at = EXCLUDED.computed_at
         RETURNING 1
-        """,
-        {
-            "ids": [x.seller_id for x in f],
-            "queue_ids": [qid for x in f for qid in x.queue_ids],
-            "queue_sellers": [x.seller_id for x in f for _ in x.queue_ids],
-            "scores": [p.score for p in profiles],
-            "products": [x.products_matched if x.listings_seen else None for x in f],
-            "markups": [p.median_markup for p in profiles],
-            "listings": [x.listings_seen for x in f],
-            "categories": [Jsonb(sorted(x.category_ids)) for x in f],
-            "title": [_three(x.median_title_match) for x in f],
-            "in_window": [_three(x.markup_in_window) for x in f],
-            "spread": [p.markup_spread for p in profiles],
-            "runs": [Jsonb(sorted(str(r) for r in x.run_ids)) for x in f],
-            "gone": [x.seller_id for x in f if x.gone],
-            "first": [x.first_seen_at for x in f],
-            "last": [x.last_seen_at for x in f],
-            "reasons": [Jsonb([_reason_json(r) for r in p.reasons]) for p in profiles],
-        },
-    )
+"""
+
+
+async def write_profiles(conn: Conn, profiles: list[ProfileWrite]) -> int:
+    """Scores on the sellers, profiles beside them, in one statement; returns the sellers written.
+
+    The queue rows the figures answer are deleted; a store step committed since left its own, so
+    that seller is recomputed again. A seller without evidence left gets no score and no profile.
+    A seller row a store step holds is skipped, not waited for (its queue rows stay, for the next
+    pass): the store steps lock sellers in name order, and this statement never waits, so the two
+    cannot deadlock. The seller row is written only when a listed figure changed.
+    """
+    if not profiles:
+        return 0
+    cur = await conn.execute(_WRITE_PROFILES, _profile_params(profiles))
     return len(await cur.fetchall())
+
+
+def _profile_params(profiles: list[ProfileWrite]) -> dict[str, Any]:
+    f = [p.figures for p in profiles]
+    return {
+        "ids": [x.seller_id for x in f],
+        "queue_ids": [qid for x in f for qid in x.queue_ids],
+        "queue_sellers": [x.seller_id for x in f for _ in x.queue_ids],
+        "scores": [p.score for p in profiles],
+        "products": [x.products_matched if x.listings_seen else None for x in f],
+        "markups": [p.median_markup for p in profiles],
+        "listings": [x.listings_seen for x in f],
+        "categories": [Jsonb(sorted(x.category_ids)) for x in f],
+        "title": [_three(x.median_title_match) for x in f],
+        "in_window": [_three(x.markup_in_window) for x in f],
+        "spread": [p.markup_spread for p in profiles],
+        "runs": [Jsonb(sorted(str(r) for r in x.run_ids)) for x in f],
+        "gone": [x.seller_id for x in f if x.gone],
+        "first": [x.first_seen_at for x in f],
+        "last": [x.last_seen_at for x in f],
+        "reasons": [Jsonb([_reason_json(r) for r in p.reasons]) for p in profiles],
+    }
 
 
 def _three(value: float | None) -> Decimal | None:

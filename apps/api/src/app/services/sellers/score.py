@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from app.models import ScoreSignal
 from app.repositories.seller_profiles import ProfileFigures, ScoreReason
 
 # The ceilings: they add up to 100 (MAX_SCORE).
@@ -85,7 +86,7 @@ def _share(value: float, zero_at: float, full_at: float) -> float:
     return min(1.0, max(0.0, (value - zero_at) / (full_at - zero_at)))
 
 
-def _reason(signal: str, value: float | None, points: int, text: str) -> ScoreReason:
+def _reason(signal: ScoreSignal, value: float | None, points: int, text: str) -> ScoreReason:
     return ScoreReason(signal=signal, value=value, points=points, text=f"{text} (+{points})")
 
 
