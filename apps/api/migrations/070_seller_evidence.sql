@@ -28,7 +28,6 @@ CREATE TABLE amazon_products (
     search_price_high     numeric(12, 2),
     CONSTRAINT amazon_products_org_asin_key UNIQUE (org_id, asin)
 );
-CREATE INDEX amazon_products_last_searched_idx ON amazon_products (last_searched_at);
 COMMENT ON COLUMN amazon_products.last_searched_at IS 'When the org last searched eBay for this product (search memory)';
 COMMENT ON COLUMN amazon_products.search_price_low IS 'The eBay price window of that search, low end (dollars)';
 
@@ -63,14 +62,14 @@ COMMENT ON COLUMN seller_evidence.url IS 'Only when not https://www.ebay.com/itm
 -- with the run that saw it (the profile keeps the runs, so recurrence is exact when runs overlap).
 -- No foreign key: this sits on every store step's path, and the refresh drops the rows of a seller
 -- deleted meanwhile.
+-- One index serves every use (queue rows are found by org and seller, and deleted by id).
 CREATE TABLE seller_profile_queue (
-    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id         bigint GENERATED ALWAYS AS IDENTITY,
     org_id     uuid NOT NULL,
     seller_id  uuid NOT NULL,
     run_id     uuid
 );
-CREATE INDEX seller_profile_queue_org_seller_idx ON seller_profile_queue (org_id, seller_id);
-CREATE INDEX seller_profile_queue_seller_idx ON seller_profile_queue (seller_id);
+CREATE INDEX seller_profile_queue_org_seller_idx ON seller_profile_queue (org_id, seller_id, id);
 
 ALTER TABLE sellers
     ADD COLUMN score smallint CHECK (score BETWEEN 0 AND 100),

@@ -20,6 +20,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 def figures(**overrides: object) -> ProfileFigures:
     values: dict[str, object] = {
         "seller_id": uuid.uuid4(),
+        "org_id": uuid.uuid4(),
         "queue_ids": [1],
         "feedback_score": 800,
         "listings_seen": 30,

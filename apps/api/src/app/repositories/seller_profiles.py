@@ -10,7 +10,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from app.db.pool import Conn, columns, fetch_all, fetch_one
+from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalars
 from app.models import ScoreSignal
 from app.repositories.sellers import SellerRow
 from app.scrapers.links import ebay_profile_url
@@ -21,6 +21,7 @@ class ProfileFigures:
     """A stale seller's evidence, aggregated in one statement (see `stale_figures`)."""
 
     seller_id: UUID
+    org_id: UUID
     queue_ids: list[int]  # the queue rows this read answers (deleted once the profile is written)
     gone: bool  # the seller was deleted since it was queued
     feedback_score: int | None
@@ -67,12 +68,12 @@ async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[
         ProfileFigures,
         f"""
         WITH queued AS (
-            SELECT seller_id, array_agg(id) AS queue_ids,
+            SELECT org_id, seller_id, array_agg(id) AS queue_ids,
                    coalesce(array_agg(DISTINCT run_id) FILTER (WHERE run_id IS NOT NULL), '{{}}') AS new_runs
             FROM seller_profile_queue {org_filter}
-            GROUP BY seller_id LIMIT %(limit)s
+            GROUP BY org_id, seller_id LIMIT %(limit)s
         ), stale AS (
-            SELECT q.seller_id AS id, q.queue_ids, s.id IS NULL AS gone, s.feedback_score,
+            SELECT q.seller_id AS id, q.org_id, q.queue_ids, s.id IS NULL AS gone, s.feedback_score,
                    ARRAY(SELECT DISTINCT r FROM unnest(coalesce(p.run_ids, '{{}}') || q.new_runs) AS r) AS run_ids
             FROM queued q LEFT JOIN sellers s ON s.id = q.seller_id
             LEFT JOIN seller_profiles p ON p.seller_id = q.seller_id
@@ -83,7 +84,7 @@ async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[
                         THEN e.ebay_price / e.amazon_price END AS markup
             FROM stale s JOIN seller_evidence e ON e.seller_id = s.id JOIN amazon_products p ON p.id = e.product_id
         )
-        SELECT s.id AS seller_id, s.queue_ids, s.gone, s.feedback_score, s.run_ids,
+        SELECT s.id AS seller_id, s.org_id, s.queue_ids, s.gone, s.feedback_score, s.run_ids,
                count(ev.seller_id)::int AS listings_seen,
                count(DISTINCT ev.product_id)::int AS products_matched,
                coalesce(array_agg(DISTINCT ev.category_id) FILTER (WHERE ev.category_id IS NOT NULL), '{{}}')
@@ -94,78 +95,88 @@ async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[
                avg(ev.in_window::int) FILTER (WHERE ev.markup IS NOT NULL)::float8 AS markup_in_window,
                min(ev.first_seen_at) AS first_seen_at, max(ev.last_seen_at) AS last_seen_at
         FROM stale s LEFT JOIN ev ON ev.seller_id = s.id
-        GROUP BY s.id, s.queue_ids, s.gone, s.feedback_score, s.run_ids
+        GROUP BY s.id, s.org_id, s.queue_ids, s.gone, s.feedback_score, s.run_ids
         """,
         {"org_id": org_id, "limit": limit},
     )
 
 
-# Scores on the seller rows, queue rows answered deleted, profiles upserted: see write_profiles.
+# The figures the list shows, onto the seller rows that changed. A row a store step holds is skipped,
+# not waited for; the store steps lock sellers in name order and this never waits, so no deadlock.
+# Answers every seller whose row now holds its figures (unchanged, or updated here).
+_WRITE_SCORES = """
+    WITH d AS (
+        SELECT id, score, products, markup
+        FROM unnest(%(ids)s::uuid[], %(scores)s::smallint[], %(products)s::int[], %(markups)s::numeric[])
+            AS d(id, score, products, markup)
+    ), changed AS (
+        SELECT s.id FROM sellers s JOIN d ON d.id = s.id
+        WHERE (s.score, s.products_matched, s.median_markup) IS DISTINCT FROM (d.score, d.products, d.markup)
+        FOR NO KEY UPDATE OF s SKIP LOCKED
+    ), updated AS (
+        UPDATE sellers s SET score = d.score, products_matched = d.products, median_markup = d.markup
+        FROM d JOIN changed c ON c.id = d.id WHERE s.id = d.id
+        RETURNING s.id
+    )
+    SELECT id FROM updated
+    UNION ALL
+    SELECT s.id FROM sellers s JOIN d ON d.id = s.id
+    WHERE (s.score, s.products_matched, s.median_markup) IS NOT DISTINCT FROM (d.score, d.products, d.markup)
+"""
+
+# The profiles of those sellers, and the deletion of exactly the queue rows their figures answer.
 _WRITE_PROFILES = """
-        WITH d AS (
-            SELECT id, score, products, markup, listings, categories, title, in_window, spread, runs, first_seen,
-                   last_seen, reasons
-            FROM unnest(%(ids)s::uuid[], %(scores)s::smallint[],
-                                 %(products)s::int[], %(markups)s::numeric[], %(listings)s::int[],
-                                 %(categories)s::jsonb[], %(title)s::numeric[], %(in_window)s::numeric[],
-                                 %(spread)s::numeric[], %(runs)s::jsonb[], %(first)s::timestamptz[],
-                                 %(last)s::timestamptz[], %(reasons)s::jsonb[])
-                AS d(id, score, products, markup, listings, categories, title, in_window, spread,
-                     runs, first_seen, last_seen, reasons)
-        ), locked AS (
-            SELECT s.id FROM sellers s JOIN d ON d.id = s.id FOR UPDATE OF s SKIP LOCKED
-        ), updated AS (
-            UPDATE sellers s SET score = d.score, products_matched = d.products, median_markup = d.markup
-            FROM d JOIN locked l ON l.id = d.id
-            WHERE s.id = d.id
-              AND (s.score, s.products_matched, s.median_markup) IS DISTINCT FROM (d.score, d.products, d.markup)
-        ), dequeued AS (
-            DELETE FROM seller_profile_queue q
-            USING unnest(%(queue_ids)s::bigint[], %(queue_sellers)s::uuid[]) AS x(id, seller_id)
-            WHERE q.id = x.id AND (x.seller_id IN (SELECT id FROM locked) OR x.seller_id = ANY(%(gone)s::uuid[]))
-        ), dropped AS (
-            DELETE FROM seller_profiles p USING d JOIN locked l ON l.id = d.id
-            WHERE p.seller_id = d.id AND d.listings = 0
-        )
-        INSERT INTO seller_profiles AS p (seller_id, listings_seen, category_ids, median_title_match,
-                                          markup_in_window, markup_spread, run_ids, first_seen_at, last_seen_at,
-                                          score_reasons, computed_at)
-        SELECT d.id, d.listings, ARRAY(SELECT jsonb_array_elements_text(d.categories)), d.title, d.in_window,
-               d.spread, ARRAY(SELECT jsonb_array_elements_text(d.runs)::uuid), d.first_seen, d.last_seen,
-               d.reasons, now()
-        FROM d JOIN locked l ON l.id = d.id
-        WHERE d.listings > 0
-        ON CONFLICT (seller_id) DO UPDATE SET
-            listings_seen = EXCLUDED.listings_seen, category_ids = EXCLUDED.category_ids,
-            median_title_match = EXCLUDED.median_title_match, markup_in_window = EXCLUDED.markup_in_window,
-            markup_spread = EXCLUDED.markup_spread, run_ids = EXCLUDED.run_ids,
-            first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
-            score_reasons = EXCLUDED.score_reasons, computed_at = EXCLUDED.computed_at
-        RETURNING 1
+    WITH d AS (
+        SELECT id, listings, categories, title, in_window, spread, runs, first_seen, last_seen, reasons
+        FROM unnest(%(ids)s::uuid[], %(listings)s::int[], %(categories)s::jsonb[], %(title)s::numeric[],
+                    %(in_window)s::numeric[], %(spread)s::numeric[], %(runs)s::jsonb[],
+                    %(first)s::timestamptz[], %(last)s::timestamptz[], %(reasons)s::jsonb[])
+            AS d(id, listings, categories, title, in_window, spread, runs, first_seen, last_seen, reasons)
+        WHERE id = ANY(%(written)s::uuid[])
+    ), dequeued AS (
+        DELETE FROM seller_profile_queue q
+        USING unnest(%(queue_ids)s::bigint[], %(queue_orgs)s::uuid[], %(queue_sellers)s::uuid[]) AS x(id, org, seller)
+        WHERE q.org_id = x.org AND q.seller_id = x.seller AND q.id = x.id
+          AND (x.seller = ANY(%(written)s::uuid[]) OR x.seller = ANY(%(gone)s::uuid[]))
+    ), dropped AS (
+        DELETE FROM seller_profiles p USING d WHERE p.seller_id = d.id AND d.listings = 0
+    )
+    INSERT INTO seller_profiles AS p (seller_id, listings_seen, category_ids, median_title_match,
+                                      markup_in_window, markup_spread, run_ids, first_seen_at, last_seen_at,
+                                      score_reasons, computed_at)
+    SELECT d.id, d.listings, ARRAY(SELECT jsonb_array_elements_text(d.categories)), d.title, d.in_window,
+           d.spread, ARRAY(SELECT jsonb_array_elements_text(d.runs)::uuid), d.first_seen, d.last_seen,
+           d.reasons, now()
+    FROM d JOIN sellers s ON s.id = d.id
+    WHERE d.listings > 0
+    ON CONFLICT (seller_id) DO UPDATE SET
+        listings_seen = EXCLUDED.listings_seen, category_ids = EXCLUDED.category_ids,
+        median_title_match = EXCLUDED.median_title_match, markup_in_window = EXCLUDED.markup_in_window,
+        markup_spread = EXCLUDED.markup_spread, run_ids = EXCLUDED.run_ids,
+        first_seen_at = EXCLUDED.first_seen_at, last_seen_at = EXCLUDED.last_seen_at,
+        score_reasons = EXCLUDED.score_reasons, computed_at = EXCLUDED.computed_at
 """
 
 
 async def write_profiles(conn: Conn, profiles: list[ProfileWrite]) -> int:
-    """Scores on the sellers, profiles beside them, in one statement; returns the sellers written.
+    """Scores onto the seller rows, then the profiles, in two short statements; returns the sellers written.
 
-    The queue rows the figures answer are deleted; a store step committed since left its own, so
-    that seller is recomputed again. A seller without evidence left gets no score and no profile.
-    A seller row a store step holds is skipped, not waited for (its queue rows stay, for the next
-    pass): the store steps lock sellers in name order, and this statement never waits, so the two
-    cannot deadlock. The seller row is written only when a listed figure changed.
+    Only the queue rows the figures answer are deleted: a store step committed since left its own,
+    so that seller is recomputed again. A seller whose row a store step held keeps its queue rows
+    too, for the next pass. A seller without evidence left gets no score and no profile.
     """
     if not profiles:
         return 0
-    cur = await conn.execute(_WRITE_PROFILES, _profile_params(profiles))
-    return len(await cur.fetchall())
+    params = _profile_params(profiles)
+    written = await fetch_scalars(conn, _WRITE_SCORES, params)
+    await conn.execute(_WRITE_PROFILES, params | {"written": written})
+    return len(written)
 
 
 def _profile_params(profiles: list[ProfileWrite]) -> dict[str, Any]:
     f = [p.figures for p in profiles]
     return {
         "ids": [x.seller_id for x in f],
-        "queue_ids": [qid for x in f for qid in x.queue_ids],
-        "queue_sellers": [x.seller_id for x in f for _ in x.queue_ids],
         "scores": [p.score for p in profiles],
         "products": [x.products_matched if x.listings_seen else None for x in f],
         "markups": [p.median_markup for p in profiles],
@@ -175,10 +186,13 @@ def _profile_params(profiles: list[ProfileWrite]) -> dict[str, Any]:
         "in_window": [_three(x.markup_in_window) for x in f],
         "spread": [p.markup_spread for p in profiles],
         "runs": [Jsonb(sorted(str(r) for r in x.run_ids)) for x in f],
-        "gone": [x.seller_id for x in f if x.gone],
         "first": [x.first_seen_at for x in f],
         "last": [x.last_seen_at for x in f],
         "reasons": [Jsonb([_reason_json(r) for r in p.reasons]) for p in profiles],
+        "gone": [x.seller_id for x in f if x.gone],
+        "queue_ids": [qid for x in f for qid in x.queue_ids],
+        "queue_orgs": [x.org_id for x in f for _ in x.queue_ids],
+        "queue_sellers": [x.seller_id for x in f for _ in x.queue_ids],
     }
 
 
@@ -225,7 +239,8 @@ async def seller_detail(conn: Conn, *, org_id: UUID, seller_id: UUID) -> SellerD
                p.first_seen_at AS evidence_first_seen_at,
                p.last_seen_at AS evidence_last_seen_at, p.score_reasons AS reasons,
                p.computed_at AS profile_computed_at,
-               EXISTS (SELECT 1 FROM seller_profile_queue q WHERE q.seller_id = s.id) AS profile_stale
+               EXISTS (SELECT 1 FROM seller_profile_queue q WHERE q.org_id = s.org_id AND q.seller_id = s.id)
+                   AS profile_stale
         FROM sellers s LEFT JOIN seller_profiles p ON p.seller_id = s.id
         WHERE s.id = %(id)s AND s.org_id = %(org_id)s
         """,

@@ -4,7 +4,7 @@ The store step only queues the sellers it touches (seller_profile_queue, migrati
 `refresh_profiles` aggregates a batch of queued sellers' evidence in one statement, scores them
 here, and writes the results in one more: never the whole table, only the sellers that changed.
 A run refreshes its org's profiles while its eBay phase goes (every `PROFILE_REFRESH_SECONDS`, or
-less often when a refresh takes long, so it never takes more than a tenth of the time) and once
+less often when a refresh takes long, so it never takes more than a twentieth of the time) and once
 at the end; the server's sweep catches whatever a run left (a crash, a cancel) and deletes
 expired evidence.
 """
@@ -27,8 +27,8 @@ from app.services.sellers.score import Markup, score
 
 logger = logging.getLogger(__name__)
 
-PROFILE_REFRESH_SECONDS = 1.5
-REFRESH_DUTY_FACTOR = 9
+PROFILE_REFRESH_SECONDS = 2.0
+REFRESH_DUTY_FACTOR = 19
 # Sellers aggregated per statement: a few milliseconds of work, so a refresh never holds a connection long.
 PROFILE_BATCH = 200
 RETENTION_BATCH = 5_000
@@ -66,7 +66,7 @@ async def _refresh_forever(pool: Pool, org_id: UUID, every: float) -> None:
             await refresh_profiles(pool, org_id=org_id)
         except Exception:
             logger.warning("refreshing seller profiles failed; trying again in %.1fs", every, exc_info=True)
-        # A slow refresh (a big seller's evidence) waits longer: at most a tenth of the time goes to it.
+        # A slow refresh (big sellers' evidence) waits longer: at most a twentieth of the time goes to it.
         wait = max(every, REFRESH_DUTY_FACTOR * (time.monotonic() - started))
 
 
