@@ -48,11 +48,13 @@ INSERT INTO sellers (org_id, display_name, normalized_name, platform, score, pro
 SELECT %(org)s, 'seller ' || n, 'seller ' || n, 'ebay',
        CASE WHEN n %% 10 = 0 THEN NULL ELSE (n * 7919) %% 101 END,
        1 + n %% 40, 1.8 + (n %% 40) / 100.0, n %% 5000, now() - n * interval '1 second'
-FROM generate_series(1, %(sellers)s) AS n;
+FROM generate_series(1, %(sellers)s) AS n
+"""
+PRODUCTS_SQL = """
 INSERT INTO amazon_products (org_id, asin, title, price, category_id, best_seller_rank)
 SELECT %(org)s, 'B0' || lpad(n::text, 8, '0'), 'Bench product ' || n || ' with a title of ordinary length here',
        10 + n %% 90, 'cat-' || n %% 75, 1 + n %% 50
-FROM generate_series(1, 10000) AS n;
+FROM generate_series(1, 10000) AS n
 """
 EVIDENCE_SQL = """
 WITH s AS (SELECT id, row_number() OVER (ORDER BY id) AS k FROM sellers WHERE org_id = %(org)s),
@@ -191,6 +193,7 @@ async def latency(live: Any, url: str, args: argparse.Namespace) -> bool:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         params = {"org": issued.org_id, "sellers": args.sellers, "evidence": args.evidence, "big": args.big_seller}
         await conn.execute(LOAD_SQL, params)
+        await conn.execute(PRODUCTS_SQL, params)
         await conn.execute(EVIDENCE_SQL, params | {"run": uuid.uuid4()})
         for table in ("sellers", "seller_evidence", "amazon_products"):
             await conn.execute(f"VACUUM (ANALYZE) {table}")

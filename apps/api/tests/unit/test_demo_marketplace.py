@@ -207,3 +207,27 @@ async def test_latency_is_simulated() -> None:
     await marketplace.search_sellers(QUERIES[0], WINDOW, 1)
     assert loop.time() - started >= 0.09
     await marketplace.aclose()
+
+
+async def test_sellers_have_kinds_that_show_in_their_listings() -> None:
+    from statistics import median
+
+    from app.scrapers.demo import seller_kinds
+    from app.services.sellers.title_match import title_match
+
+    marketplace = demo()
+    kinds = seller_kinds(7)
+    assert set(kinds.values()) == {"dropshipper", "established", "occasional"} and kinds == seller_kinds(7)
+    matches: dict[str, list[float]] = {"dropshipper": [], "established": [], "occasional": []}
+    feedback: dict[str, list[int]] = {"dropshipper": [], "established": [], "occasional": []}
+    for query in QUERIES:
+        for listing in (await marketplace.search_sellers(query, WINDOW, 1)).listings:
+            assert listing.seller is not None and listing.price is not None
+            kind = kinds[listing.seller.username]
+            assert marketplace.seller_kind(listing.seller.username) == kind
+            assert WINDOW.low <= listing.price <= WINDOW.high and listing.currency == "USD"
+            matches[kind].append(title_match(listing.title, query))
+            feedback[kind].append(listing.seller.feedback_count or 0)
+    # Dropshippers copy titles, stores reword them, occasional sellers list something else (mostly).
+    assert median(matches["dropshipper"]) >= 0.95 > median(matches["established"]) > median(matches["occasional"])
+    assert median(feedback["established"]) > 10 * median(feedback["dropshipper"]) > 10 * median(feedback["occasional"])

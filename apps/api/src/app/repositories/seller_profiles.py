@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -60,9 +62,25 @@ class ProfileWrite:
     markup_spread: Decimal | None
 
 
-async def stale_figures(conn: Conn, *, org_id: UUID | None, limit: int) -> list[ProfileFigures]:
-    """Up to `limit` queued sellers (of one org, or of any) with their figures, read in one snapshot."""
-    org_filter = "WHERE org_id = %(org_id)s" if org_id is not None else ""
+async def queued_orgs(conn: Conn) -> list[UUID]:
+    """The orgs with sellers waiting for a new profile."""
+    return [UUID(str(o)) for o in await fetch_scalars(conn, "SELECT DISTINCT org_id FROM seller_profile_queue")]
+
+
+@asynccontextmanager
+async def refreshing(conn: Conn, org_id: UUID) -> AsyncIterator[None]:
+    """Hold the org's profile-refresh lock (a session advisory lock) for the block; released whatever happens."""
+    key = {"key": f"seller_profiles:{org_id}"}
+    await conn.execute("SELECT pg_advisory_lock(hashtextextended(%(key)s, 0))", key)
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%(key)s, 0))", key)
+
+
+async def stale_figures(conn: Conn, *, org_id: UUID, limit: int) -> list[ProfileFigures]:
+    """Up to `limit` queued sellers of the org with their figures, read in one snapshot."""
+    org_filter = "WHERE org_id = %(org_id)s"
     return await fetch_all(
         conn,
         ProfileFigures,
@@ -149,6 +167,7 @@ _WRITE_PROFILES = """
            d.reasons, now()
     FROM d JOIN sellers s ON s.id = d.id
     WHERE d.listings > 0
+    ORDER BY d.id
     ON CONFLICT (seller_id) DO UPDATE SET
         listings_seen = EXCLUDED.listings_seen, category_ids = EXCLUDED.category_ids,
         median_title_match = EXCLUDED.median_title_match, markup_in_window = EXCLUDED.markup_in_window,

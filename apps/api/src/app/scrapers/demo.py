@@ -289,12 +289,13 @@ def _seller_pool(rng: random.Random) -> tuple[_DemoSeller, ...]:
 
 
 def _feedback(rng: random.Random, kind: SellerKind) -> int:
-    """Ratings by kind: dropshippers hundreds to low thousands, stores very many, occasional sellers few."""
+    """Ratings by kind: dropshippers hundreds to low thousands, stores very many, occasional sellers few
+    (each spread wide enough to overlap the others now and then)."""
     if kind == "dropshipper":
-        return int(min(max(rng.lognormvariate(6.6, 0.8), 40), 15_000))
+        return int(min(max(rng.lognormvariate(6.6, 1.1), 5), 60_000))
     if kind == "established":
-        return int(min(max(rng.lognormvariate(11.3, 0.9), 20_000), 2_000_000))
-    return int(min(rng.lognormvariate(3.5, 1.3), 3_000))
+        return int(min(max(rng.lognormvariate(10.8, 1.2), 2_000), 2_000_000))
+    return int(min(rng.lognormvariate(4.0, 1.5), 20_000))
 
 
 def _truncated(title: str, limit: int) -> str:
@@ -304,12 +305,20 @@ def _truncated(title: str, limit: int) -> str:
     return title[:limit].rsplit(" ", 1)[0]
 
 
+# Kinds are not clean-cut: sometimes a dropshipper rewords a title, a store lists a product under
+# its Amazon title, an occasional seller sells the very product searched for.
+OFF_PATTERN = {"dropshipper": 0.15, "established": 0.2, "occasional": 0.25}
+
+
 def _listing_title(demo: _DemoSeller, query: str, rng: random.Random) -> str:
-    if demo.kind == "dropshipper":
+    kind = demo.kind
+    if rng.random() < OFF_PATTERN[kind]:
+        kind = "established" if kind != "established" else "dropshipper"
+    if kind == "dropshipper":
         addition = rng.choice(DROPSHIP_ADDITIONS)
         copied = _truncated(query, 80 - len(addition))
         return addition + copied if addition.endswith(" ") else copied + addition
-    if demo.kind == "established":
+    if kind == "established":
         # The brand and a couple of the product's words, in the store's own words and order.
         words = [w.strip(",()") for w in query.split()]
         kept = rng.sample(words[1:], k=min(2, len(words) - 1))

@@ -35,10 +35,15 @@ RETENTION_BATCH = 5_000
 
 
 async def refresh_profiles(pool: Pool, *, org_id: UUID | None, batch: int = PROFILE_BATCH) -> int:
-    """Recompute every stale profile (of one org, or all); returns how many were written."""
+    """Recompute every stale profile (of one org, or of every org); returns how many were written."""
+    if org_id is None:
+        async with pool.connection() as conn:
+            orgs = await profiles_repo.queued_orgs(conn)
+        return sum([await refresh_profiles(pool, org_id=org, batch=batch) for org in orgs])
     written = 0
     while True:
-        async with pool.connection() as conn:
+        # One refresher per org at a time (a run's, and a server's sweep): they would do the same work twice.
+        async with pool.connection() as conn, profiles_repo.refreshing(conn, org_id):
             figures = await profiles_repo.stale_figures(conn, org_id=org_id, limit=batch)
             if not figures:
                 return written
