@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from app.scrapers.demo import seller_kinds
+from app.scrapers.links import marketplace_url, url_pattern
 from app.services.sellers import profiles
 from tests.support import LiveServer, TokenFactory, start_run, terminal
 
@@ -27,6 +28,22 @@ CATEGORIES = [
     "beauty-makeup",
     "home-kitchen-dining",
     "sports-exercise-fitness",
+]
+
+
+SAFE_AND_UNSAFE = [
+    "https://www.ebay.com/itm/123",
+    "https://ebay.co.uk/itm/1?x=y#z",
+    "https://www.amazon.de/dp/B000000001",
+    "javascript:alert(1)",
+    "http://www.ebay.com/itm/1",
+    "http://evil.example/",
+    "https://www.ebay.com.evil.example/",
+    "https://www.ebay.com@evil.example/",
+    "https://www.ebay.com:8443/itm/1",
+    "https://www.ebay.com/itm/1 x",
+    "https://www.ebay.com/itm/1\x01",
+    "https://www.ebay.com/\\evil",
 ]
 
 
@@ -277,6 +294,13 @@ async def test_evidence_export_is_formula_safe(live: LiveServer, make_identity: 
     assert row["ebay_url"] == "https://www.ebay.com/itm/123456789012" and row["amazon_url"] == ""
     assert row["markup"] == "2.000"
     assert listing["ebay_url"] == "https://www.ebay.com/itm/123456789012" and listing["amazon_url"] is None
+
+
+@pytest.mark.parametrize("url", SAFE_AND_UNSAFE)
+def test_the_exports_sql_link_check_agrees_with_the_api(db_url: str, url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT %s ~ %s", (url, url_pattern())).fetchone()
+    assert row is not None and row[0] is (marketplace_url(url) is not None)
 
 
 async def test_deleting_a_seller_deletes_its_evidence_and_retention_expires_old_evidence(

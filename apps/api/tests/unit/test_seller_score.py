@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.repositories.seller_profiles import ProfileFigures
-from app.scrapers.links import amazon_product_url, ebay_item_url, ebay_profile_url, marketplace_url, url_pattern
+from app.scrapers.links import amazon_product_url, ebay_item_url, ebay_profile_url, marketplace_url
 from app.services.sellers import score as scoring
 from app.services.sellers.title_match import normalise_title, title_match
 
@@ -153,16 +153,13 @@ def test_title_normalisation() -> None:
         ("https://www.ebay.com/itm/1 onmouseover=x", False),
         ("https://www.ebay.com/\\evil", False),
         ("https://[::1/", False),
+        ("https://www.ebay.com/itm/1\x01", False),
+        ("https://www.ebay.de", True),
         ("", False),
     ],
 )
 def test_only_https_marketplace_links_pass(url: str, safe: bool) -> None:
-    import re
-
     assert (marketplace_url(url) == url) is safe
-    # The export's SQL check (a POSIX regex) agrees on these, up to the ports and credentials it cannot see.
-    if safe or url.startswith(("javascript", "http:", "https://evil", "https://www.ebay.com.evil")):
-        assert bool(re.search(url_pattern(), url)) is safe
 
 
 def test_links_built_from_ids_and_names() -> None:

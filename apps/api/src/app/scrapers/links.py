@@ -8,7 +8,7 @@ when it goes out (API fields, exports); anything else is never a link.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 # eBay's and Amazon's own sites (https://www.<host>); a subdomain other than www is not accepted.
 EBAY_HOSTS = frozenset(
@@ -25,26 +25,28 @@ MARKETPLACE_HOSTS = EBAY_HOSTS | AMAZON_HOSTS
 MAX_URL_LENGTH = 2048
 _ITEM_ID = re.compile(r"[1-9][0-9]{0,18}")
 _ASIN = re.compile(r"[0-9A-Z]{10}")
-_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
 
 
-def _site(host: str) -> str:
-    return host[4:] if host.startswith("www.") else host
+def _sites(hosts: frozenset[str]) -> str:
+    return "|".join(re.escape(site) for site in sorted(hosts))
+
+
+# https, an optional "www.", one of the sites, then nothing (no credentials, no port) or a path without
+# white space, control characters or backslashes. One regular expression, so the check costs about a
+# microsecond, and the same expression serves PostgreSQL (url_pattern) for the exports.
+_PATH = r"(/[^\x00-\x20\x7f\\]*)?"
+_MARKETPLACE = re.compile(rf"https://(www\.)?({_sites(MARKETPLACE_HOSTS)}){_PATH}")
+_EBAY = re.compile(rf"https://(www\.)?({_sites(EBAY_HOSTS)}){_PATH}")
 
 
 def marketplace_url(value: object, hosts: frozenset[str] = MARKETPLACE_HOSTS) -> str | None:
     """`value` if it is an https URL on one of `hosts` (bare or www.), without credentials or port; else None."""
-    if not isinstance(value, str) or not value or len(value) > MAX_URL_LENGTH or _UNSAFE.search(value):
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
         return None
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        return None
-    host = parts.hostname or ""
-    if parts.scheme != "https" or port is not None or "@" in parts.netloc or parts.netloc != host:
-        return None
-    return value if _site(host) in hosts else None
+    pattern = _MARKETPLACE if hosts is MARKETPLACE_HOSTS else _EBAY if hosts is EBAY_HOSTS else None
+    if pattern is None:
+        pattern = re.compile(rf"https://(www\.)?({_sites(hosts)}){_PATH}")
+    return value if pattern.fullmatch(value) else None
 
 
 def ebay_item_url(item_id: str | int) -> str | None:
@@ -70,5 +72,4 @@ def is_item_id(value: object) -> bool:
 
 def url_pattern(hosts: frozenset[str] = MARKETPLACE_HOSTS) -> str:
     """The same check as `marketplace_url`, as a PostgreSQL regular expression (for exports made by COPY)."""
-    sites = "|".join(re.escape(site) for site in sorted(hosts))
-    return rf"^https://(www\.)?({sites})(/[^\s\\]*)?$"
+    return rf"^https://(www\.)?({_sites(hosts)})(/[^[:cntrl:][:space:]\\]*)?$"
