@@ -152,11 +152,6 @@ async def list_sellers(
     return SellerPage(rows, next_cursor, total, matching)
 
 
-async def get_seller(pool: Pool, *, caller: Caller, seller_id: UUID) -> SellerRow:
-    async with pool.connection() as conn:
-        return found(await sellers_repo.get_seller(conn, org_id=caller.org_id, seller_id=seller_id), "Seller not found")
-
-
 # --- changing ------------------------------------------------------------------------------------
 
 
