@@ -98,36 +98,24 @@ COMMENT ON COLUMN seller_profiles.run_ids IS 'The runs that found the seller (re
 -- One product's outcome in a single round trip, as store_product_sellers() (migration 048), plus
 -- the evidence: the product is upserted into the org's memory, each listing read with a seller is
 -- upserted by (seller, item) (first_seen kept, last_seen moved), and each seller is queued for a
--- new profile, with this run. Lock order: item, sellers by key, org count row
--- (trigger), product, evidence by (seller, item), run row. Version 1 stays for processes of the
--- previous release during an upgrade.
+-- new profile, with this run. Lock order: item, sellers by key, org count row (trigger), product,
+-- evidence by (seller, item), run row. Version 1 stays for processes of the previous release
+-- during an upgrade.
+--
+-- The sellers, the product and the listings come as three JSON documents rather than a dozen
+-- typed arrays: on the worker's path, adapting arrays (numeric ones above all) cost the client
+-- more than the whole statement costs the server.
+--   p_sellers:  [{display_name, normalized_name, platform_id, feedback_score, feedback_percent}]
+--   p_product:  {asin, title, price, currency, category_id, rank, window_low, window_high}
+--   p_listings: [{seller_key, item, title, price, currency, location, url, match, in_window}]
 CREATE FUNCTION store_product_sellers_v2(
     p_item_id bigint,
     p_run_id uuid,
     p_org_id uuid,
     p_result jsonb,
-    p_display text[],
-    p_norm text[],
-    p_pid text[],
-    p_score integer[],
-    p_pct numeric[],
-    p_asin text,
-    p_title text,
-    p_price numeric,
-    p_currency text,
-    p_category_id text,
-    p_rank integer,
-    p_window_low numeric,
-    p_window_high numeric,
-    p_l_seller text[],
-    p_l_item bigint[],
-    p_l_title text[],
-    p_l_price numeric[],
-    p_l_currency text[],
-    p_l_location text[],
-    p_l_url text[],
-    p_l_match numeric[],
-    p_l_in_window boolean[]
+    p_sellers jsonb,
+    p_product jsonb,
+    p_listings jsonb
 ) RETURNS TABLE (seller_key text, is_new_seller boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -137,6 +125,7 @@ DECLARE
     v_ids uuid[];
     v_keys text[];
     v_product bigint;
+    v_price numeric := (p_product ->> 'price')::numeric;
 BEGIN
     UPDATE collection_items
     SET status = 'completed', result = p_result, last_error = NULL, completed_at = now(), updated_at = now()
@@ -150,8 +139,9 @@ BEGIN
                                   feedback_score, feedback_percent, first_seen_run_id, last_seen_run_id)
         SELECT p_org_id, u.display_name, u.normalized_name, 'ebay', u.platform_id,
                u.feedback_score, u.feedback_percent, p_run_id, p_run_id
-        FROM unnest(p_display, p_norm, p_pid, p_score, p_pct)
-             AS u(display_name, normalized_name, platform_id, feedback_score, feedback_percent)
+        FROM jsonb_to_recordset(p_sellers)
+             AS u(display_name text, normalized_name text, platform_id text, feedback_score integer,
+                  feedback_percent numeric)
         ORDER BY u.normalized_name
         ON CONFLICT (org_id, platform, normalized_name) DO UPDATE SET
             times_seen = s.times_seen + 1,
@@ -172,8 +162,9 @@ BEGIN
     -- The product joins the org's memory, searched now, whether or not a listing is kept.
     INSERT INTO amazon_products AS p (org_id, asin, title, price, currency, category_id, best_seller_rank,
                                       last_searched_run_id, search_price_low, search_price_high)
-    VALUES (p_org_id, p_asin, p_title, p_price, p_currency, p_category_id, p_rank,
-            p_run_id, p_window_low, p_window_high)
+    VALUES (p_org_id, p_product ->> 'asin', p_product ->> 'title', v_price, p_product ->> 'currency',
+            p_product ->> 'category_id', (p_product ->> 'rank')::integer, p_run_id,
+            (p_product ->> 'window_low')::numeric, (p_product ->> 'window_high')::numeric)
     ON CONFLICT (org_id, asin) DO UPDATE SET
         title = EXCLUDED.title, price = EXCLUDED.price, currency = EXCLUDED.currency,
         category_id = coalesce(EXCLUDED.category_id, p.category_id),
@@ -184,10 +175,10 @@ BEGIN
     INSERT INTO seller_evidence AS e (seller_id, ebay_item_id, product_id, run_id, ebay_title, ebay_price,
                                       currency, location, url, amazon_price, title_match, in_window)
     SELECT k.id, l.item, v_product, p_run_id, l.title, l.price, l.currency, l.location, l.url,
-           p_price, l.match, l.in_window
-    FROM unnest(p_l_seller, p_l_item, p_l_title, p_l_price, p_l_currency, p_l_location, p_l_url,
-                p_l_match, p_l_in_window)
-         AS l(seller_key, item, title, price, currency, location, url, match, in_window)
+           v_price, l.match, l.in_window
+    FROM jsonb_to_recordset(p_listings)
+         AS l(seller_key text, item bigint, title text, price numeric, currency text, location text, url text,
+              match numeric, in_window boolean)
     JOIN unnest(v_ids, v_keys) AS k(id, key) ON k.key = l.seller_key
     ORDER BY k.id, l.item
     ON CONFLICT (seller_id, ebay_item_id) DO UPDATE SET
@@ -198,7 +189,7 @@ BEGIN
         in_window = EXCLUDED.in_window;
     UPDATE collection_runs
     SET products_searched = products_searched + 1,
-        sellers_found = sellers_found + coalesce(cardinality(p_norm), 0),
+        sellers_found = sellers_found + jsonb_array_length(p_sellers),
         sellers_new = sellers_new + coalesce(cardinality(v_new), 0),
         updated_at = now()
     WHERE id = p_run_id;

@@ -45,14 +45,8 @@ class ListingEvidence:
 
 
 _STORE_PRODUCT = """
-        SELECT seller_key, is_new_seller
-        FROM store_product_sellers_v2(
-            %(item)s, %(run_id)s, %(org_id)s, %(result)s,
-            %(display)s::text[], %(norm)s::text[], %(pid)s::text[], %(score)s::int[], %(pct)s::numeric[],
-            %(asin)s, %(title)s, %(price)s, %(currency)s, %(category)s, %(rank)s, %(low)s, %(high)s,
-            %(l_seller)s::text[], %(l_item)s::bigint[], %(l_title)s::text[], %(l_price)s::numeric[],
-            %(l_currency)s::text[], %(l_location)s::text[], %(l_url)s::text[], %(l_match)s::numeric[],
-            %(l_in_window)s::boolean[])
+    SELECT seller_key, is_new_seller
+    FROM store_product_sellers_v2(%(item)s, %(run_id)s, %(org_id)s, %(result)s, %(sellers)s, %(product)s, %(listings)s)
 """
 
 
@@ -92,34 +86,58 @@ def _store_params(
     product: ProductSearched,
     rows: list[ListingEvidence],
 ) -> dict[str, Any]:
+    """The statement's parameters: the sellers, the product and the listings as JSON (migration 070 says why)."""
     return {
         "item": item_id,
         "run_id": run_id,
         "org_id": org_id,
         "result": Jsonb(result),
-        "display": [s.display_name for s in ordered],
-        "norm": [s.normalized_name for s in ordered],
-        "pid": [s.platform_id for s in ordered],
-        "score": [s.feedback_score for s in ordered],
-        "pct": [s.feedback_percent for s in ordered],
-        "asin": product.asin,
-        "title": product.title,
-        "price": product.price,
-        "currency": product.currency,
-        "category": product.category_id,
-        "rank": product.rank,
-        "low": product.window_low,
-        "high": product.window_high,
-        "l_seller": [x.seller_key for x in rows],
-        "l_item": [x.item_id for x in rows],
-        "l_title": [x.title for x in rows],
-        "l_price": [x.price for x in rows],
-        "l_currency": [x.currency for x in rows],
-        "l_location": [x.location for x in rows],
-        "l_url": [x.url for x in rows],
-        "l_match": [Decimal(str(x.title_match)) for x in rows],
-        "l_in_window": [x.in_window for x in rows],
+        "sellers": Jsonb(
+            [
+                {
+                    "display_name": s.display_name,
+                    "normalized_name": s.normalized_name,
+                    "platform_id": s.platform_id,
+                    "feedback_score": s.feedback_score,
+                    "feedback_percent": _text(s.feedback_percent),
+                }
+                for s in ordered
+            ]
+        ),
+        "product": Jsonb(
+            {
+                "asin": product.asin,
+                "title": product.title,
+                "price": str(product.price),
+                "currency": product.currency,
+                "category_id": product.category_id,
+                "rank": product.rank,
+                "window_low": str(product.window_low),
+                "window_high": str(product.window_high),
+            }
+        ),
+        "listings": Jsonb(
+            [
+                {
+                    "seller_key": x.seller_key,
+                    "item": x.item_id,
+                    "title": x.title,
+                    "price": _text(x.price),
+                    "currency": x.currency,
+                    "location": x.location,
+                    "url": x.url,
+                    "match": x.title_match,
+                    "in_window": x.in_window,
+                }
+                for x in rows
+            ]
+        ),
     }
+
+
+def _text(value: Decimal | None) -> str | None:
+    """A number as JSON text (exact: PostgreSQL reads it back as numeric)."""
+    return None if value is None else str(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,15 +34,16 @@ NOISE_PHRASES = (
 )  # fmt: skip
 NOISE_WORDS = frozenset({"new", "fast", "nib", "nwt", "sealed", "authentic", "genuine", "oem", "sale", "hot"})
 
-_NOT_WORD = re.compile(r"[\W_]+")
+_WORD = re.compile(r"[^\W_]+")
 _PHRASES = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in NOISE_PHRASES) + r")\b")
 
 
 @functools.lru_cache(maxsize=4096)  # a product's title is compared with each of its listings
 def normalise_title(title: str) -> str:
     """The title as compared: NFKC, casefolded, punctuation as spaces, marketing noise dropped."""
-    text = _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", title).casefold())
-    text = _PHRASES.sub(" ", text)
+    text = " ".join(_WORD.findall(unicodedata.normalize("NFKC", title).casefold()))
+    if _PHRASES.search(text):
+        text = _PHRASES.sub(" ", text)
     return " ".join(word for word in text.split() if word not in NOISE_WORDS)
 
 
