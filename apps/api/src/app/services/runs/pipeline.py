@@ -48,7 +48,7 @@ from app.services.runs.upstream import RateGate, call_upstream, ms_since
 from app.services.runs.usage import RequestMeter, prices_per_1000
 from app.services.sellers.evidence import page_evidence
 from app.services.sellers.names import normalize_name
-from app.services.sellers.profiles import refreshing_profiles
+from app.services.sellers.profiles import ProfileRefresher, refreshing_profiles
 from app.status import ItemKind, ItemStatus, RunPhase
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,8 @@ class RunContext:
     layout: LayoutWatch = field(init=False)
     limiter_provider: str | None = field(default=None, init=False)
     usage_flushed_at: float = 0.0
+    # The eBay phase: products not yet done (stored, skipped or failed).
+    products_left: int = 0
 
     def __post_init__(self) -> None:
         # One runner serves both phases (each `run` starts afresh); every event of the run goes
@@ -461,6 +463,18 @@ async def run_amazon_phase(ctx: RunContext) -> None:
     await ctx.emit(create_activity_event(0, "amazon", "complete", items_count=products))
 
 
+async def _product_step(
+    ctx: RunContext, profiles: ProfileRefresher, item: WorkItem[ProductPayload], worker_id: int
+) -> int:
+    try:
+        return await process_product(ctx, item, worker_id)
+    finally:
+        ctx.products_left -= 1
+        if ctx.products_left < ctx.settings.workers:
+            # The phase's tail: workers fall idle, so profiles catch up now and little is left for the end.
+            profiles.nudge()
+
+
 async def run_ebay_phase(ctx: RunContext) -> None:
     ctx.start_phase("ebay")
     async with ctx.pool.connection() as conn:
@@ -471,9 +485,10 @@ async def run_ebay_phase(ctx: RunContext) -> None:
         detail = f" ({failed} categories failed)" if failed else ""
         raise RunFailed(f"No products were found in the chosen categories{detail}; nothing to search on eBay")
     # Profiles follow the evidence as it arrives (stale ones left by an interrupted run first).
-    async with refreshing_profiles(ctx.pool, ctx.org_id):
+    async with refreshing_profiles(ctx.pool, ctx.org_id) as profiles:
+        ctx.products_left = len(pending)
         if pending:
             try:
-                await ctx.runner.run(pending, lambda item, wid: process_product(ctx, item, wid), phase="ebay")
+                await ctx.runner.run(pending, partial(_product_step, ctx, profiles), phase="ebay")
             finally:
                 await _flush_usage(ctx, force=True)

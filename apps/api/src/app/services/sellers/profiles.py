@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 PROFILE_REFRESH_SECONDS = 2.0
 REFRESH_DUTY_FACTOR = 19
 # Sellers aggregated per statement: a few milliseconds of work, so a refresh never holds a connection long.
-PROFILE_BATCH = 200
+PROFILE_BATCH = 500
 RETENTION_BATCH = 5_000
 
 
@@ -62,37 +62,65 @@ def _profile(figures: ProfileFigures) -> ProfileWrite:
     )
 
 
-async def _refresh_forever(pool: Pool, org_id: UUID, every: float) -> None:
-    wait = every
-    while True:
-        await asyncio.sleep(wait)
-        started = time.monotonic()
+class ProfileRefresher:
+    """Refreshes one org's stale profiles in the background: every `every` s, sooner when nudged.
+
+    A slow refresh (big sellers' evidence) makes the next wait longer, so at most a twentieth of
+    the time goes to refreshing. `close` lets a refresh in progress finish (never cancelled halfway,
+    as it holds a lock on its connection), then refreshes once more.
+    """
+
+    def __init__(self, pool: Pool, org_id: UUID, every: float) -> None:
+        self._pool = pool
+        self._org_id = org_id
+        self._every = every
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task = asyncio.create_task(self._loop(), name=f"profiles-{org_id}")
+
+    def nudge(self) -> None:
+        """Refresh now (when the current wait ends early): e.g. as a phase's last items are in flight."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        wait = self._every
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+            self._wake.clear()
+            if self._stopping:
+                return
+            started = time.monotonic()
+            await self._refresh("refreshing seller profiles failed; trying again soon")
+            wait = max(self._every, REFRESH_DUTY_FACTOR * (time.monotonic() - started))
+
+    async def _refresh(self, failure: str) -> None:
         try:
-            await refresh_profiles(pool, org_id=org_id)
+            await refresh_profiles(self._pool, org_id=self._org_id)
         except Exception:
-            logger.warning("refreshing seller profiles failed; trying again in %.1fs", every, exc_info=True)
-        # A slow refresh (big sellers' evidence) waits longer: at most a twentieth of the time goes to it.
-        wait = max(every, REFRESH_DUTY_FACTOR * (time.monotonic() - started))
+            logger.warning(failure, exc_info=True)
+
+    async def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        await self._task
+        await self._refresh("refreshing seller profiles at the end of a phase failed")
 
 
 @contextlib.asynccontextmanager
-async def refreshing_profiles(pool: Pool, org_id: UUID, every: float = PROFILE_REFRESH_SECONDS) -> AsyncIterator[None]:
-    """While the block runs, the org's stale profiles are refreshed every `every` s; once more at its end.
+async def refreshing_profiles(
+    pool: Pool, org_id: UUID, every: float = PROFILE_REFRESH_SECONDS
+) -> AsyncIterator[ProfileRefresher]:
+    """While the block runs, the org's stale profiles are refreshed in the background; once more at its end.
 
-    The first refresh also picks up what an interrupted run left stale (a crash, a resume).
+    The first refresh also picks up what an interrupted run left stale (a crash, a resume). The
+    end's refresh is shielded: a pause or cancel stops the workers, not the profiles of what they stored.
     """
-    task = asyncio.create_task(_refresh_forever(pool, org_id, every), name=f"profiles-{org_id}")
+    refresher = ProfileRefresher(pool, org_id, every)
     try:
-        yield
+        yield refresher
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        try:
-            # Shielded: a pause or cancel stops the workers, not the profiles of what they stored.
-            await asyncio.shield(refresh_profiles(pool, org_id=org_id))
-        except Exception:
-            logger.warning("refreshing seller profiles at the end of a phase failed", exc_info=True)
+        await asyncio.shield(refresher.close())
 
 
 async def sweep(pool: Pool, *, retention_days: int, now: datetime | None = None) -> int:
