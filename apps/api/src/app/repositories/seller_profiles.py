@@ -119,14 +119,21 @@ async def stale_figures(conn: Conn, *, org_id: UUID, limit: int) -> list[Profile
     )
 
 
+# Both statements take the batch as one JSON document (`rows`, `queued`), unpacked by jsonb_to_recordset:
+# adapting a dozen arrays of JSON values in Python cost the event loop more than the statements cost.
+_ROWS = """
+    jsonb_to_recordset(%(rows)s) AS d(
+        id uuid, score smallint, products integer, markup numeric, listings integer, categories text[],
+        title numeric, in_window numeric, spread numeric, runs uuid[], first_seen timestamptz,
+        last_seen timestamptz, reasons jsonb)
+"""
+
 # The figures the list shows, onto the seller rows that changed. A row a store step holds is skipped,
 # not waited for; the store steps lock sellers in name order and this never waits, so no deadlock.
 # Answers every seller whose row now holds its figures (unchanged, or updated here).
-_WRITE_SCORES = """
+_WRITE_SCORES = f"""
     WITH d AS (
-        SELECT id, score, products, markup
-        FROM unnest(%(ids)s::uuid[], %(scores)s::smallint[], %(products)s::int[], %(markups)s::numeric[])
-            AS d(id, score, products, markup)
+        SELECT id, score, products, markup FROM {_ROWS}
     ), changed AS (
         SELECT s.id FROM sellers s JOIN d ON d.id = s.id
         WHERE (s.score, s.products_matched, s.median_markup) IS DISTINCT FROM (d.score, d.products, d.markup)
@@ -143,27 +150,24 @@ _WRITE_SCORES = """
 """
 
 # The profiles of those sellers, and the deletion of exactly the queue rows their figures answer.
-_WRITE_PROFILES = """
-    WITH d AS (
-        SELECT id, listings, categories, title, in_window, spread, runs, first_seen, last_seen, reasons
-        FROM unnest(%(ids)s::uuid[], %(listings)s::int[], %(categories)s::jsonb[], %(title)s::numeric[],
-                    %(in_window)s::numeric[], %(spread)s::numeric[], %(runs)s::jsonb[],
-                    %(first)s::timestamptz[], %(last)s::timestamptz[], %(reasons)s::jsonb[])
-            AS d(id, listings, categories, title, in_window, spread, runs, first_seen, last_seen, reasons)
-        WHERE id = ANY(%(written)s::uuid[])
+_WRITE_PROFILES = f"""
+    WITH answered AS (
+        SELECT unnest(%(written)s::uuid[]) AS id UNION SELECT unnest(%(gone)s::uuid[])
+    ), d AS (
+        SELECT d.id, listings, categories, title, in_window, spread, runs, first_seen, last_seen, reasons
+        FROM {_ROWS} JOIN unnest(%(written)s::uuid[]) AS w(id) ON w.id = d.id
     ), dequeued AS (
         DELETE FROM seller_profile_queue q
-        USING unnest(%(queue_ids)s::bigint[], %(queue_orgs)s::uuid[], %(queue_sellers)s::uuid[]) AS x(id, org, seller)
+        USING jsonb_to_recordset(%(queued)s) AS x(id bigint, org uuid, seller uuid)
+        JOIN answered a ON a.id = x.seller
         WHERE q.org_id = x.org AND q.seller_id = x.seller AND q.id = x.id
-          AND (x.seller = ANY(%(written)s::uuid[]) OR x.seller = ANY(%(gone)s::uuid[]))
     ), dropped AS (
         DELETE FROM seller_profiles p USING d WHERE p.seller_id = d.id AND d.listings = 0
     )
     INSERT INTO seller_profiles AS p (seller_id, listings_seen, category_ids, median_title_match,
                                       markup_in_window, markup_spread, run_ids, first_seen_at, last_seen_at,
                                       score_reasons, computed_at)
-    SELECT d.id, d.listings, ARRAY(SELECT jsonb_array_elements_text(d.categories)), d.title, d.in_window,
-           d.spread, ARRAY(SELECT jsonb_array_elements_text(d.runs)::uuid), d.first_seen, d.last_seen,
+    SELECT d.id, d.listings, d.categories, d.title, d.in_window, d.spread, d.runs, d.first_seen, d.last_seen,
            d.reasons, now()
     FROM d JOIN sellers s ON s.id = d.id
     WHERE d.listings > 0
@@ -193,26 +197,35 @@ async def write_profiles(conn: Conn, profiles: list[ProfileWrite]) -> int:
 
 
 def _profile_params(profiles: list[ProfileWrite]) -> dict[str, Any]:
-    f = [p.figures for p in profiles]
-    return {
-        "ids": [x.seller_id for x in f],
-        "scores": [p.score for p in profiles],
-        "products": [x.products_matched if x.listings_seen else None for x in f],
-        "markups": [p.median_markup for p in profiles],
-        "listings": [x.listings_seen for x in f],
-        "categories": [Jsonb(sorted(x.category_ids)) for x in f],
-        "title": [_three(x.median_title_match) for x in f],
-        "in_window": [_three(x.markup_in_window) for x in f],
-        "spread": [p.markup_spread for p in profiles],
-        "runs": [Jsonb(sorted(str(r) for r in x.run_ids)) for x in f],
-        "first": [x.first_seen_at for x in f],
-        "last": [x.last_seen_at for x in f],
-        "reasons": [Jsonb([_reason_json(r) for r in p.reasons]) for p in profiles],
-        "gone": [x.seller_id for x in f if x.gone],
-        "queue_ids": [qid for x in f for qid in x.queue_ids],
-        "queue_orgs": [x.org_id for x in f for _ in x.queue_ids],
-        "queue_sellers": [x.seller_id for x in f for _ in x.queue_ids],
-    }
+    rows = []
+    for p in profiles:
+        x = p.figures
+        rows.append({
+            "id": str(x.seller_id),
+            "score": p.score,
+            "products": x.products_matched if x.listings_seen else None,
+            "markup": _text(p.median_markup),
+            "listings": x.listings_seen,
+            "categories": sorted(x.category_ids),
+            "title": _text(_three(x.median_title_match)),
+            "in_window": _text(_three(x.markup_in_window)),
+            "spread": _text(p.markup_spread),
+            "runs": sorted(str(r) for r in x.run_ids),
+            "first_seen": x.first_seen_at and x.first_seen_at.isoformat(),
+            "last_seen": x.last_seen_at and x.last_seen_at.isoformat(),
+            "reasons": [_reason_json(r) for r in p.reasons],
+        })  # fmt: skip
+    queued = [
+        {"id": qid, "org": str(p.figures.org_id), "seller": str(p.figures.seller_id)}
+        for p in profiles
+        for qid in p.figures.queue_ids
+    ]
+    gone = [p.figures.seller_id for p in profiles if p.figures.gone]
+    return {"rows": Jsonb(rows), "queued": Jsonb(queued), "gone": gone}
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _three(value: float | None) -> Decimal | None:
