@@ -184,13 +184,17 @@ async def test_bad_list_parameters_answer_422(
     assert response.status_code == 422 and "detail" in response.json(), response.text
 
 
-async def test_listings_paging_and_bad_cursors(
-    live: LiveServer, demo_org: tuple[Any, dict[str, Any]], make_identity: TokenFactory
-) -> None:
+async def best_scored(client: httpx.AsyncClient, n: int) -> list[dict[str, Any]]:
+    sellers: list[dict[str, Any]] = (await client.get("/sellers", params={"sort": "score", "limit": n})).json()[
+        "sellers"
+    ]
+    return sellers
+
+
+async def test_listings_paging_and_bad_cursors(live: LiveServer, demo_org: tuple[Any, dict[str, Any]]) -> None:
     me, _ = demo_org
     async with live.client(me.token) as client:
-        best = (await client.get("/sellers", params={"sort": "score", "limit": 1})).json()["sellers"][0]
-        other = (await client.get("/sellers", params={"sort": "score", "limit": 2})).json()["sellers"][1]
+        best, other = await best_scored(client, 2)
         path = f"/sellers/{best['id']}/listings"
         first = (await client.get(path, params={"limit": 1})).json()
         assert first["next_cursor"] is not None
@@ -207,7 +211,7 @@ async def test_permissions_and_org_isolation_on_every_new_endpoint(
 ) -> None:
     owner, _ = demo_org
     async with live.client(owner.token) as client:
-        seller = (await client.get("/sellers", params={"sort": "score", "limit": 1})).json()["sellers"][0]
+        [seller] = await best_scored(client, 1)
     reader = await make_identity(permissions=("sellers.read",), org_name=owner.org_name)
     nobody = await make_identity(permissions=(), org_name=owner.org_name)
     stranger = await make_identity()
