@@ -190,9 +190,12 @@ async def set_flagged(conn: Conn, *, org_id: UUID, seller_ids: list[UUID], flagg
         conn,
         SellerRef,
         """
-        UPDATE sellers SET flagged = %(flagged)s, updated_at = now()
-        WHERE org_id = %(org_id)s AND id = ANY(%(ids)s)
-        RETURNING id, display_name
+        WITH changed AS (
+            UPDATE sellers SET flagged = %(flagged)s, updated_at = now()
+            WHERE org_id = %(org_id)s AND id = ANY(%(ids)s)
+            RETURNING id, display_name, normalized_name
+        )
+        SELECT id, display_name FROM changed ORDER BY normalized_name COLLATE "C", id
         """,
         {"org_id": org_id, "ids": seller_ids, "flagged": flagged},
     )
