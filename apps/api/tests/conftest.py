@@ -33,18 +33,19 @@ from tests.support import (
     create_database,
     drop_database,
     make_settings,
+    open_data_dir,
     serve_app,
     with_dbname,
 )
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     configured = os.environ.get("DATABASE_URL")
     if configured:
         yield configured
         return
-    with embedded_postgres(tmp_path_factory.mktemp("embedded-pg")) as url:
+    with open_data_dir("embedded-pg") as data_dir, embedded_postgres(data_dir) as url:
         yield url
 
 

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -289,6 +290,21 @@ def finished_exactly(db_url: str, final: dict[str, Any], org_name: str, *, repea
 # --- the real command in child processes -----------------------------------------------------------
 
 CLI = [sys.executable, "-c", "from app.cli.main import main; main()"]
+
+
+@contextlib.contextmanager
+def open_data_dir(prefix: str) -> Iterator[Path]:
+    """A data folder for an embedded server, below a fresh 0755 folder in the system temp folder; removed after.
+
+    As root the server runs as its own OS user, which must reach the data through every folder above
+    it; pytest's own temp folders are private (0700), so the server would refuse them.
+    """
+    parent = Path(tempfile.mkdtemp(prefix=f"sc-{prefix}-"))
+    parent.chmod(0o755)
+    try:
+        yield parent / "data"
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 def child_env(**extra: str) -> dict[str, str]:

