@@ -95,6 +95,33 @@ def test_collect_completes_a_run_and_prints_a_summary(db_url: str) -> None:
     assert tokens == (0, 0)  # the command acts as the local member without minting a credential
 
 
+def test_collect_ends_with_the_runs_five_best_new_sellers_by_score(db_url: str) -> None:
+    org = _org()
+    result = _collect(db_url, "--categories", "electronics-computers,baby-feeding", "--org", org)
+    assert result.returncode == 0, result.stderr
+    [run] = _runs(db_url, org)
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        scored = conn.execute(
+            """
+            SELECT display_name, score, products_matched FROM sellers
+            WHERE first_seen_run_id = %s AND score IS NOT NULL
+            ORDER BY score DESC, products_matched DESC NULLS LAST, normalized_name COLLATE "C", id
+            """,
+            (run["id"],),
+        ).fetchall()
+    assert len(scored) > 5  # the demo marketplace gives a run more scored new sellers than the list shows
+
+    out = result.stdout
+    heading = out.index(f"Best new sellers by score (of {run['sellers_new']:,} new sellers)")
+    assert heading > out.index("Run id")  # after the summary: the command ends with them
+    rows = []  # the table's body rows, in the order printed
+    for line in out[heading:].splitlines():
+        cells = [c.strip() for c in re.split(r"[│┃]", line) if c.strip()]
+        if len(cells) == 3 and cells[0] != "Seller":
+            rows.append(cells)
+    assert rows == [[s["display_name"], str(s["score"]), f"{s['products_matched']:,}"] for s in scored[:5]]
+
+
 @pytest.mark.timeout(300)
 def test_ctrl_c_pauses_the_run_keeping_finished_items_and_resume_completes_it(db_url: str) -> None:
     org = _org()

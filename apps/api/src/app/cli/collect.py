@@ -30,14 +30,16 @@ from rich.console import Console
 from rich.live import Live
 
 from app.cli.errors import EXIT_COMPLETED, EXIT_INTERRUPTED, EXIT_NOT_COMPLETED, CommandError
-from app.cli.live_view import LiveView, logs_above, summary
+from app.cli.live_view import LiveView, best_new_sellers, logs_above, summary
 from app.cli.orgs import chosen_org
 from app.config import Settings
 from app.db.pool import Pool
 from app.errors import AppError, Conflict
 from app.repositories import org_settings as org_repo
 from app.repositories import runs as runs_repo
+from app.repositories import sellers as sellers_repo
 from app.repositories.runs import RunRow
+from app.repositories.sellers import SellerRow
 from app.runtime import Runtime
 from app.scrapers.factory import marketplace_factory
 from app.security import AUTOMATION, Caller, caller_for_member
@@ -53,6 +55,8 @@ DEFAULT_EMAIL = "cli@localhost"
 # How often the counters are re-read from the run row and the view redrawn. Events update lanes
 # as they arrive; redrawing on every event would cost more than the run itself at low latency.
 REFRESH_SECONDS = 0.25
+# The summary ends with this many of the run's new sellers, best dropshipper score first.
+BEST_NEW_SELLERS = 5
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,8 @@ class _Session:
                     "pause it there, or, if that process is gone, resume again once its lease has expired",
                     exit_code=EXIT_NOT_COMPLETED,
                 )
-            return self._summarize(final, time.monotonic() - started, paused_by_user)
+            best = await self._best_new_sellers(run_id)
+            return self._summarize(final, best, time.monotonic() - started, paused_by_user)
         finally:
             self._remove_sigint()
 
@@ -329,9 +334,18 @@ class _Session:
 
     # --- the end ---------------------------------------------------------------------------------
 
-    def _summarize(self, run: RunRow, elapsed: float, paused_by_user: bool) -> int:
+    async def _best_new_sellers(self, run_id: UUID) -> list[SellerRow]:
+        # The run's end refreshed the profiles of what it stored, so its new sellers' scores are current.
+        async with self.pool.connection() as conn:
+            return await sellers_repo.best_new_of_run(
+                conn, org_id=self.caller.org_id, run_id=run_id, limit=BEST_NEW_SELLERS
+            )
+
+    def _summarize(self, run: RunRow, best: list[SellerRow], elapsed: float, paused_by_user: bool) -> int:
         assert self.options.org is not None
         self.console.print(summary(run, elapsed, org=self.options.org))
+        if run.sellers_new:
+            self.console.print(best_new_sellers(best, new=run.sellers_new))
         if run.status == "paused":
             prefix = "Paused" if paused_by_user else "Paused by the pipeline"
             # soft_wrap: the command must stay on one line to be copied (and grepped), however narrow the terminal.

@@ -26,6 +26,7 @@ from rich.text import Text
 
 from app.models import ActivityEntry
 from app.repositories.runs import RunRow
+from app.repositories.sellers import SellerRow
 from app.services.activity_stream import ActivitySubscription, StreamEvent
 from app.services.runs.lifecycle import Progress
 from app.text import plural as _plural
@@ -182,6 +183,20 @@ def summary(run: RunRow, elapsed: float, *, org: str) -> Panel:
         table.add_row("Sellers in org", f"{run.seller_count_snapshot:,} (when the run stopped)")
     table.add_row("Run id", str(run.id))
     return Panel(table, title=str(run.name), expand=False)
+
+
+def best_new_sellers(sellers: list[SellerRow], *, new: int) -> RenderableType:
+    """The run's best new sellers by dropshipper score (a likelihood with its evidence, not a verdict)."""
+    if not sellers:
+        return Text(f"None of the run's {_counted(new, 'new seller')} has a score yet (no evidence stored).")
+    table = Table(title=f"Best new sellers by score (of {_counted(new, 'new seller')})", title_justify="left")
+    table.add_column("Seller")
+    table.add_column("Score", justify="right")
+    table.add_column("Products matched", justify="right")
+    for seller in sellers:
+        # Text, not a markup string: a seller's name comes from eBay and may hold "[...]".
+        table.add_row(Text(seller.display_name), f"{seller.score}", f"{seller.products_matched or 0:,}")
+    return table
 
 
 def _duration(seconds: float) -> str:

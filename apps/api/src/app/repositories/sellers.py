@@ -142,6 +142,21 @@ async def get_seller(conn: Conn, *, org_id: UUID, seller_id: UUID) -> SellerRow 
     return await fetch_org_row(conn, SellerRow, "sellers", org_id=org_id, row_id=seller_id)
 
 
+async def best_new_of_run(conn: Conn, *, org_id: UUID, run_id: UUID, limit: int) -> list[SellerRow]:
+    """The run's new sellers (first seen in it) with the highest scores; unscored ones are left out."""
+    return await fetch_all(
+        conn,
+        SellerRow,
+        f"""
+        SELECT {_SELLER} FROM sellers
+        WHERE org_id = %(org_id)s AND first_seen_run_id = %(run_id)s AND score IS NOT NULL
+        ORDER BY score DESC, products_matched DESC NULLS LAST, normalized_name COLLATE "C", id
+        LIMIT %(limit)s
+        """,
+        {"org_id": org_id, "run_id": run_id, "limit": limit},
+    )
+
+
 async def insert_manual(conn: Conn, *, org_id: UUID, names: list[tuple[str, str]]) -> list[SellerRow]:
     """Insert (display, normalized) names not yet in the list; returns the rows inserted."""
     if not names:
