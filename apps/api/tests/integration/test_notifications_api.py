@@ -67,7 +67,12 @@ BAD_URLS = [
     ("https://localhost/hook", "names this machine"),
     ("http://api.localhost/hook", "names this machine"),
     ("http://[::1]/hook", "loopback"),
-    ("http://[::ffff:127.0.0.1]/hook", "loopback"),
+    ("http://[::ffff:127.0.0.1]/hook", "IPv4-mapped IPv6"),
+    ("http://[2002:a9fe:a9fe::1]/hook", "6to4 wrapping a link-local"),  # 169.254.169.254 inside
+    ("http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook", "Teredo"),
+    ("http://192.0.0.9/hook", "IETF protocol assignment"),
+    ("http://198.18.0.1/hook", "benchmarking"),
+    ("http://239.1.2.3/hook", "multicast"),
     ("http://2130706433/hook", "loopback"),  # 127.0.0.1 as one number, as resolvers read it
     ("http://127.1/hook", "loopback"),
     ("http://10.1.2.3/hook", "private"),
@@ -75,7 +80,7 @@ BAD_URLS = [
     ("http://172.16.5.4/hook", "private"),
     ("http://[fd00:ec2::254]/latest/meta-data", "private"),  # AWS's IPv6 metadata address
     ("http://169.254.169.254/latest/meta-data/", "link-local"),  # the cloud metadata address
-    ("http://100.100.100.200/hook", "non-public"),  # another cloud's metadata, in shared address space
+    ("http://100.100.100.200/hook", "shared (CGNAT)"),  # another cloud's metadata, in shared address space
     ("http://metadata.google.internal/computeMetadata/v1/", "names this machine"),
     ("http://0.0.0.0/hook", "unspecified"),
     ("ftp://files.example.com/hook", "must start with https://"),
@@ -83,6 +88,9 @@ BAD_URLS = [
     ("hooks.example.com/no-scheme", "must start with https://"),
     ("https:///no-host", "has no host"),
     ("https://hooks.example.com:99999/", "Not a valid URL"),
+    ("https://user:pass@hooks.example.com/", "must not hold a user name or password"),
+    ("https://xn--zz.example.com/", "Not a valid URL"),
+    ("https://a..example.com/", "does not encode as a host name (IDNA)"),
     ("https://hooks.example.com/a b", "must not contain spaces"),
     ("https://hooks.example.com/" + "a" * 2030, "at most 2048 characters"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -43,18 +44,36 @@ def test_the_readme_example_accepts_our_signature_and_nothing_else() -> None:
     [
         ("127.0.0.1", "loopback"),
         ("::1", "loopback"),
-        ("::ffff:10.0.0.1", "private"),
+        ("::ffff:10.0.0.1", "IPv4-mapped IPv6"),
+        ("::ffff:8.8.8.8", "IPv4-mapped IPv6"),  # refused even to a public address: write the IPv4 one
         ("64:ff9b::a9fe:a9fe", "link-local (cloud metadata lives here)"),  # 169.254.169.254 through NAT64
+        ("64:ff9b:1::1", "reserved"),  # local-use NAT64
         ("169.254.169.254", "link-local (cloud metadata lives here)"),
         ("fe80::1", "link-local (cloud metadata lives here)"),
         ("10.20.30.40", "private"),
         ("fd12::1", "private"),
-        ("100.64.0.1", "non-public"),
+        ("100.64.0.1", "shared (CGNAT)"),
+        ("100.100.100.200", "shared (CGNAT)"),  # Alibaba Cloud's metadata address
+        ("192.0.0.9", "IETF protocol assignment"),  # Python 3.11 calls this one global
+        ("192.0.0.170", "IETF protocol assignment"),
+        ("198.18.0.1", "benchmarking"),
+        ("2001:2::1", "benchmarking"),
+        ("192.0.2.1", "documentation"),
+        ("2001:db8::1", "documentation"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+        ("2002:a00:1::1", "6to4 wrapping a private"),  # 10.0.0.1 inside
+        ("2002:7f00:1::1", "6to4 wrapping a loopback"),
         ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
         ("0.0.0.0", "unspecified"),
-        ("240.0.0.1", "private"),
+        ("::", "unspecified"),
+        ("240.0.0.1", "reserved"),
+        ("255.255.255.255", "reserved"),
+        ("192.88.99.1", "reserved"),
+        ("100::1", "reserved"),
         ("8.8.8.8", None),
         ("2606:4700:4700::1111", None),
+        ("2002:808:808::1", None),  # 6to4 wrapping the public 8.8.8.8
     ],
 )
 def test_which_addresses_are_public(address: str, kind: str | None) -> None:
@@ -68,17 +87,53 @@ def test_which_addresses_are_public(address: str, kind: str | None) -> None:
         "http://93.184.215.14:8080/",
         "https://[2606:4700::1111]/h",
         "HTTPS://A.B/",
+        "https://bücher.example/hook",  # an IDN: sent as xn--bcher-kva.example
+        "https://xn--bcher-kva.example/hook",
+        "https://my_hooks.example.com./x",
     ],
 )
 def test_public_urls_are_accepted_without_resolving_them(url: str) -> None:
     check_webhook_url(url, allow_private=False)
 
 
+def test_an_idn_host_is_checked_and_sent_in_its_ascii_form() -> None:
+    target = check_webhook_url("https://Bücher.example:8443/hook", allow_private=False)
+    assert (target.host, target.port) == ("xn--bcher-kva.example", 8443)
+    assert target.url.netloc == b"xn--bcher-kva.example:8443"
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://user:pass@hooks.example.com/", "must not hold a user name or password"),
+        ("https://token@hooks.example.com/", "must not hold a user name or password"),
+        ("https://hooks.example.com\\@10.0.0.1/", "must not hold a user name or password"),
+        ("https://xn--zz.example/", "Not a valid URL"),  # a punycode label that does not decode
+        ("https://☃.example/", "Not a valid URL"),  # a symbol IDNA 2008 does not allow
+        ("https://a..example/", "does not encode as a host name (IDNA)"),
+        ("https://" + "a" * 64 + ".example/", "does not encode as a host name (IDNA)"),
+        ("https://%41.example/", "is not a valid host name or address"),
+        ("https://hooks.example.com:0/", "port 0 is out of range"),
+        ("https://hooks.example.com:99999/", "port 99999 is out of range"),
+        ("https://[fe80::1%25eth0]/", "is not a valid host name or address"),
+        ("https://hooks.example.com/\r\nX: 1", "must not contain spaces or control characters"),
+        ("https://hooks.example.com/" + "a" * 2030, "at most 2048 characters"),
+        ("ftp://hooks.example.com/", "must start with https://"),
+    ],
+)
+def test_malformed_urls_are_refused_even_when_private_addresses_are_allowed(url: str, why: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(why)):
+        check_webhook_url(url, allow_private=True)
+
+
 def test_allowing_private_addresses_lifts_only_the_address_rules() -> None:
     check_webhook_url("http://127.0.0.1:9000/hook", allow_private=True)
     check_webhook_url("http://localhost/hook", allow_private=True)
+    check_webhook_url("http://[::ffff:10.0.0.1]/hook", allow_private=True)
     with pytest.raises(InvalidInput, match="must start with https://"):
         check_webhook_url("file:///etc/passwd", allow_private=True)
+    with pytest.raises(InvalidInput, match="user name or password"):
+        check_webhook_url("http://u:p@127.0.0.1/", allow_private=True)
 
 
 async def test_a_name_is_resolved_and_every_address_checked_when_sent() -> None:

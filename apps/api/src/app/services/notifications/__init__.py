@@ -4,7 +4,7 @@ outbox.py         the hooks: a run's end or a schedule's skipped / missed fire e
                   deliveries in the transaction that records it; the payload `{id, type, created_at,
                   org_id, data}` and its body
 subscriptions.py  webhooks (secret shown once) and e-mail recipients per org; test pings; the delivery log
-targets.py        which webhook URLs and addresses may be sent to (no loopback, private, link-local)
+targets.py        which webhook URLs (httpx.URL, IDNA) and addresses may be sent to (no loopback, private, ...)
 sealing.py        webhook secrets encrypted at rest (AES-GCM), under the configured or the stored key
 signing.py        X-SellerCollection-Signature: t=<unix seconds>,v1=<HMAC-SHA256 of "<t>.<body>">
 webhook.py        one POST to the checked, resolved address, 10 s, the answer's first 1 KB kept

@@ -10,9 +10,7 @@ from app import __version__
 from app.services.notifications.outbox import Event
 from app.services.notifications.result import BODY_LIMIT, TIMEOUT_SECONDS, SendResult, first_kilobyte
 from app.services.notifications.signing import SIGNATURE_HEADER, signature
-from app.services.notifications.targets import resolve_public
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+from app.services.notifications.targets import parse_webhook_url, resolve_public
 
 
 def webhook_client() -> httpx.AsyncClient:
@@ -32,22 +30,24 @@ def webhook_client() -> httpx.AsyncClient:
 
 
 async def post(client: httpx.AsyncClient, *, url: str, event: Event, secret: str, allow_private: bool) -> SendResult:
-    """POST the event to `url`, connecting to the address its host resolves to now (checked unless allowed)."""
-    target = httpx.URL(url)
-    address = await resolve_public(
-        target.host, target.port or _DEFAULT_PORTS[target.scheme], allow_private=allow_private
-    )
+    """POST the event to `url`, connecting to the address its host resolves to now (checked unless allowed).
+
+    The URL is read as when stored; one that does not parse (a row older than a check) raises InvalidInput,
+    recorded as a failed try. Its addresses are checked as resolved now, whatever the name.
+    """
+    target = parse_webhook_url(url)
+    address = await resolve_public(target.host, target.port, allow_private=allow_private)
     body = event.body()
     headers = {
-        "Host": target.netloc.decode("ascii"),
+        "Host": target.url.netloc.decode("ascii"),
         "Content-Type": "application/json",
         SIGNATURE_HEADER: signature(secret, body, int(time.time())),
         "X-SellerCollection-Event": event.type,
         "X-SellerCollection-Event-Id": str(event.id),
     }
     # TLS still names and verifies the URL's host, though the connection goes to the checked address.
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    pinned = target.copy_with(host=address)
+    extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
+    pinned = target.url.copy_with(host=address)
     async with client.stream("POST", pinned, content=body, headers=headers, extensions=extensions) as response:
         raw = b""
         async for chunk in response.aiter_bytes():
