@@ -8,6 +8,7 @@ fires schedules itself, tick by tick with an explicit time.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from app.http.state import server_state
+from app.services.notifications import sealing
 from tests.receivers import WebhookReceiver, delivery_log, readme_verify
 from tests.support import LiveServer, ServerFactory, TokenFactory, leaf_ids, run_event, start_run, terminal
 
@@ -40,6 +42,19 @@ async def subscribe(
 
 def of_type(event_type: str) -> Any:
     return lambda got: any(r.payload["type"] == event_type for r in got)
+
+
+async def best_new_sellers_of(live: LiveServer, run_id: str) -> list[dict[str, Any]]:
+    """The run's five best-scored sellers among those it found first, straight from the table."""
+    async with live.database.pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT id, display_name, score FROM sellers WHERE first_seen_run_id = %s AND score IS NOT NULL "
+                "ORDER BY score DESC, id DESC LIMIT 5",
+                (run_id,),
+            )
+        ).fetchall()
+    return [{"id": str(r["id"]), "name": r["display_name"], "score": r["score"]} for r in rows]
 
 
 async def test_a_runs_completion_arrives_signed_and_the_signature_checks(
@@ -73,7 +88,8 @@ async def test_a_runs_completion_arrives_signed_and_the_signature_checks(
     }
     assert final["sellers_new"] > 0 and final["requests_total"] > 0
     assert data["url"] == f"http://127.0.0.1:8000/runs/{run['id']}"
-    assert data["best_new_sellers"] == []  # sellers have no score yet (issue 20's hook)
+    assert data["best_new_sellers"] == await best_new_sellers_of(live, run["id"])
+    assert len(data["best_new_sellers"]) == 5
     assert [(d["event_type"], d["outcome"], d["status_code"], d["attempt"]) for d in log] == [
         ("run.completed", "delivered", 200, 1)
     ]
@@ -213,3 +229,81 @@ async def test_the_delivery_log_pages_through_every_try_once(
                 break
     assert sorted(d["event_id"] for d in seen) == sorted(sent)
     assert [d["attempted_at"] for d in seen] == sorted((d["attempted_at"] for d in seen), reverse=True)
+
+
+async def test_best_new_sellers_are_the_runs_own_first_found_sellers_by_score(
+    live: LiveServer, make_identity: TokenFactory, receiver: WebhookReceiver
+) -> None:
+    me = await make_identity()
+    async with live.client(me.token) as api:
+        await subscribe(api, receiver, ["run.completed"])
+        ids = leaf_ids((await api.get("/amazon/categories")).json())
+        first, feed = await start_run(live, api, ids[:3], name="First")
+        await feed.until(terminal)
+        await receiver.until(lambda got: len(got) == 1)
+        expected_first = await best_new_sellers_of(live, first["id"])  # the second run changes scores
+        # The second run finds many of the first one's sellers again: they are not new to it.
+        second, feed = await start_run(live, api, ids[1:5], name="Second")
+        await feed.until(terminal)
+        got = await receiver.until(lambda got: len(got) == 2)
+    by_run = {r.payload["data"]["id"]: r.payload["data"] for r in got}
+    best_first, best_second = by_run[first["id"]]["best_new_sellers"], by_run[second["id"]]["best_new_sellers"]
+    assert best_first == expected_first and len(best_first) == 5
+    assert best_second == await best_new_sellers_of(live, second["id"]) and len(best_second) == 5
+    assert not {s["id"] for s in best_first} & {s["id"] for s in best_second}
+    for best in (best_first, best_second):
+        scores = [s["score"] for s in best]
+        assert scores == sorted(scores, reverse=True) and all(isinstance(n, int) for n in scores)
+
+
+# Rows no API call can make (written before a check existed, or by hand), each of which used to raise in
+# the worker: a host that does not decode (IDNA), a secret too short to open, a scheme httpx cannot send.
+POISON = [
+    ("http://xn--zz.example/hook", None),
+    ("https://hooks.example.com/hook", b"\x01"),
+    ("gopher://hooks.example.com/hook", None),
+]
+
+
+async def test_a_poisoned_delivery_is_a_failed_try_and_never_stops_the_others(
+    live: LiveServer, make_identity: TokenFactory, receiver: WebhookReceiver
+) -> None:
+    bad, good = await make_identity(), await make_identity()
+    # More broken deliveries than the worker has slots, all due before the good one.
+    poisoned = POISON * live.runtime.settings.notification_concurrency
+    async with live.database.pool.connection() as conn, conn.transaction():
+        event = await (
+            await conn.execute(
+                "INSERT INTO notification_events (org_id, type, data) VALUES (%s, 'run.failed', '{}') RETURNING id",
+                (bad.org_id,),
+            )
+        ).fetchone()
+        assert event is not None
+        for url, sealed in poisoned:
+            hook_id = uuid.uuid4()
+            good_seal, key_id = await sealing.seal(conn, live.runtime.settings, "whsec_x", subscription_id=hook_id)
+            await conn.execute(
+                "INSERT INTO notification_subscriptions (id, org_id, kind, url, events, secret_sealed, secret_key_id) "
+                "VALUES (%s, %s, 'webhook', %s, '{run.failed}', %s, %s)",
+                (hook_id, bad.org_id, url, sealed or good_seal, key_id),
+            )
+            await conn.execute(
+                "INSERT INTO notification_deliveries (event_id, subscription_id, org_id, next_attempt_at) "
+                "VALUES (%s, %s, %s, now() - interval '1 minute')",
+                (event["id"], hook_id, bad.org_id),
+            )
+    async with live.client(good.token) as api:
+        hook = await subscribe(api, receiver, ["run.failed"])
+        ping = (await api.post(f"/notifications/webhooks/{hook['id']}/test")).json()
+        [got] = await receiver.until(lambda got: len(got) == 1, timeout=20)
+    async with live.client(bad.token) as api:
+        tried = await delivery_log(api, len(poisoned))
+    assert got.event_id == ping["event_id"]
+    assert {t["outcome"] for t in tried} == {"retrying"} and {t["attempt"] for t in tried} == {1}
+    assert all(t["next_attempt_at"] is not None and t["error"] for t in tried)
+    errors = {t["target"]: t["error"] for t in tried}
+    assert errors["http://xn--zz.example/hook"].startswith("Not a valid URL")
+    assert errors["https://hooks.example.com/hook"].startswith("ValueError: ")  # the secret's nonce is too short
+    assert errors["gopher://hooks.example.com/hook"].startswith("Webhook URLs must start with https://")
+    async with live.database.pool.connection() as conn:
+        await conn.execute("DELETE FROM notification_subscriptions WHERE org_id = %s", (bad.org_id,))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.receivers import SmtpSink, delivery_log
-from tests.support import LiveServer, TokenFactory, free_port, leaf_ids, start_run, terminal
+from tests.support import Feed, LiveServer, TokenFactory, free_port, leaf_ids, start_run, terminal
 
 SMTP = SmtpSink(free_port())
 SETTINGS: dict[str, Any] = {"smtp_url": SMTP.url(), "smtp_from": "Runs <runs@sellercollection.test>"}
@@ -79,3 +79,35 @@ async def test_a_test_mail_is_sent_and_logged(live: LiveServer, make_identity: T
         [tried] = await delivery_log(api, 1)
     assert mails[-1]["Subject"] == "[SellerCollection] Test notification"
     assert tried["event_type"] == "ping" and tried["outcome"] == "delivered"
+
+
+async def test_a_run_name_with_line_breaks_adds_no_header_and_non_ascii_arrives_intact(
+    live: LiveServer, make_identity: TokenFactory, smtp: SmtpSink
+) -> None:
+    me = await make_identity()
+    name = "Küche ☃\r\nBcc: evil@example.com"
+    async with live.client(me.token) as api:
+        added = await api.post(
+            "/notifications/emails", json={"address": "ops@example.org", "events": ["run.completed"]}
+        )
+        assert added.status_code == 201, added.text
+        ids = leaf_ids((await api.get("/amazon/categories")).json())
+        run = (await api.post("/collection/runs", json={"category_ids": ids[:1], "name": "placeholder"})).json()
+        # The API refuses control characters in a name; a row written otherwise (older, or by hand) may hold them.
+        async with live.database.pool.connection() as conn:
+            await conn.execute("UPDATE collection_runs SET name = %s WHERE id = %s", (name, run["id"]))
+        before = len(smtp.messages)
+        feed = Feed(live, run["id"])
+        assert (await api.post(f"/collection/runs/{run['id']}/start")).status_code == 200
+        await feed.until(terminal)
+        mails = await smtp.until(before + 1)
+        [tried] = await delivery_log(api, 1)
+    mail, envelope = mails[before], smtp.envelopes[before]
+    assert tried["outcome"] == "delivered"
+    assert envelope == ("runs@sellercollection.test", ["ops@example.org"])
+    assert mail["Bcc"] is None and "evil@example.com" not in envelope[1]
+    assert sorted(mail.keys()) == sorted(
+        ["Subject", "From", "To", "Message-ID", "X-SellerCollection-Event-Id", "Content-Type", "MIME-Version"]
+    )
+    assert mail["Subject"] == "[SellerCollection] Run “Küche ☃ Bcc: evil@example.com” completed"
+    assert "Run: Küche ☃ Bcc: evil@example.com\r\nStatus: completed" in part(mail, "plain")

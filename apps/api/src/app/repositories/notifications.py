@@ -199,6 +199,28 @@ async def record_failure(conn: Conn, *, subscription_id: UUID, disable_after: ti
 WAKE_CHANNEL = "sellercollection_notifications"
 
 
+def _subscribers(
+    org_id: UUID, event_type: NotificationEventType, kinds: list[SubscriptionKind], subscription_id: UUID | None
+) -> Where:
+    subscribers = Where("org_id = %(org_id)s AND kind = ANY(%(kinds)s)", org_id=org_id, kinds=kinds)
+    if subscription_id is None:
+        subscribers.add("enabled AND %(type)s = ANY(events)", type=event_type)
+    else:
+        subscribers.add("id = %(subscription_id)s", subscription_id=subscription_id)
+    return subscribers
+
+
+async def subscribed(
+    conn: Conn, *, org_id: UUID, event_type: NotificationEventType, kinds: list[SubscriptionKind]
+) -> bool:
+    """Whether an enabled subscription of the org wants the event (`enqueue` would store it)."""
+    where = _subscribers(org_id, event_type, kinds, None)
+    found: bool = await fetch_scalar(
+        conn, f"SELECT EXISTS (SELECT 1 FROM notification_subscriptions WHERE {where})", where.params
+    )
+    return found
+
+
 async def enqueue(
     conn: Conn,
     *,
@@ -213,11 +235,7 @@ async def enqueue(
     With `subscription_id`, only that subscription, whatever its events (a test ping). Nothing is
     stored when nobody is subscribed; the id of the stored event otherwise. Workers are woken on commit.
     """
-    subscribers = Where("org_id = %(org_id)s AND kind = ANY(%(kinds)s)", org_id=org_id, kinds=kinds)
-    if subscription_id is None:
-        subscribers.add("enabled AND %(type)s = ANY(events)", type=event_type)
-    else:
-        subscribers.add("id = %(subscription_id)s", subscription_id=subscription_id)
+    subscribers = _subscribers(org_id, event_type, kinds, subscription_id)
     event_id: UUID | None = await fetch_scalar(
         conn,
         f"""

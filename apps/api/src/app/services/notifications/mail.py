@@ -7,7 +7,9 @@ it; `smtps://user:password@host:465` is TLS from the first byte. The user and pa
 from __future__ import annotations
 
 import html
+import unicodedata
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -79,13 +81,25 @@ def describe(event: Event) -> tuple[str, list[tuple[str, str]], str | None]:
     return "Test notification", [("Message", data["message"])], data["url"]
 
 
+def one_line(value: str) -> str:
+    """`value` with every line break, tab and control character as one space, so it stays on its line.
+
+    A run or schedule name holding CR/LF would otherwise end a header (or start a fake one: "Bcc: ...")
+    or a line of the text part; the email package's policy (policy.default) then folds long header
+    values and encodes non-ASCII ones (RFC 2047), and refuses any line break left.
+    """
+    return " ".join("".join(ch if unicodedata.category(ch) != "Cc" else " " for ch in value).split())
+
+
 def message(event: Event, *, sender: str, to: str) -> EmailMessage:
     subject, facts, link = describe(event)
-    facts = [*facts, ("Event", f"{event.type} {event.id}"), ("At", event.created_at.isoformat())]
-    mail = EmailMessage()
+    subject = one_line(subject)
+    facts = [(label, one_line(value)) for label, value in facts]
+    facts += [("Event", f"{event.type} {event.id}"), ("At", event.created_at.isoformat())]
+    mail = EmailMessage(policy=policy.default)
     mail["Subject"] = f"[SellerCollection] {subject}"
-    mail["From"] = sender
-    mail["To"] = to
+    mail["From"] = one_line(sender)
+    mail["To"] = one_line(to)
     mail["Message-ID"] = make_msgid(domain="sellercollection")
     mail["X-SellerCollection-Event-Id"] = str(event.id)
     text = [subject, "", *(f"{label}: {value}" for label, value in facts)]
@@ -103,11 +117,12 @@ def message(event: Event, *, sender: str, to: str) -> EmailMessage:
     return mail
 
 
-async def send(server: SmtpServer, mail: EmailMessage) -> SendResult:
-    """Hand the mail to the server; delivered once it accepted it (250)."""
+async def send(server: SmtpServer, mail: EmailMessage, *, to: str) -> SendResult:
+    """Hand the mail to the server for `to` alone (never recipients read from its headers); delivered on 250."""
     try:
         _refused, reply = await aiosmtplib.send(
             mail,
+            recipients=[to],
             hostname=server.hostname,
             port=server.port,
             username=server.username,

@@ -20,6 +20,7 @@ from app.config import Settings
 from app.db.pool import Conn
 from app.models import NotificationEvent, NotificationEventType, SubscriptionKind
 from app.repositories import notifications as repo
+from app.repositories import sellers as sellers_repo
 from app.repositories.runs import RunRow
 from app.repositories.schedules import FireRow, ScheduleRow
 from app.status import RunStatus
@@ -45,8 +46,12 @@ async def run_ended(conn: Conn, settings: Settings, run: RunRow | None) -> None:
     """Enqueue run.completed / paused / failed / cancelled for a run that just reached that status (or None)."""
     if run is None or run.status not in RUN_EVENTS:
         return
+    event_type, wanted_by = RUN_EVENTS[run.status], kinds(settings)
+    # Nobody to tell (most orgs): no sellers looked up, nothing stored.
+    if not await repo.subscribed(conn, org_id=run.org_id, event_type=event_type, kinds=wanted_by):
+        return
     data = run_data(settings, run, await best_new_sellers(conn, run))
-    await repo.enqueue(conn, org_id=run.org_id, event_type=RUN_EVENTS[run.status], data=data, kinds=kinds(settings))
+    await repo.enqueue(conn, org_id=run.org_id, event_type=event_type, data=data, kinds=wanted_by)
 
 
 async def fire_recorded(conn: Conn, settings: Settings, schedule: ScheduleRow, fire: FireRow) -> None:
@@ -67,13 +72,21 @@ async def fire_recorded(conn: Conn, settings: Settings, schedule: ScheduleRow, f
 
 
 async def best_new_sellers(conn: Conn, run: RunRow) -> list[dict[str, Any]]:
-    """The run's five best new sellers by score, for its event.
+    """The run's five best new sellers by score (those it found first, scored), highest first, for its event.
 
-    The hook for the seller evidence work (issue 20): sellers have no score yet, so there is nothing to
-    rank and the list is empty. Once `sellers.score` exists this returns
-    `[{"name", "score"}, ...]`, highest first, from the sellers the run saw first.
+    The seller list's own "score" order (the same query as `GET /sellers?sort=score`), narrowed to the
+    sellers the run saw first; a seller without a score (no evidence) is not named. Scores are those of
+    the run's end: its eBay phase refreshes its org's profiles once more before the run completes.
     """
-    return []
+    rows = await sellers_repo.list_sellers(
+        conn,
+        org_id=run.org_id,
+        sort=sellers_repo.SORTS["score"],
+        limit=BEST_NEW_SELLERS,
+        min_score=0,
+        first_seen_run_id=run.id,
+    )
+    return [{"id": str(row.id), "name": row.display_name, "score": row.score} for row in rows]
 
 
 def run_data(settings: Settings, run: RunRow, best: list[dict[str, Any]]) -> dict[str, Any]:

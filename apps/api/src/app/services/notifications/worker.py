@@ -121,15 +121,38 @@ class DeliveryWorker:
     # --- one try -----------------------------------------------------------------------------------
 
     async def deliver_one(self) -> bool:
-        """Claim, send and record one due delivery; False when none is due (or all due ones are being sent)."""
+        """Claim, send and record one due delivery; False when none is due (or all due ones are being sent).
+
+        Whatever goes wrong with one delivery (a row no check foresaw, a bug) is that delivery's failed
+        try, retried with backoff like any other: it never stops the slot, nor holds up the deliveries
+        due after it. The try runs in a savepoint, so its partial work is undone while the claim's
+        locks are kept for recording the failure.
+        """
         async with self.pool.connection() as conn, conn.transaction():
             due = await repo.claim_due(conn)
             if due is None:
                 return False
             started = time.perf_counter()
-            result = await self._send(conn, due)
-            await self._record(conn, due, result, duration_ms=round(1000 * (time.perf_counter() - started)))
+            try:
+                async with conn.transaction():
+                    result = await self._send(conn, due)
+                    await self._record(conn, due, result, duration_ms=_ms_since(started))
+            except Exception as exc:
+                logger.exception("notifications: delivery %s (%s) broke; recorded as a failed try", due.id, due.kind)
+                await self._record_broken(conn, due, exc, duration_ms=_ms_since(started))
         return True
+
+    async def _record_broken(self, conn: Conn, due: DueDelivery, exc: Exception, *, duration_ms: int) -> None:
+        """Record a try that raised: a failed try with the error, or (if even that fails) just its next time."""
+        result = SendResult(delivered=False, error=_describe(exc))
+        try:
+            async with conn.transaction():
+                await self._record(conn, due, result, duration_ms=duration_ms)
+        except Exception:
+            logger.exception("notifications: delivery %s could not be logged; only rescheduled", due.id)
+            now = datetime.now(UTC)
+            next_at = retry.next_attempt_at(due.attempts + 1, due.first_attempt_at or now, now)
+            await repo.reschedule(conn, delivery_id=due.id, attempts=due.attempts + 1, next_attempt_at=next_at)
 
     async def _send(self, conn: Conn, due: DueDelivery) -> SendResult:
         event = Event(id=due.event_id, type=due.event_type, created_at=due.event_created_at, org_id=due.org_id,
@@ -151,13 +174,14 @@ class DeliveryWorker:
                 if server is None:
                     return SendResult(delivered=False, error=mail.OFF)
                 assert due.address is not None
-                return await mail.send(server, mail.message(event, sender=self.settings.smtp_from, to=due.address))
+                letter = mail.message(event, sender=self.settings.smtp_from, to=due.address)
+                return await mail.send(server, letter, to=due.address)
         except AppError as exc:
-            return SendResult(delivered=False, error=exc.detail)
+            return SendResult(delivered=False, error=_printable(exc.detail))
         except TimeoutError:
             return SendResult(delivered=False, error=f"No answer within {TIMEOUT_SECONDS:g} s")
         except (httpx.HTTPError, aiosmtplib.SMTPException, OSError) as exc:
-            return SendResult(delivered=False, error=f"{type(exc).__name__}: {exc}".rstrip(": "))
+            return SendResult(delivered=False, error=_describe(exc))
 
     async def _record(self, conn: Conn, due: DueDelivery, result: SendResult, *, duration_ms: int) -> None:
         attempt = due.attempts + 1
@@ -186,3 +210,17 @@ class DeliveryWorker:
         )  # fmt: skip
         logger.info("notifications: %s %s to %s: %s%s", due.event_type, due.event_id, due.kind, outcome,
                     f" ({result.error})" if result.error else "")  # fmt: skip
+
+
+def _ms_since(started: float) -> int:
+    return round(1000 * (time.perf_counter() - started))
+
+
+def _describe(exc: Exception) -> str:
+    """An exception as the delivery log shows it: its type and message, printable, at most 500 characters."""
+    return _printable(f"{type(exc).__name__}: {exc}".rstrip(": "))
+
+
+def _printable(text: str) -> str:
+    """At most 500 characters, control characters (NUL, line breaks from odd data) as spaces."""
+    return "".join(ch if ch.isprintable() else " " for ch in text[:500])
