@@ -50,7 +50,7 @@ async def best_new_sellers_of(live: LiveServer, run_id: str) -> list[dict[str, A
         rows = await (
             await conn.execute(
                 "SELECT id, display_name, score FROM sellers WHERE first_seen_run_id = %s AND score IS NOT NULL "
-                "ORDER BY score DESC, id DESC LIMIT 5",
+                'ORDER BY score DESC, products_matched DESC NULLS LAST, normalized_name COLLATE "C", id LIMIT 5',
                 (run_id,),
             )
         ).fetchall()

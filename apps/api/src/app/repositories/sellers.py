@@ -102,11 +102,8 @@ async def list_sellers(
     flagged: bool | None = None,
     min_score: int | None = None,
     after: tuple[Any, UUID] | None = None,
-    first_seen_run_id: UUID | None = None,
 ) -> list[SellerRow]:
-    """A page of the org's sellers in `sort` order; with `first_seen_run_id`, only those that run found first."""
     where = _matching(org_id, prefix, flagged, min_score)
-    where.add_if(first_seen_run_id is not None, "first_seen_run_id = %(run_id)s", run_id=first_seen_run_id)
     where.params["limit"] = limit
     if after is not None:
         where.add(sort.after, after_value=after[0], after_id=after[1])

@@ -74,18 +74,10 @@ async def fire_recorded(conn: Conn, settings: Settings, schedule: ScheduleRow, f
 async def best_new_sellers(conn: Conn, run: RunRow) -> list[dict[str, Any]]:
     """The run's five best new sellers by score (those it found first, scored), highest first, for its event.
 
-    The seller list's own "score" order (the same query as `GET /sellers?sort=score`), narrowed to the
-    sellers the run saw first; a seller without a score (no evidence) is not named. Scores are those of
-    the run's end: its eBay phase refreshes its org's profiles once more before the run completes.
+    The same query as the end of `sellercollection collect` (`sellers.best_new_of_run`). Scores are those
+    of the run's end: its eBay phase refreshes its org's profiles once more before the run completes.
     """
-    rows = await sellers_repo.list_sellers(
-        conn,
-        org_id=run.org_id,
-        sort=sellers_repo.SORTS["score"],
-        limit=BEST_NEW_SELLERS,
-        min_score=0,
-        first_seen_run_id=run.id,
-    )
+    rows = await sellers_repo.best_new_of_run(conn, org_id=run.org_id, run_id=run.id, limit=BEST_NEW_SELLERS)
     return [{"id": str(row.id), "name": row.display_name, "score": row.score} for row in rows]
 
 
