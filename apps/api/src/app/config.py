@@ -10,10 +10,13 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.errors import quote
 from app.models import Provider
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 # Root's default: as root, the embedded PostgreSQL runs as an OS user of its own, which must reach the
 # data; every folder above this one already lets it (root's home does not, and the wheel would open it).
@@ -52,7 +55,12 @@ class Settings(BaseSettings):
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=20, ge=1)
     migrate_on_start: bool = Field(default=True, description="Apply pending migrations when the app starts.")
-    log_level: str = Field(default="INFO")
+    log_level: LogLevel = Field(default="INFO", description="How much the service logs.")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     # Auth
     session_ttl_hours: int = Field(default=12, ge=1, description="Lifetime of a browser session cookie.")
@@ -304,3 +312,24 @@ class Settings(BaseSettings):
         """What a run records as its provider: "oxylabs", or "oxylabs+ebay_api" when the phases differ."""
         amazon, ebay = self.resolved_provider, self.resolved_ebay_provider
         return amazon if amazon == ebay else f"{amazon}+{ebay}"
+
+
+def setting_name(field: str) -> str:
+    """The environment variable a `Settings` field is read from (its first alias, or the prefixed name)."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"SELLERCOLLECTION_{field.upper()}"
+
+
+def describe_invalid_settings(exc: ValidationError) -> str:
+    """One line per bad setting, named as the user set it; secret values are never shown."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = field if field.isupper() else setting_name(field)
+        secret = any(word in name for word in ("PASSWORD", "SECRET", "TOKEN", "SMTP_URL", "DATABASE_URL", "REDIS_URL"))
+        shown = "" if secret or "input" not in error else f"={quote(error['input'])}"
+        lines.append(f"{name}{shown}: {error['msg']}")
+    return "Invalid settings (environment or .env): " + "; ".join(lines)

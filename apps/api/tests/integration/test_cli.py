@@ -78,3 +78,13 @@ def test_settings_come_from_a_dotenv_file_and_the_cli_names_its_database(db_url:
     assert "Database: postgresql://postgres:***@" in result.stderr and dbname in result.stderr
     assert "s3cret" not in result.stderr
     assert "Database is up to date." in result.stderr
+
+
+def test_a_bad_setting_stops_a_command_with_its_name_and_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SELLERCOLLECTION_LOG_LEVEL=LOUD\n")
+    result = subprocess.run(
+        [*CLI, "migrate"], env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )  # fmt: skip
+    said = result.stdout + result.stderr
+    assert result.returncode == 2, said
+    assert "SELLERCOLLECTION_LOG_LEVEL='LOUD'" in said and "Traceback" not in said

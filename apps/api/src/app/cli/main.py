@@ -16,13 +16,14 @@ from typing import Annotated, ParamSpec
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 
 from app.cli import collect, lists, notifications
 from app.cli.database import local_database
-from app.cli.errors import EXIT_NOT_COMPLETED, reporting_errors
+from app.cli.errors import EXIT_NOT_COMPLETED, CommandError, reporting_errors
 from app.cli.verbosity import quiet_loggers, quiet_logs, with_verbose_option
-from app.config import Settings
+from app.config import Settings, describe_invalid_settings
 from app.db.pool import Pool
 from app.logging_config import configure_logging, logging_config
 from app.main import create_app
@@ -51,7 +52,10 @@ def command(name: str | None = None) -> Callable[[Callable[P, None]], Callable[P
 
 
 def _settings(*, serving: bool = False) -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise CommandError(describe_invalid_settings(exc)) from exc
     configure_logging(settings.log_level)
     quiet_logs(settings, serving=serving)
     # Said every time: two terminals with different settings would otherwise quietly use two databases.
