@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import uuid
@@ -14,6 +15,11 @@ from httpx_sse import aconnect_sse
 
 from app.config import Settings
 from app.main import create_app
+from app.models import ActivityEntry
+from app.repositories import activity_history as history_repo
+from app.repositories import runs as runs_repo
+from app.repositories.activity_history import StoredEvent
+from app.services import activity_feed, activity_history
 from app.services.runs.executor import RunExecutor
 from tests.support import (
     Events,
@@ -139,3 +145,42 @@ async def test_a_pause_reaches_the_executing_process_by_notification(
                 feed.close()
         assert events[-1]["action"] == "cancelled"
         assert not executor(a_server).is_executing(uuid.UUID(run["id"]))
+
+
+async def test_a_finished_runs_feed_waits_for_the_events_another_process_stores(
+    live: LiveServer, other: LiveServer, make_identity: TokenFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This process saw the run paused and never its end (no shared live stream without Redis): its feed
+    serves the terminal events the other process stores moments later, instead of waiting forever on its own."""
+    identity = await make_identity()
+    async with live.client(identity.token) as api:
+        run_id = uuid.UUID((await api.post("/collection/runs", json={"category_ids": CATEGORIES[:1]})).json()["id"])
+        assert (await api.post(f"/collection/runs/{run_id}/cancel")).json()["status"] == "cancelled"
+    pool = live.database.pool
+    async with pool.connection() as conn:
+        await history_repo.replace(conn, run_id=run_id, events=[])  # not stored yet
+        row = await runs_repo.get_run_unscoped(conn, run_id=run_id)
+    assert row is not None
+    other.stream.push(run_id, ActivityEntry.create(0, "run", "paused"))  # the reader's process: a stale view
+
+    looked = asyncio.Event()
+    stored_after = activity_history.stored_after
+
+    async def watched(*args: Any, **kwargs: Any) -> activity_history.StoredHistory:
+        looked.set()
+        return await stored_after(*args, **kwargs)
+
+    monkeypatch.setattr(activity_history, "stored_after", watched)
+    opening = asyncio.create_task(activity_feed.open_feed(pool, other.stream, run=row, last_event_id=None))
+    await looked.wait()  # the reader found nothing stored; now the other process stores the run's end
+    ended = [ActivityEntry.create(0, "run", "paused"), ActivityEntry.create(0, "run", "cancelled")]
+    async with pool.connection() as conn:
+        events = [StoredEvent(seq=n, data=e.model_copy(update={"seq": n}).to_json()) for n, e in enumerate(ended, 1)]
+        await history_repo.replace(conn, run_id=run_id, events=events)
+    feed = await asyncio.wait_for(opening, 30)
+    assert isinstance(feed, activity_feed.StoredFeed)
+    frames = []
+    with contextlib.suppress(StopAsyncIteration):
+        while True:
+            frames.append(await feed.next_frame())
+    assert len(frames) == 2 and b'"cancelled"' in (frames[-1] or b"")

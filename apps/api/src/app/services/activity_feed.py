@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+import stamina
+
 from app.db.pool import Pool
 from app.errors import NotAuthenticated
 from app.models import ActivityEntry
@@ -16,8 +18,18 @@ from app.repositories.activity_history import StoredEvent
 from app.repositories.runs import RunRow
 from app.security import Caller, hash_secret, new_secret
 from app.services import activity_history
+from app.services.activity_history import StoredHistory
 from app.services.activity_stream import ActivityBackend, ActivitySubscription, StreamEvent, sse_frame
 from app.status import TERMINAL_STATUSES
+
+# A finished run's events are stored by the process that ran it, moments after its status changed. A reader on
+# another process whose own stream never saw the end waits this long for them before falling back.
+_HISTORY_WAIT_SECONDS = 5.0
+
+
+class _HistoryNotStoredYet(Exception):
+    pass
+
 
 # A reader that fell behind catches up with writes of up to this many frames (tens of KB), not one per event.
 _FRAMES_PER_WRITE = 64
@@ -63,17 +75,44 @@ async def open_feed(
 
     A finished run is served from the last events stored with it (they end with its terminal
     event, whichever process published it); in the moment before they are stored, from the
-    live stream. A live feed replays what came after `last_event_id`, then live events, until
+    live stream if it holds the end, else after waiting (up to a few seconds) for them. A live feed replays what came after `last_event_id`, then live events, until
     the terminal event or `close()`.
     """
     if run.status in TERMINAL_STATUSES:
-        history = await activity_history.stored_after(pool, run_id=run.id, after_seq=last_event_id)
+        history = await _finished_run_history(pool, stream, run_id=run.id, last_event_id=last_event_id)
         if history.stored:
             return StoredFeed(history.events, last_event_id=last_event_id) if history.events else None
         last = await stream.last_seq(run.id)
         if last is None or (last_event_id is not None and last_event_id >= last):
             return None
     return LiveFeed(stream.subscribe(run.id, last_event_id))
+
+
+async def _finished_run_history(
+    pool: Pool, stream: ActivityBackend, *, run_id: UUID, last_event_id: int | None
+) -> StoredHistory:
+    """The finished run's stored events; waits for them unless this process's live stream already holds the end.
+
+    Without Redis, processes share no live stream: the one that did not run the run to its end would
+    otherwise serve its own stale events and wait forever for a terminal event it never gets.
+    """
+    try:
+        async for attempt in stamina.retry_context(
+            on=_HistoryNotStoredYet, attempts=None, timeout=_HISTORY_WAIT_SECONDS, wait_initial=0.02, wait_max=0.25
+        ):
+            with attempt:
+                history = await activity_history.stored_after(pool, run_id=run_id, after_seq=last_event_id)
+                if history.stored or await _live_stream_ended(stream, run_id):
+                    return history
+                raise _HistoryNotStoredYet
+    except _HistoryNotStoredYet:
+        pass
+    return StoredHistory(stored=False, events=[])
+
+
+async def _live_stream_ended(stream: ActivityBackend, run_id: UUID) -> bool:
+    recent = await stream.recent(run_id)
+    return bool(recent) and recent[-1].terminal
 
 
 class StoredFeed:
