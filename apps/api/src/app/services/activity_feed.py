@@ -75,8 +75,9 @@ async def open_feed(
 
     A finished run is served from the last events stored with it (they end with its terminal
     event, whichever process published it); in the moment before they are stored, from the
-    live stream if it holds the end, else after waiting (up to a few seconds) for them. A live feed replays what came after `last_event_id`, then live events, until
-    the terminal event or `close()`.
+    live stream if it holds the end, else after waiting (up to a few seconds) for them. A live
+    feed replays what came after `last_event_id`, then live events, until the terminal event or
+    `close()`.
     """
     if run.status in TERMINAL_STATUSES:
         history = await _finished_run_history(pool, stream, run_id=run.id, last_event_id=last_event_id)
