@@ -263,6 +263,10 @@ class RunResponse(BaseModel):
     ebay_pages_skipped: int = Field(
         default=0, description="Result pages not fetched: no listing inside the window, or the exact matches ended."
     )
+    listings_read: int = Field(default=0, description="eBay listings on the result pages the run read.")
+    listings_with_seller: int = Field(
+        default=0, description="Of `listings_read`, those with a readable seller line (their sellers were stored)."
+    )
     seller_count_snapshot: int | None
     trigger: RunTrigger = "manual"
     preset_id: UUID | None = None
@@ -288,6 +292,13 @@ class RunResponse(BaseModel):
     @property
     def cost_per_new_seller(self) -> float | None:
         return round(float(self.upstream_cost) / self.sellers_new, 4) if self.sellers_new else None
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Seller-line coverage: listings_with_seller / listings_read (null before a page was read)."
+    )
+    @property
+    def seller_coverage(self) -> float | None:
+        return round(self.listings_with_seller / self.listings_read, 4) if self.listings_read else None
 
 
 class RunList(BaseModel):

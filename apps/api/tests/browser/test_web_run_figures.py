@@ -233,6 +233,14 @@ def test_a_run_finished_before_the_page_opened_shows_the_apis_figures(
     expect(page.locator(".sellers-line")).to_contain_text(f"{final['seller_count_snapshot']:,} sellers in the list")
     expect(page.locator("#live-chip")).to_have_text("Ended")
     expect(page.locator('#feed li[data-action="complete"]')).to_have_count(1)  # the stored events, replayed
+    # The run's seller-line coverage, as the API counts it (the demo shows every seller line).
+    assert final["listings_read"] == final["listings_with_seller"] > 0 and final["seller_coverage"] == 1
+    coverage = page.locator('[data-metric="seller_coverage"]')
+    expect(coverage).to_have_text("100.0%")
+    expect(coverage).to_have_attribute(
+        "title", f"{final['listings_read']:,} of {final['listings_read']:,} listings with a readable seller line"
+    )
+    assert float(coverage.get_attribute("data-value") or "nan") == final["seller_coverage"]
     _no_card_twice(page)
 
     # The runs table lists it with its requests and cost.
@@ -240,6 +248,7 @@ def test_a_run_finished_before_the_page_opened_shows_the_apis_figures(
     row = page.locator(f'tr[data-run-id="{run["id"]}"]')
     expect(row.locator('td[data-col="requests"]')).to_have_text(f"{final['requests_total']:,}")
     expect(row.locator('td[data-col="cost"]')).to_have_text(_usd(final["upstream_cost"]))
+    expect(row.locator('td[data-col="seller_coverage"]')).to_have_text(f"{100 * final['seller_coverage']:.1f}%")
     assert page_errors == []
 
 

@@ -12,7 +12,8 @@
 `sellers_by_query[query]` lists the result pages of that search, one list of sellers per page; a
 next-page link is rendered while more pages follow. eBay pages use the current card layout unless
 `layout` asks for another: "list" (s-item with s-item__seller-info-text), "etrs" (s-item with the
-seller in s-item__etrs-text), or "unknown" (listings whose seller line no parser knows). Like eBay,
+seller in s-item__etrs-text), or "unknown" (listings whose seller line no parser knows). A seller
+marked `unreadable` is shown in that unknown markup whatever the page's layout (a partial page). Like eBay,
 the fake shows gallery view (no seller lines) to a URL that does not ask for list view (`_dmd=1`)
 when `default_view="gallery"`.
 
@@ -92,6 +93,8 @@ class FakeSeller:
     # Top Rated sellers are shown as one "name 99.5% positive (1.2K)" span in a badge container.
     top_rated: bool = False
     item_id: str | None = None
+    # Shown to a person, but in markup no parser knows (as the "unknown" layout shows every seller).
+    unreadable: bool = False
 
 
 def card_feedback_count(count: int) -> str:
@@ -291,7 +294,8 @@ def render_search_page(
     """
     render = _RENDERERS["gallery" if gallery else layout]
     items = [_placeholder("card" if gallery else layout)] + [
-        render(query, seller, index, price) for index, seller in enumerate(sellers)
+        (_unknown_item if seller.unreadable and not gallery else render)(query, seller, index, price)
+        for index, seller in enumerate(sellers)
     ]
     results_class = "srp-results srp-grid clearfix" if gallery else "srp-results srp-list clearfix"
     heading = (

@@ -81,6 +81,11 @@ def test_collect_completes_a_run_and_prints_a_summary(db_url: str) -> None:
     assert re.search(rf"Run id\s+{run['id']}", out)
     assert f"{run['sellers_found']:,} found, {run['sellers_new']:,} new" in out
     assert f"{run['products_searched']:,} searched / {run['products_total']:,} found" in out
+    # The demo shows every seller line: the run read them all, and says so.
+    assert run["listings_read"] == run["listings_with_seller"] > 0
+    assert re.search(
+        rf"Seller lines\s+{run['listings_with_seller']:,} of {run['listings_read']:,} listings \(100\.0 %\)", out
+    )
     assert re.search(rf"Org\s+{org}\s", out)
     assert "Resume with" not in out
 

@@ -179,6 +179,7 @@ def summary(run: RunRow, elapsed: float, *, org: str) -> Panel:
     table.add_row("Failed items", f"{run.failed_items:,}")
     table.add_row("Requests", _requests_line(run))
     table.add_row("Cost", _cost_line(run))
+    table.add_row("Seller lines", _coverage_line(run))
     if run.seller_count_snapshot is not None:
         table.add_row("Sellers in org", f"{run.seller_count_snapshot:,} (when the run stopped)")
     table.add_row("Run id", str(run.id))
@@ -217,6 +218,14 @@ def _requests_line(run: RunRow) -> str:
     total = sum(totals.values())
     skipped = f"; {run.ebay_pages_skipped:,} pages skipped" if run.ebay_pages_skipped else ""
     return f"{total:,} ({detail}){skipped}" if detail else f"{total:,}{skipped}"
+
+
+def _coverage_line(run: RunRow) -> str:
+    """'1,180 of 1,200 listings (98.3 %)', or 'no result page read'."""
+    if not run.listings_read:
+        return "no result page read"
+    share = 100 * run.listings_with_seller / run.listings_read
+    return f"{run.listings_with_seller:,} of {run.listings_read:,} listings ({share:.1f} %)"
 
 
 def _cost_line(run: RunRow) -> str:

@@ -37,6 +37,9 @@ class RunRow:
     upstream_requests: dict[str, dict[str, int]]
     upstream_cost: Decimal
     ebay_pages_skipped: int
+    # Migration 076: listings on the result pages read, and those with a readable seller line.
+    listings_read: int
+    listings_with_seller: int
     seller_count_snapshot: int | None
     journal_seq: int | None
     created_by: UUID | None

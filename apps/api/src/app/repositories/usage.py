@@ -1,4 +1,4 @@
-"""A run's upstream requests, cost and skipped pages (columns of `collection_runs`)."""
+"""A run's upstream requests, cost, skipped pages and seller-line coverage (columns of `collection_runs`)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,16 @@ from app.db.pool import Conn
 
 
 async def add_usage(
-    conn: Conn, *, run_id: UUID, requests: dict[str, dict[str, int]], cost: Decimal, pages_skipped: int
+    conn: Conn,
+    *,
+    run_id: UUID,
+    requests: dict[str, dict[str, int]],
+    cost: Decimal,
+    pages_skipped: int,
+    listings_read: int = 0,
+    listings_with_seller: int = 0,
 ) -> None:
-    """Add request counts (by provider and kind), cost and skipped pages to the run, in one statement."""
+    """Add request counts (by provider and kind), cost, skipped pages and listings read to the run, in one statement."""
     await conn.execute(
         """
         UPDATE collection_runs SET
@@ -32,8 +39,17 @@ async def add_usage(
             ),
             upstream_cost = upstream_cost + %(cost)s,
             ebay_pages_skipped = ebay_pages_skipped + %(skipped)s,
+            listings_read = listings_read + %(listings_read)s,
+            listings_with_seller = listings_with_seller + %(listings_with_seller)s,
             updated_at = now()
         WHERE id = %(run_id)s
         """,
-        {"run_id": run_id, "requests": Jsonb(requests), "cost": cost, "skipped": pages_skipped},
+        {
+            "run_id": run_id,
+            "requests": Jsonb(requests),
+            "cost": cost,
+            "skipped": pages_skipped,
+            "listings_read": listings_read,
+            "listings_with_seller": listings_with_seller,
+        },
     )

@@ -89,7 +89,7 @@ async def run_history(caller: AutomationDep, pool: PoolDep, limit: Limit100 = 50
 
 @router.get("/runs/export", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 async def export_runs(caller: AutomationDep, pool: PoolDep) -> Response:
-    """Finished runs as CSV: requests by kind, pages skipped, cost and cost per new seller, sellers found."""
+    """Finished runs as CSV: requests by kind, pages skipped, seller-line coverage, cost and cost per new seller."""
     body = await run_export.runs_csv(pool, caller=caller)
     return Response(
         body,

@@ -1,4 +1,5 @@
-"""Finished runs as CSV: what each run asked of its upstreams, what it cost, and what it found."""
+"""Finished runs as CSV: what each run asked of its upstreams, what it cost, what it found, and how much of
+what it read had a readable seller line."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ MAX_RUNS = 10_000
 COLUMNS = (
     "id", "name", "status", "provider", "started_at", "completed_at", "duration_seconds", "categories",
     "products_searched", "sellers_found", "sellers_new", "requests_total", *KINDS, "ebay_pages_skipped",
+    "listings_read", "listings_with_seller", "seller_coverage",
     "cost_usd", "cost_per_new_seller_usd", "requests_per_new_seller",
 )  # fmt: skip
 
@@ -30,6 +32,8 @@ def _row(run: FinishedRunRow) -> list[object]:
         run.completed_at and run.completed_at.isoformat(),
         None if run.duration_seconds is None else round(run.duration_seconds, 1), run.categories_count,
         run.products_searched, run.sellers_found, new, total, *by_kind.values(), run.ebay_pages_skipped,
+        run.listings_read, run.listings_with_seller,
+        f"{run.listings_with_seller / run.listings_read:.4f}" if run.listings_read else "",
         f"{cost:.4f}", f"{cost / new:.4f}" if new else "", f"{total / new:.2f}" if new else "",
     ]  # fmt: skip
 

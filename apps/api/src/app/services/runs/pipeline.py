@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
 from app.repositories import usage as usage_repo
 from app.repositories.items import CategoryPayload, ProductPayload, WorkItem
-from app.scrapers.base import EbaySeller, Marketplace, PriceWindow
+from app.scrapers.base import EbaySearchPage, EbaySeller, Marketplace, PriceWindow
 from app.scrapers.prices import parse_price, to_cents
 from app.services.activity_stream import ActivityBackend
 from app.services.parallel_runner import (
@@ -57,6 +58,12 @@ logger = logging.getLogger(__name__)
 FOUND_SELLERS_NAMED = 3
 # A run pauses once at least this many answers could not be read and they outnumber the readable ones.
 LAYOUT_PAUSE_MIN = 3
+# A result page under this share of listings with a readable seller line gets a `layout` error event
+# (it still yields what it read); a run whose last COVERAGE_PAGES pages together stay under
+# COVERAGE_PAUSE pauses, as one whose pages cannot be read at all does.
+COVERAGE_WARN = 0.9
+COVERAGE_PAUSE = 0.5
+COVERAGE_PAGES = 10
 
 
 class RunFailed(AppError):
@@ -65,14 +72,27 @@ class RunFailed(AppError):
 
 @dataclass
 class LayoutWatch:
-    """Answers of the current phase that were read, and those whose page layout was not understood."""
+    """Answers of the current phase that were read, those whose page layout was not understood, and
+    the seller-line coverage of the last result pages read (listings, listings with a seller)."""
 
     read: int = 0
     unreadable: int = 0
+    pages: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=COVERAGE_PAGES))
 
     @property
     def mostly_unreadable(self) -> bool:
         return self.unreadable >= LAYOUT_PAUSE_MIN and self.unreadable > self.read
+
+    @property
+    def recent_coverage(self) -> tuple[int, int]:
+        """Listings with a readable seller line, and listings, over the last pages read."""
+        return sum(seller for _, seller in self.pages), sum(listings for listings, _ in self.pages)
+
+    @property
+    def coverage_low(self) -> bool:
+        """The last COVERAGE_PAGES pages, all read, together under COVERAGE_PAUSE."""
+        with_seller, listings = self.recent_coverage
+        return len(self.pages) == COVERAGE_PAGES and with_seller < COVERAGE_PAUSE * listings
 
 
 @dataclass
@@ -171,8 +191,9 @@ async def _flush_usage(ctx: RunContext, *, force: bool = False) -> None:
         return
     async with ctx.pool.connection() as conn:
         await usage_repo.add_usage(
-            conn, run_id=ctx.run_id, requests=delta.requests, cost=delta.cost, pages_skipped=delta.pages_skipped
-        )
+            conn, run_id=ctx.run_id, requests=delta.requests, cost=delta.cost, pages_skipped=delta.pages_skipped,
+            listings_read=delta.listings_read, listings_with_seller=delta.listings_with_seller,
+        )  # fmt: skip
 
 
 def _layout_failure(ctx: RunContext, exc: Exception) -> CollectionPausedException | None:
@@ -186,6 +207,38 @@ def _layout_failure(ctx: RunContext, exc: Exception) -> CollectionPausedExceptio
     return CollectionPausedException(
         f"the page layout was not understood: {watch.unreadable} of {watch.read + watch.unreadable} answers "
         f"could not be read (last: {exc.detail})",
+        reason="layout",
+    )
+
+
+async def _page_coverage(ctx: RunContext, page: EbaySearchPage, worker_id: int, fields: dict[str, Any]) -> None:
+    """Count a result page's listings and seller lines; a page under COVERAGE_WARN says so in the feed.
+
+    The page still yields every seller it read: a partial page is reported, never dropped.
+    """
+    listings, with_seller = len(page.listings), page.listings_with_seller
+    ctx.meter.read_listings(listings, with_seller)
+    if not listings:
+        return
+    ctx.layout.pages.append((listings, with_seller))
+    if with_seller < COVERAGE_WARN * listings:
+        await ctx.emit(
+            create_activity_event(
+                worker_id, "ebay", "error", error_type="layout", url=page.url,
+                error_message=f"{listings - with_seller} of {listings} listings without a readable seller",
+                **fields,
+            )
+        )  # fmt: skip
+
+
+def _coverage_pause(ctx: RunContext) -> CollectionPausedException | None:
+    """The pause to raise when the last pages read together had too few readable seller lines."""
+    if not ctx.layout.coverage_low:
+        return None
+    with_seller, listings = ctx.layout.recent_coverage
+    return CollectionPausedException(
+        f"seller lines could not be read: {listings - with_seller} of {listings} listings on the last "
+        f"{COVERAGE_PAGES} result pages had no readable seller",
         reason="layout",
     )
 
@@ -382,6 +435,16 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
             sellers=_named(found, new, known) or None,
         )
     )  # fmt: skip
+    await _announce_stored(ctx, new, known, worker_id)
+    # Checked once the product's sellers are stored: what its pages yielded is kept, and a resume
+    # does not search it again.
+    if (pause := _coverage_pause(ctx)) is not None:
+        raise pause
+    return len(new)
+
+
+async def _announce_stored(ctx: RunContext, new: list[str], known: list[str], worker_id: int) -> None:
+    """The pipeline's events for a product's stored sellers: those already known, then the new ones."""
     stored: list[tuple[ActivityAction, list[str], str]] = [
         ("deduped", known, "seller_dedupe"),
         ("inserted", new, "seller_insert"),
@@ -393,7 +456,6 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
                     0, "ebay", action, items_count=len(names), operation_type=operation, source_worker_id=worker_id
                 )
             )
-    return len(new)
 
 
 async def _search_pages(
@@ -432,6 +494,7 @@ async def _search_pages(
             forced = partial(search, list_view_forced=True)
             result = await call_upstream(ctx, forced, worker_id=worker_id, phase="ebay", fields=fields, is_retry=True)
         ctx.layout.read += 1
+        await _page_coverage(ctx, result, worker_id, fields)
         for seller in result.sellers:
             key = normalize_name(seller.username)
             if key:

@@ -1,11 +1,13 @@
-"""What a run asks of its upstreams and what that costs.
+"""What a run asks of its upstreams and what that costs, and how much of what it read had a seller line.
 
 Every upstream answer is counted by provider and kind: `best_sellers` and `ebay_page` for first
 tries, `retry` for every further try of the same request (transient errors, the list-view retry
 of an unreadable page), `rate_limited` for answers that were 429s. The counts accumulate here
 and the pipeline adds them to the run (`drain`) about once a second and at every phase end, so a
 crash loses at most a second of counts. Cost is priced when counted, per 1,000 requests of each provider; 429s are not
-billed (Oxylabs bills none, and eBay's Browse API bills nothing at all).
+billed (Oxylabs bills none, and eBay's Browse API bills nothing at all). The listings of every
+eBay result page read, and those with a readable seller line (the run's seller-line coverage),
+travel the same way.
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ class UsageDelta:
     requests: dict[str, dict[str, int]]
     cost: Decimal
     pages_skipped: int
+    listings_read: int = 0
+    listings_with_seller: int = 0
 
     @property
     def empty(self) -> bool:
-        return not self.requests and not self.pages_skipped
+        return not self.requests and not self.pages_skipped and not self.listings_read
 
 
 class RequestMeter:
@@ -47,6 +51,8 @@ class RequestMeter:
         self._pending: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         self._cost = Decimal(0)
         self._skipped = 0
+        self._listings = 0
+        self._with_seller = 0
         self.total = 0  # every request counted in this process, for progress between flushes
 
     def count(self, provider: str, kind: RequestKind) -> None:
@@ -58,15 +64,24 @@ class RequestMeter:
     def skip_pages(self, pages: int) -> None:
         self._skipped += max(0, pages)
 
+    def read_listings(self, listings: int, with_seller: int) -> None:
+        """A result page read: its listings, and how many of them had a readable seller line."""
+        self._listings += listings
+        self._with_seller += with_seller
+
     def drain(self) -> UsageDelta:
         delta = UsageDelta(
             requests={provider: dict(kinds) for provider, kinds in self._pending.items()},
             cost=self._cost,
             pages_skipped=self._skipped,
+            listings_read=self._listings,
+            listings_with_seller=self._with_seller,
         )
         self._pending.clear()
         self._cost = Decimal(0)
         self._skipped = 0
+        self._listings = 0
+        self._with_seller = 0
         return delta
 
 

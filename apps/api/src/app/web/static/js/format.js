@@ -25,6 +25,10 @@ export function usd(dollars) {
 }
 
 /** An estimate in dollars, to the cent: "$1.35". */
+/** A run's seller-line coverage, "98.3%" ("–" before it read a result page). */
+export const coverage = (run) => (run.seller_coverage === null || run.seller_coverage === undefined ? "–" : `${(100 * run.seller_coverage).toFixed(1)}%`);
+/** "1,180 of 1,200 listings with a readable seller line". */
+export const coverageDetail = (run) => (run.listings_read ? `${nf.format(run.listings_with_seller)} of ${nf.format(run.listings_read)} listings with a readable seller line` : "No result page read yet");
 export const usdRounded = (dollars) => (dollars === null || dollars === undefined ? "–" : usdLarge.format(dollars));
 
 /** A running time in whole seconds: "9 s", "3 min 20 s", "1 h 5 min". */

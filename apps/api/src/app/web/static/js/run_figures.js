@@ -8,7 +8,7 @@
 // they are first to know: the phase (eBay pages are being fetched) and the status (paused,
 // resumed, ended), until an answer asked for after them says the same.
 
-import { h, num, usd, usdRounded, clockTime, timeLeft, OPEN_STATUSES } from "./format.js";
+import { h, num, usd, usdRounded, clockTime, timeLeft, coverage, coverageDetail, OPEN_STATUSES } from "./format.js";
 import { percent, PHASE_WORD } from "./progress.js";
 
 const PHASES = ["amazon", "ebay", "done"];
@@ -78,6 +78,8 @@ export class RunFigures {
       KIND_ROWS.flatMap(([kind, label]) => [h("dt", { class: "sub", text: label }), this.kindCells.get(kind)]),
       h("dt", { text: "eBay pages not needed", title: "No listing inside the price window, or the exact matches ended: not fetched, not paid" }), this.pagesSkipped,
       h("dt", { text: "Failed items" }), this.failed,
+      h("dt", { text: "Seller lines read", title: "Listings on the eBay result pages read that had a readable seller line" }),
+      h("dd", {}, this.metric("seller_coverage")),
       this.costLabel, h("dd", {}, this.metric("cost")),
       this.projectedLabel, this.projectedCell,
       h("dt", { text: "Cost per new seller" }), this.perSeller);
@@ -170,6 +172,8 @@ export class RunFigures {
     this.setMetric("sellers_new", num(r.sellers_new), r.sellers_new);
     this.setMetric("requests", num(r.requests_total), r.requests_total);
     this.setMetric("cost", usd(r.upstream_cost), r.upstream_cost);
+    this.setMetric("seller_coverage", coverage(r), r.seller_coverage);
+    for (const el of this.metrics.get("seller_coverage")) if (el.title !== coverageDetail(r)) el.title = coverageDetail(r);
     this.setMetric("eta", etaText(status, this.shownPhase, forecast), OPEN_STATUSES.has(status) && forecast ? forecast.eta_seconds : null);
     this.renderBar(this.catBar, r.categories_completed, r.categories_total);
     // Before the Amazon phase has listed them, the number of products is not known: no "0 / 0".

@@ -2,7 +2,7 @@
 // polled every few seconds while the tab is visible, and the finished runs table.
 
 import { api } from "./api.js";
-import { h, num, usd, statusBadge, errorBox, dateTime, duration, activeMs, OPEN_STATUSES } from "./format.js";
+import { h, num, usd, statusBadge, errorBox, dateTime, duration, activeMs, coverage, coverageDetail, OPEN_STATUSES } from "./format.js";
 import { progressCard } from "./progress.js";
 
 const POLL_MS = 3000;
@@ -82,7 +82,7 @@ function newRunForm(catalogue, presets, app) {
 
 function runsTable(runs) {
   if (!runs.length) return h("p", { class: "empty", text: "No finished runs yet. Pick categories and start one." });
-  const head = ["Name", "Status", "Started", "Active time", "Categories", "Products", "Sellers found / new", "Requests", "Cost", "Snapshot"];
+  const head = ["Name", "Status", "Started", "Active time", "Categories", "Products", "Sellers found / new", "Requests", "Cost", "Seller lines", "Snapshot"];
   return h("div", { class: "table-wrap" }, h("table", { class: "runs" },
     h("thead", {}, h("tr", {}, head.map((t) => h("th", { scope: "col", text: t })))),
     h("tbody", {}, runs.map((r) => h("tr", { dataset: { runId: r.id, status: r.status } },
@@ -96,6 +96,7 @@ function runsTable(runs) {
       h("td", { class: "num", text: `${num(r.sellers_found)} / ${num(r.sellers_new)}` }),
       h("td", { class: "num", dataset: { col: "requests" }, text: num(r.requests_total) }),
       h("td", { class: "num", dataset: { col: "cost" }, text: usd(r.upstream_cost) }),
+      h("td", { class: "num", dataset: { col: "seller_coverage" }, text: coverage(r), title: coverageDetail(r) }),
       h("td", { class: "num", text: num(r.seller_count_snapshot) }))))));
 }
 
