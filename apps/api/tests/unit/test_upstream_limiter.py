@@ -1,8 +1,10 @@
-"""The adaptive limiter on a fake clock: slow start, halving, pacing learned from accepted answers, probing."""
+"""The adaptive limiter on a fake clock: the cautious start, slow start, halving, pacing learned from accepted
+answers and from the first 429's Retry-After, holds, probing."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -22,14 +24,14 @@ class Clock:
         self.now += seconds
 
 
-async def answer(limiter: AdaptiveLimiter, outcome: Outcome) -> None:
+async def answer(limiter: AdaptiveLimiter, outcome: Outcome, retry_after: float | None = None) -> None:
     async with limiter.slot() as report:
-        report(outcome)
+        report(outcome, retry_after)
 
 
 async def test_slow_start_doubles_then_halves_once_per_burst_of_refusals() -> None:
     clock = Clock()
-    limiter = AdaptiveLimiter(5, clock=clock, sleep=clock.sleep)
+    limiter = AdaptiveLimiter(5, start_seconds=0, clock=clock, sleep=clock.sleep)
     assert limiter.concurrency_limit == 1
     for expected in (2, 3, 4, 5, 5):
         await answer(limiter, "ok")
@@ -131,3 +133,103 @@ async def test_a_fixed_cap_per_second_is_kept() -> None:
     # aiolimiter allows a burst of max_rps, then paces: 60 requests need at least 10 / 50 s beyond it.
     assert loop.time() - started >= 0.15
     assert limiter.state.max_rps == 50
+
+
+async def test_the_start_keeps_one_request_in_flight_for_its_first_moments_then_slow_start_grows() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(5, start_seconds=0.65, clock=clock, sleep=clock.sleep)
+    limits = []
+    for _ in range(8):
+        await answer(limiter, "ok")
+        limits.append(limiter.concurrency_limit)
+        clock.now += 0.15
+    # Answers at 0, 0.15, ..., 0.6 s after the first send change nothing; from 0.75 s on, one slot each.
+    assert limits == [1, 1, 1, 1, 1, 2, 3, 4]
+
+
+async def learned_after(clock: Clock, limiter: AdaptiveLimiter, accepted: int, gap: float) -> None:
+    """`accepted` answers, one every `gap` seconds from the first send."""
+    for _ in range(accepted):
+        await answer(limiter, "ok")
+        clock.now += gap
+
+
+async def test_the_first_429_with_retry_after_paces_at_the_rate_observed_until_the_upstream_accepts_again() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(5, clock=clock, sleep=clock.sleep)
+    await learned_after(clock, limiter, accepted=4, gap=0.15)  # sent at 0, 0.15, 0.3, 0.45
+    # Refused at 0.6 s, retry after 1 s: 4 accepted (and half of one) over the 1.6 s until then.
+    await answer(limiter, "rate_limited", retry_after=1.0)
+    assert limiter.state.paced_rps == pytest.approx(4.5 / 1.6, abs=0.01)
+    # The concurrency is halved as well (AIMD), never below one.
+    assert limiter.concurrency_limit == 1
+
+
+async def test_a_long_retry_after_spreads_the_burst_over_the_wait() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(5, clock=clock, sleep=clock.sleep)
+    # 100 accepted within 5 s, then "come back in 55 s": a limit of about 100 a minute, not 20 a second.
+    await learned_after(clock, limiter, accepted=100, gap=0.05)
+    await answer(limiter, "rate_limited", retry_after=55.0)
+    assert limiter.state.paced_rps == pytest.approx(100.5 / 60.0, abs=0.01)
+
+
+async def test_answers_sent_before_the_refusal_came_and_answered_after_it_count_too() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(5, start_seconds=0, clock=clock, sleep=clock.sleep)
+    await learned_after(clock, limiter, accepted=2, gap=0.25)  # sent at 0 and 0.25 s; limit 3 now
+    early, refused = limiter.slot(), limiter.slot()
+    report_early = await early.__aenter__()
+    report_refused = await refused.__aenter__()  # both sent at 0.5 s
+    clock.now += 0.1
+    late = limiter.slot()
+    report_late = await late.__aenter__()  # sent at 0.6 s, after the refused one
+    clock.now += 0.05
+    report_refused("rate_limited", 1.0)
+    await refused.__aexit__(None, None, None)
+    assert limiter.state.paced_rps == pytest.approx(2.5 / 1.5, abs=0.01)  # sent at 0.5 s, retry at 1.5 s
+    report_early("ok")
+    await early.__aexit__(None, None, None)
+    assert limiter.state.paced_rps == pytest.approx(3.5 / 1.5, abs=0.01)
+    # Granted after the refused request: the stretch reaches to its send.
+    report_late("ok")
+    await late.__aexit__(None, None, None)
+    assert limiter.state.paced_rps == pytest.approx(4.5 / 1.6, abs=0.01)
+    # A request sent after the refusal came says nothing more about that first stretch.
+    await answer(limiter, "ok")
+    assert limiter.state.paced_rps == pytest.approx(4.5 / 1.6, abs=0.01)
+
+
+async def test_after_a_hold_the_waiting_requests_leave_one_pace_apart() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(5, clock=clock, sleep=clock.sleep)
+    await learned_after(clock, limiter, accepted=4, gap=0.15)
+    await answer(limiter, "rate_limited", retry_after=1.0)
+    refused_at = clock.now
+    pace = 1 / (limiter.state.paced_rps or 0)
+    sent = []
+    for _ in range(3):
+        async with limiter.slot() as report:
+            sent.append(clock.now)
+            report("ok")
+    assert sent[0] == pytest.approx(refused_at + 1.0)
+    assert [b - a for a, b in itertools.pairwise(sent)] == pytest.approx([pace, pace], rel=0.01)
+
+
+async def test_later_429s_cut_the_learned_pace_by_a_tenth_and_a_429_without_retry_after_learns_from_the_window() -> (
+    None
+):
+    clock = Clock()
+    limiter = AdaptiveLimiter(5, clock=clock, sleep=clock.sleep)
+    await learned_after(clock, limiter, accepted=4, gap=0.15)
+    await answer(limiter, "rate_limited", retry_after=1.0)
+    learned = limiter.state.paced_rps or 0
+    await learned_after(clock, limiter, accepted=30, gap=0.01)  # accepted fast lately: the 10 % cut decides
+    await answer(limiter, "rate_limited", retry_after=1.0)
+    assert limiter.state.paced_rps == pytest.approx(learned * 0.9, abs=0.01)
+
+    # Without a Retry-After there is no wait to spread the burst over: the rate accepted lately.
+    other = AdaptiveLimiter(5, clock=clock, sleep=clock.sleep)
+    await learned_after(clock, other, accepted=20, gap=0.1)
+    await answer(other, "rate_limited")
+    assert other.state.paced_rps == pytest.approx(20 / 2.0 * 0.97, rel=0.01)

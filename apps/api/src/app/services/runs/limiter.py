@@ -1,15 +1,27 @@
 """How hard a run may press its upstream: adaptive concurrency, a learned request rate, a fixed cap.
 
-- Concurrency (AIMD): up to `max_concurrency` requests in flight. It starts at one and gains a
-  slot per success (slow start) until the first refusal; from then on every success adds
+- Concurrency (AIMD): up to `max_concurrency` requests in flight. It starts at one, stays there for
+  the first CAUTIOUS_START_SECONDS, then gains a slot per success (slow start) until the first
+  refusal. The cautious start is for strict upstreams: one allowing a few requests a second with a
+  second's worth of burst runs dry within it, and refuses the one request in flight instead of a
+  doubled round of them (against R = 3 at 150 ms, one refusal instead of four); an upstream without
+  a limit loses about half a second of the run. From the first refusal on, every success adds
   1/limit (one more slot per round of successes), and a 429 or a timeout halves the limit (at
   most once per round, so one burst of refusals is one decrease). The limit never drops below 1.
 - Rate: a 429 means more requests per second than the upstream allows, which no concurrency
   limit expresses (one request in flight at 150 ms is already 6.6 req/s). So the first 429 starts
-  pacing at the rate the upstream was *accepting* over the last few seconds (a touch below it);
-  a later 429 cuts the pace by 10 %. Every `probe_every` clean successes the pace rises (1 %, then
-  doubling per clean probe) to find out whether more is allowed. Probing is counted in requests,
-  not seconds, so only about one request in a few hundred is refused however slow the upstream.
+  pacing. With a Retry-After, at the rate observed until then: the requests the upstream accepted
+  since the first one was sent (and half of one: what it had left when it refused was somewhere
+  between none and one), over the time from that first send until the upstream will accept again
+  (the refused request's send + Retry-After). That counts the burst an upstream lets through
+  at the start against the wait it then imposes, so the pace is what the upstream grants on
+  average, not its burst. Without a Retry-After, at the rate it was *accepting* over the last few
+  seconds (a touch below it). A later 429 cuts the pace by 10 % (AIMD's decrease). Every
+  `probe_every` clean successes the pace rises (1 %, then doubling per clean probe) to find out
+  whether more is allowed. Probing is counted in requests, not seconds, so only about one request
+  in a few hundred is refused however slow the upstream.
+- Holds: a 429's Retry-After also moves the next paced slot past the hold, so the requests that
+  waited it out leave one pace apart, not all at once when it ends.
 - Cap: `max_rps` (the provider's `..._MAX_RPS` setting) is a fixed ceiling, kept by aiolimiter.
 
 Nothing here retries: callers report each outcome, and the pipeline decides what to do next.
@@ -26,11 +38,41 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from aiolimiter import AsyncLimiter
 
 Outcome = Literal["ok", "rate_limited", "timeout", "error"]
+
+
+class Report(Protocol):
+    """A request's outcome, told to the limiter; `retry_after` (seconds) with a 429 that carried one."""
+
+    def __call__(self, outcome: Outcome, retry_after: float | None = None) -> None: ...
+
+
+@dataclass
+class _FirstRefusal:
+    """What the first 429 with a Retry-After says about the upstream's rate, while its answers come in.
+
+    Requests sent before the refusal came may still be in flight when it is reported; the ones of
+    them that are accepted count too (they arrive during the hold, before anything new is sent),
+    and the stretch they were granted in reaches to the last one's send.
+    """
+
+    first: float  # when the first request was sent
+    last: float  # the latest send counted: the refused request's, or a later accepted one's
+    retry_after: float
+    reported: float  # when the refusal came: requests sent before it and accepted count too
+    accepted: int
+
+    @property
+    def rate(self) -> float:
+        # From the first send until the upstream accepts again. What it had left when it refused
+        # is somewhere in [0, 1) request: count half.
+        span = max(self.last - self.first + self.retry_after, 1e-3)
+        return max(MIN_RATE, (self.accepted + 0.5) / span)
+
 
 # Accepted requests are counted over this window to learn the upstream's rate.
 RATE_WINDOW_SECONDS = 3.0
@@ -43,6 +85,8 @@ PACED_BACKOFF = 0.9
 PROBE_STEP = 0.01
 MAX_PROBE_STEP = 0.25
 MIN_RATE = 0.1
+# One request in flight for this long before slow start adds slots (see the module docstring).
+CAUTIOUS_START_SECONDS = 0.65
 
 
 @dataclass(frozen=True)
@@ -62,6 +106,7 @@ class AdaptiveLimiter:
         *,
         max_rps: float | None = None,
         probe_every: int = 100,
+        start_seconds: float = CAUTIOUS_START_SECONDS,
         fixed: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -72,6 +117,7 @@ class AdaptiveLimiter:
         self.max_rps = max_rps if max_rps else None
         self._cap = AsyncLimiter(max_rps, 1) if max_rps else None
         self._probe_every = probe_every
+        self._start_seconds = start_seconds
         self._clock = clock
         self._sleep = sleep
         # Slow start: one request, then one more slot per success (doubling every round) until the
@@ -90,7 +136,10 @@ class AdaptiveLimiter:
         self._probe_step = PROBE_STEP
         self._next_slot = 0.0
         self._clean = 0
-        self._accepted: deque[float] = deque()
+        # Accepted requests over the last RATE_WINDOW_SECONDS: (answered, sent).
+        self._accepted: deque[tuple[float, float]] = deque()
+        self._first_sent: float | None = None  # the first request's send: where the observed rate starts
+        self._first_refusal: _FirstRefusal | None = None
         self._changed = asyncio.Condition()
 
     @property
@@ -107,8 +156,8 @@ class AdaptiveLimiter:
         return max(1, math.floor(self._limit))
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[Callable[[Outcome], None]]:
-        """Wait for a slot (concurrency, pace, cap); yields `report(outcome)` for the request's outcome.
+    async def slot(self) -> AsyncIterator[Report]:
+        """Wait for a slot (concurrency, pace, cap); yields `report(outcome, retry_after)` for the request's outcome.
 
         A request that never reports (cancelled, an unexpected exception) releases its slot as an
         `error`, which changes nothing but the count in flight.
@@ -116,16 +165,23 @@ class AdaptiveLimiter:
         async with self._changed:
             await self._changed.wait_for(lambda: self._in_flight < self.concurrency_limit)
             self._in_flight += 1
-        reported: list[Outcome] = []
+        reported: list[tuple[Outcome, float | None]] = []
         sent = self._clock()
+
+        def report(outcome: Outcome, retry_after: float | None = None) -> None:
+            reported.append((outcome, retry_after))
+
         try:
             await self._pace()
             if self._cap is not None:
                 await self._cap.acquire()
             sent = self._clock()
-            yield reported.append
+            if self._first_sent is None:
+                self._first_sent = sent
+            yield report
         finally:
-            self._finish(reported[0] if reported else "error", sent)
+            outcome, retry_after = reported[0] if reported else ("error", None)
+            self._finish(outcome, sent, retry_after)
             async with self._changed:
                 self._changed.notify_all()
 
@@ -138,15 +194,16 @@ class AdaptiveLimiter:
         if slot > now:
             await self._sleep(slot - now)
 
-    def _finish(self, outcome: Outcome, sent: float) -> None:
+    def _finish(self, outcome: Outcome, sent: float, retry_after: float | None = None) -> None:
         self._in_flight -= 1
         if self._fixed:
             return
         now = self._clock()
         if outcome == "ok":
             self._successes += 1
-            self._accepted.append(now)
-            step = 1.0 if self._slow_start else 1.0 / self._limit
+            self._accepted.append((now, sent))
+            self._count_accepted(sent)
+            step = (1.0 if self._started(now) else 0.0) if self._slow_start else 1.0 / self._limit
             self._limit = min(float(self.max_concurrency), self._limit + step)
             if self._rate is not None:
                 self._clean += 1
@@ -164,11 +221,49 @@ class AdaptiveLimiter:
             # Likewise the pace: a request sent before the pace last changed was sent too fast by a
             # pace that no longer applies.
             if outcome == "rate_limited" and sent > self._paced_at:
-                self._on_refusal(now)
-        while self._accepted and self._accepted[0] < now - RATE_WINDOW_SECONDS:
+                if retry_after is not None and self._rate is None:
+                    self._learn_from_first_refusal(now, sent, retry_after)
+                else:
+                    self._on_refusal(now)
+            if outcome == "rate_limited" and retry_after is not None and self._rate is not None:
+                # The requests waiting out the hold leave one pace apart when it ends, not at once.
+                self._next_slot = max(self._next_slot, now + retry_after)
+        while self._accepted and self._accepted[0][0] < now - RATE_WINDOW_SECONDS:
             self._accepted.popleft()
 
+    def _started(self, now: float) -> bool:
+        """Past the cautious start: slow start may add slots."""
+        return self._first_sent is not None and now - self._first_sent >= self._start_seconds
+
+    def _count_accepted(self, sent: float) -> None:
+        """Refine the first 429's rate with the answers to requests sent before the refused one."""
+        refusal = self._first_refusal
+        if refusal is None:
+            return
+        if sent <= refusal.reported:
+            # Sent before the refusal came, answered after it: the upstream granted it too.
+            refusal.accepted += 1
+            refusal.last = max(refusal.last, sent)
+            self._rate = refusal.rate
+        else:
+            self._first_refusal = None  # answers to requests sent since then say nothing more about it
+
+    def _learn_from_first_refusal(self, now: float, sent: float, retry_after: float) -> None:
+        """The pace from the rate observed until the first 429: accepted requests over first send .. retry time."""
+        first = self._first_sent if self._first_sent is not None else sent
+        # Every success so far (nothing is sent between the refusal and the end of its hold),
+        # granted until the latest of their sends and the refused one.
+        last = max([sent, *(at for _, at in self._accepted)])
+        self._first_refusal = _FirstRefusal(
+            first=first, last=last, retry_after=retry_after, reported=now, accepted=self._successes
+        )
+        self._rate = self._first_refusal.rate
+        self._paced_at = now
+        self._clean = 0
+        self._probe_step = PROBE_STEP
+
     def _on_refusal(self, now: float) -> None:
+        self._first_refusal = None
         self._clean = 0
         self._probe_step = PROBE_STEP
         if not self._accepted:
@@ -180,7 +275,7 @@ class AdaptiveLimiter:
             return
         # From the oldest acceptance still in the window (a hold before it would dilute the rate),
         # over at least a second: a first burst answered within 150 ms says nothing about a rate.
-        window = max(1.0, now - self._accepted[0])
+        window = max(1.0, now - self._accepted[0][0])
         learned = max(MIN_RATE, len(self._accepted) / window * BACKOFF_MARGIN)
         # A refusal while already paced means the pace was too high: never answer it by speeding up.
         self._rate = learned if self._rate is None else max(MIN_RATE, min(learned, self._rate * PACED_BACKOFF))

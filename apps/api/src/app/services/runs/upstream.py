@@ -141,7 +141,7 @@ async def _attempt(ctx: RunContext, call: Callable[[], Awaitable[T]], recorder: 
         try:
             result = await call()
         except RateLimited as exc:
-            report("rate_limited")
+            report("rate_limited", exc.retry_after)
             await recorder.rate_limited(exc)
             raise
         except UpstreamError as exc:
