@@ -97,6 +97,25 @@ async def test_probing_raises_the_pace_after_clean_answers() -> None:
     assert limiter.state.paced_rps == pytest.approx(start * 1.01 * 1.02 * 1.04, rel=0.01)
 
 
+async def test_a_pace_learned_from_a_retry_after_is_probed_four_times_as_often_until_refused() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(5, probe_every=40, clock=clock, sleep=clock.sleep)
+    await learned_after(clock, limiter, accepted=4, gap=0.15)
+    await answer(limiter, "rate_limited", retry_after=1.0)
+    start = limiter.state.paced_rps or 0
+    for _ in range(30):
+        await answer(limiter, "ok")
+    assert limiter.state.paced_rps == pytest.approx(start * 1.01 * 1.02 * 1.04, rel=0.01)  # every 10
+    await answer(limiter, "rate_limited", retry_after=1.0)
+    refused = limiter.state.paced_rps or 0
+    for _ in range(39):
+        await answer(limiter, "ok")
+    assert limiter.state.paced_rps == refused  # every 40 from now on
+    await answer(limiter, "ok")
+    assert limiter.state.paced_rps == pytest.approx(refused * 1.01, abs=0.006)
+    assert limiter.state.paced_rps != refused
+
+
 async def test_at_most_limit_requests_are_in_flight() -> None:
     limiter = AdaptiveLimiter(3, fixed=True)
     inside = 0
@@ -223,13 +242,28 @@ async def test_later_429s_cut_the_learned_pace_by_a_tenth_and_a_429_without_retr
     limiter = AdaptiveLimiter(5, clock=clock, sleep=clock.sleep)
     await learned_after(clock, limiter, accepted=4, gap=0.15)
     await answer(limiter, "rate_limited", retry_after=1.0)
-    learned = limiter.state.paced_rps or 0
     await learned_after(clock, limiter, accepted=30, gap=0.01)  # accepted fast lately: the 10 % cut decides
+    paced = limiter.state.paced_rps or 0
     await answer(limiter, "rate_limited", retry_after=1.0)
-    assert limiter.state.paced_rps == pytest.approx(learned * 0.9, abs=0.01)
+    assert limiter.state.paced_rps == pytest.approx(paced * 0.9, abs=0.01)
 
     # Without a Retry-After there is no wait to spread the burst over: the rate accepted lately.
     other = AdaptiveLimiter(5, clock=clock, sleep=clock.sleep)
     await learned_after(clock, other, accepted=20, gap=0.1)
     await answer(other, "rate_limited")
     assert other.state.paced_rps == pytest.approx(20 / 2.0 * 0.97, rel=0.01)
+
+
+async def test_the_rate_is_also_observed_from_when_slow_start_began_pressing() -> None:
+    clock = Clock()
+    limiter = AdaptiveLimiter(5, start_seconds=0.65, clock=clock, sleep=clock.sleep)
+    # One request in flight, answered at 0, 0.15, ..., 0.75 s: an upstream with more to give than was asked.
+    await learned_after(clock, limiter, accepted=6, gap=0.15)
+    clock.now = 100.8
+    await learned_after(clock, limiter, accepted=20, gap=0.02)  # slow start presses from 0.75 s on
+    clock.now = 101.2
+    await answer(limiter, "rate_limited", retry_after=1.0)
+    from_first = (26 + 0.5) / (1.2 + 1.0)
+    from_pressing = (20 + 0.5) / (1.2 - 0.75 + 1.0)
+    assert from_pressing > from_first
+    assert limiter.state.paced_rps == pytest.approx(from_pressing, abs=0.01)

@@ -18,7 +18,9 @@
   average, not its burst. Without a Retry-After, at the rate it was *accepting* over the last few
   seconds (a touch below it). A later 429 cuts the pace by 10 % (AIMD's decrease). Every
   `probe_every` clean successes the pace rises (1 %, then doubling per clean probe) to find out
-  whether more is allowed. Probing is counted in requests, not seconds, so only about one request
+  whether more is allowed; a pace learned from a Retry-After errs low (the stretch it counts may
+  include moments the upstream had more to give), so until a refusal while paced it is probed
+  every `probe_every / 4`. Probing is counted in requests, not seconds, so only about one request
   in a few hundred is refused however slow the upstream.
 - Holds: a 429's Retry-After also moves the next paced slot past the hold, so the requests that
   waited it out leave one pace apart, not all at once when it ends.
@@ -61,17 +63,33 @@ class _FirstRefusal:
     """
 
     first: float  # when the first request was sent
+    pressing: float | None  # when slow start began adding slots (None: refused before)
     last: float  # the latest send counted: the refused request's, or a later accepted one's
     retry_after: float
     reported: float  # when the refusal came: requests sent before it and accepted count too
     accepted: int
+    accepted_pressing: int  # of `accepted`, those sent since `pressing`
+
+    def count(self, sent: float) -> None:
+        self.accepted += 1
+        if self.pressing is not None and sent >= self.pressing:
+            self.accepted_pressing += 1
+        self.last = max(self.last, sent)
 
     @property
     def rate(self) -> float:
-        # From the first send until the upstream accepts again. What it had left when it refused
-        # is somewhere in [0, 1) request: count half.
-        span = max(self.last - self.first + self.retry_after, 1e-3)
-        return max(MIN_RATE, (self.accepted + 0.5) / span)
+        """Accepted over the time from the first send until the upstream accepts again.
+
+        Also from when slow start began: while one request was in flight the upstream may have
+        had more to give than was asked (a token bucket that sat full), which would count as a
+        slower rate. The faster of the two. What the upstream had left when it refused is
+        somewhere in [0, 1) request: count half.
+        """
+        stretches = [(self.accepted, self.first)]
+        if self.pressing is not None and self.accepted_pressing:
+            stretches.append((self.accepted_pressing, self.pressing))
+        rates = [(n + 0.5) / max(self.last - start + self.retry_after, 1e-3) for n, start in stretches]
+        return max(MIN_RATE, *rates)
 
 
 # Accepted requests are counted over this window to learn the upstream's rate.
@@ -139,6 +157,9 @@ class AdaptiveLimiter:
         # Accepted requests over the last RATE_WINDOW_SECONDS: (answered, sent).
         self._accepted: deque[tuple[float, float]] = deque()
         self._first_sent: float | None = None  # the first request's send: where the observed rate starts
+        self._eager = False  # probing often: the pace is the first 429's, not yet refused
+        self._pressing_since: float | None = None  # when slow start added its first slot
+        self._accepted_pressing = 0  # accepted requests sent since then
         self._first_refusal: _FirstRefusal | None = None
         self._changed = asyncio.Condition()
 
@@ -203,11 +224,17 @@ class AdaptiveLimiter:
             self._successes += 1
             self._accepted.append((now, sent))
             self._count_accepted(sent)
+            if self._pressing_since is not None and sent >= self._pressing_since:
+                self._accepted_pressing += 1
             step = (1.0 if self._started(now) else 0.0) if self._slow_start else 1.0 / self._limit
+            if step and self._pressing_since is None:
+                self._pressing_since = now
             self._limit = min(float(self.max_concurrency), self._limit + step)
             if self._rate is not None:
                 self._clean += 1
-                if self._clean >= self._probe_every:
+                # The pace learned from the first 429 errs low: it is probed four times as often
+                # until a refusal while paced says it has been found.
+                if self._clean >= (self._probe_every // 4 if self._eager else self._probe_every):
                     self._clean = 0
                     self._rate *= 1 + self._probe_step
                     self._probe_step = min(MAX_PROBE_STEP, self._probe_step * 2)
@@ -242,8 +269,7 @@ class AdaptiveLimiter:
             return
         if sent <= refusal.reported:
             # Sent before the refusal came, answered after it: the upstream granted it too.
-            refusal.accepted += 1
-            refusal.last = max(refusal.last, sent)
+            refusal.count(sent)
             self._rate = refusal.rate
         else:
             self._first_refusal = None  # answers to requests sent since then say nothing more about it
@@ -255,15 +281,18 @@ class AdaptiveLimiter:
         # granted until the latest of their sends and the refused one.
         last = max([sent, *(at for _, at in self._accepted)])
         self._first_refusal = _FirstRefusal(
-            first=first, last=last, retry_after=retry_after, reported=now, accepted=self._successes
-        )
+            first=first, pressing=self._pressing_since, last=last, retry_after=retry_after, reported=now,
+            accepted=self._successes, accepted_pressing=self._accepted_pressing,
+        )  # fmt: skip
         self._rate = self._first_refusal.rate
+        self._eager = True
         self._paced_at = now
         self._clean = 0
         self._probe_step = PROBE_STEP
 
     def _on_refusal(self, now: float) -> None:
         self._first_refusal = None
+        self._eager = False
         self._clean = 0
         self._probe_step = PROBE_STEP
         if not self._accepted:
