@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     price_max_multiplier: float = Field(default=2.2, gt=0, description="eBay price window high end, x Amazon price.")
     ebay_pages_per_product: int = Field(default=3, ge=1, le=10)
     run_lease_seconds: float = Field(default=30.0, gt=1, description="A run whose executor misses this is taken over.")
+    db_outage_pause_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="A run waiting this long for the database pauses (it resumes by itself once the database is back).",
+    )
     workers: int = Field(default=5, ge=1, le=20, description="Most upstream requests in flight per run phase.")
     upstream_attempts: int = Field(default=3, ge=1, description="Tries per upstream request on transient errors.")
     rate_limit_retries: int = Field(default=8, ge=0, description="429 answers tolerated per upstream request.")

@@ -111,6 +111,8 @@ ActivityAction = Literal[
     "uploading", "deduped", "inserted", "updated",
     # run lifecycle
     "started", "paused", "resumed", "cancelled", "failed",
+    # the run waits for its database (duration_ms: how long so far), and it answers again
+    "waiting_for_database", "database_back",
     # stream control
     "gap",
 ]  # fmt: skip
@@ -282,6 +284,11 @@ class RunResponse(BaseModel):
         description="Time the run has been going since it started, pauses left out (null before it starts)."
     )
     paused_seconds: float = Field(description="Time the run has spent paused, the ongoing pause included.")
+    waiting_for_database_since: datetime | None = Field(
+        default=None,
+        description="Set while the run's executor waits for the database to answer again (null otherwise; "
+        "only the process executing the run knows).",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -368,6 +375,9 @@ class RunProgress(BaseModel):
         default=None, description="Requests/s the run keeps to after a 429 (None: unpaced)."
     )
     max_rps: float | None = Field(default=None, description="The provider's fixed requests/s cap, if any.")
+    waiting_for_database_since: datetime | None = Field(
+        default=None, description="Set while the run waits for the database (executing here)."
+    )
 
 
 class CategoryOut(BaseModel):

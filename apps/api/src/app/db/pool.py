@@ -79,6 +79,12 @@ class Database:
             return False
 
 
+# How long the pool keeps re-trying one lost connection. Its waits double each time, so after a long
+# outage the next try could be a minute away although the server is back; giving up early lets the
+# next borrower start a fresh attempt at once (the pool grows again on demand).
+POOL_RECONNECT_SECONDS = 10.0
+
+
 def make_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> Pool:
     # Autocommit: a lone statement needs no BEGIN/COMMIT round trips; multi-statement work uses
     # `conn.transaction()` explicitly.
@@ -92,6 +98,7 @@ def make_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> Pool:
         open=False,
         name="sellercollection",
         reset=_discard_if_left_in_pipeline_mode,
+        reconnect_timeout=POOL_RECONNECT_SECONDS,
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import psycopg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -13,7 +15,10 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from app.db.outage import is_database_fault
 from app.errors import AppError, TooManyRequests, quote
+
+logger = logging.getLogger(__name__)
 
 
 def error_response(status_code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -81,7 +86,26 @@ def _http_exception_handler(table: MethodTable) -> Callable[[Request, Exception]
     return handle
 
 
+# What a client is told to wait before asking again while the database is away.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+async def _handle_database_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A database outage is the service's temporary state, not a bug: 503 with Retry-After. Other errors stay 500."""
+    if not is_database_fault(exc):
+        raise exc
+    logger.warning("answering 503: the database does not answer (%s)", exc)
+    return error_response(
+        503,
+        "The database is not available right now; try again shortly",
+        {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def register_error_handlers(app: FastAPI, routers: Sequence[APIRouter]) -> None:
     app.add_exception_handler(AppError, _handle_app_error)
+    # PoolTimeout is an OperationalError; anything these classes hold that is not an outage is re-raised (500).
+    for database_error in (psycopg.OperationalError, psycopg.InterfaceError):
+        app.add_exception_handler(database_error, _handle_database_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler(MethodTable(routers)))

@@ -153,12 +153,13 @@ async def mark_finished(
     return await cur.fetchone() is not None
 
 
-async def release_in_flight(conn: Conn, *, run_id: UUID) -> None:
-    """Items a stopped executor was working on go back to the queue."""
+async def release_in_flight(conn: Conn, *, run_id: UUID, refund_attempts: bool = False) -> None:
+    """Items a stopped executor was working on go back to the queue (with their attempt given back, if asked)."""
     await conn.execute(
-        "UPDATE collection_items SET status = 'pending', updated_at = now() "
+        "UPDATE collection_items SET status = 'pending', updated_at = now(), "
+        "attempts = CASE WHEN %(refund)s THEN greatest(attempts - 1, 0) ELSE attempts END "
         "WHERE run_id = %(run_id)s AND status = 'processing'",
-        {"run_id": run_id},
+        {"run_id": run_id, "refund": refund_attempts},
     )
 
 

@@ -4,7 +4,8 @@ Guarantees (each covered by tests):
 - every task is handed to exactly one worker, and `task_done()` is called exactly once per `get()`;
 - at most `max_workers` tasks are in flight; idle workers block on the queue, they never poll;
 - an exception from `process_task` is a failure: it is recorded (task + exception) in `failures`
-  and raises the shared consecutive-failure counter; any success resets it;
+  and raises the shared consecutive-failure counter; any success resets it. A database fault
+  (`app.db.outage`) is not: it stops the run (reason "database") and its task counts as unprocessed;
 - at `MAX_CONSECUTIVE_FAILURES` in a row, or on `cancel()`, the run stops promptly: no new task
   starts and in-flight tasks are *cancelled* (their work is repeated on resume, which is safe
   because callers commit each item's results atomically). `run` then raises
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 from app import metrics
+from app.db.outage import is_database_fault
 from app.models import ActivityAction, ActivityEntry
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ R = TypeVar("R")
 MAX_WORKERS = 5
 MAX_CONSECUTIVE_FAILURES = 5
 
-StopReason = Literal["failures", "cancelled", "layout"]
+StopReason = Literal["failures", "cancelled", "layout", "database"]
 
 
 # The runner's name for the one event model (fields, wire form and the `gap` constructor live there).
@@ -179,6 +181,12 @@ class ParallelCollectionRunner:
                     state.unprocessed.append(task)
                     self._stop("layout" if exc.reason == "layout" else "cancelled", str(exc), current_worker=worker_id)
                 except Exception as exc:
+                    if is_database_fault(exc):
+                        # The database stayed away longer than the run may wait: not the task's
+                        # failure and not the upstream's. The task is done again after the outage.
+                        state.unprocessed.append(task)
+                        self._stop("database", f"database unavailable: {exc}", current_worker=worker_id)
+                        continue
                     self.failures.append(TaskFailure(task=task, error=exc, worker_id=worker_id))
                     if state.stop_reason is not None:
                         # Finished failing after the stop (its cancellation arrived too late): keep

@@ -32,16 +32,19 @@ from uuid import UUID
 import psutil
 
 from app.config import Settings
+from app.db.outage import is_database_fault
 from app.db.pool import Pool, connect_dedicated
 from app.errors import AppError
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
+from app.repositories.runs import RunRow
 from app.scrapers.base import Marketplace
 from app.services.activity_history import finish_feed
 from app.services.activity_stream import ActivityBackend
 from app.services.notifications import outbox
 from app.services.parallel_runner import ActivityEvent, CollectionPausedException, create_activity_event
 from app.services.runs import org_settings
+from app.services.runs.outage import DATABASE_UNAVAILABLE
 from app.services.runs.pipeline import RunContext, RunFailed, run_amazon_phase, run_ebay_phase
 from app.status import RunPhase, RunStatus
 
@@ -123,14 +126,25 @@ class RunExecutor:
 
     async def _maintain(self) -> None:
         interval = self.settings.run_lease_seconds / 3
+        clock = asyncio.get_running_loop().time
+        # After a database outage every lease looks lapsed, the live owners' too: orphans are adopted
+        # only once the database has answered long enough for their owners to have renewed.
+        grace = 2 * self.settings.run_lease_seconds
+        answering_since: float | None = clock() - grace
         while True:
             await asyncio.sleep(interval)
             try:
                 await self.renew()
-                if self._adopt:
+                if answering_since is None:
+                    answering_since = clock()
+                if self._adopt and clock() - answering_since >= grace:
                     await self.adopt_orphans()
-            except Exception:
-                logger.exception("run executor maintenance failed; retrying in %.1fs", interval)
+            except Exception as exc:
+                if not is_database_fault(exc):
+                    logger.exception("run executor maintenance failed; retrying in %.1fs", interval)
+                    continue
+                answering_since = None
+                logger.warning("run executor maintenance: the database does not answer (%s); our runs stay ours", exc)
 
     async def _control_loop(self) -> None:
         poll = self.settings.run_control_poll_seconds
@@ -340,50 +354,119 @@ class RunExecutor:
         return self._marketplaces[provider]
 
     async def _execute(self, ctx: RunContext) -> None:
+        """Run the phases to the end; a database outage is waited out and the run goes on from where it was."""
         run_id = ctx.run_id
-        try:
-            async with self.pool.connection() as conn:
-                run = await runs_repo.get_run_unscoped(conn, run_id=run_id)
-            assert run is not None
-            if run.phase is RunPhase.AMAZON:
-                await run_amazon_phase(ctx)
-            await run_ebay_phase(ctx)
-            self._settle(run_id)
-            async with self.pool.connection() as conn, conn.transaction():
-                done = await runs_repo.complete_run(conn, run_id=run_id, owner=self.owner)
-                await outbox.run_ended(conn, self.settings, done)
-            if done is not None:
-                await self.finish(
-                    run_id,
-                    create_activity_event(
-                        0, "run", "complete", new_sellers_count=done.sellers_new, items_count=done.sellers_found
-                    ),
-                )
-                logger.info("run %s completed: %s new sellers", run_id, done.sellers_new)
-        except CollectionPausedException as exc:
-            self._settle(run_id)
-            await self._release(ctx)
-            if exc.reason in ("failures", "layout"):
-                reason = f"Paused after {exc}" if exc.reason == "failures" else f"Paused: {exc}"
-                async with self.pool.connection() as conn, conn.transaction():
-                    paused = await runs_repo.stop_if_running(
-                        conn, run_id=run_id, owner=self.owner, status=RunStatus.PAUSED, reason=reason
-                    )
-                    await outbox.run_ended(conn, self.settings, paused)
-                if paused:
-                    await ctx.emit(create_activity_event(0, "run", "paused", error_message=reason))
-                    logger.warning("run %s paused: %s", run_id, reason)
-        except RunFailed as exc:
-            self._settle(run_id)
-            await self._fail(run_id, reason=exc.detail)
-        except asyncio.CancelledError:
-            await self._release(ctx)
-            raise
-        except Exception as exc:
-            logger.exception("run %s crashed", run_id)
-            self._settle(run_id)
-            await self._release(ctx)
-            await self._fail(run_id, reason=f"Internal error: {type(exc).__name__}: {exc}")
+        while True:
+            try:
+                await self._run_phases(ctx)
+                return
+            except CollectionPausedException as exc:
+                if exc.reason != "database":
+                    await self._paused(ctx, exc)
+                    return
+                paused = True  # the workers waited for the database as long as the run may
+            except RunFailed as exc:
+                self._settle(run_id)
+                await self._fail(run_id, reason=exc.detail)
+                return
+            except asyncio.CancelledError:
+                await self._release(ctx)
+                raise
+            except Exception as exc:
+                if not is_database_fault(exc):
+                    logger.exception("run %s crashed", run_id)
+                    self._settle(run_id)
+                    await self._release(ctx)
+                    await self._fail(run_id, reason=f"Internal error: {type(exc).__name__}: {exc}")
+                    return
+                paused = False
+            if not await self._outlast_outage(ctx, paused=paused):
+                return
+
+    async def _run_phases(self, ctx: RunContext) -> None:
+        run_id = ctx.run_id
+        async with self.pool.connection() as conn:
+            run = await runs_repo.get_run_unscoped(conn, run_id=run_id)
+        assert run is not None
+        if run.phase is RunPhase.AMAZON:
+            await run_amazon_phase(ctx)
+        await run_ebay_phase(ctx)
+        self._settle(run_id)
+        async with self.pool.connection() as conn, conn.transaction():
+            done = await runs_repo.complete_run(conn, run_id=run_id, owner=self.owner)
+            await outbox.run_ended(conn, self.settings, done)
+        if done is not None:
+            await self.finish(
+                run_id,
+                create_activity_event(
+                    0, "run", "complete", new_sellers_count=done.sellers_new, items_count=done.sellers_found
+                ),
+            )
+            logger.info("run %s completed: %s new sellers", run_id, done.sellers_new)
+
+    async def _paused(self, ctx: RunContext, exc: CollectionPausedException) -> None:
+        """The run stopped itself (the breaker, or unreadable pages); a user's pause or cancel says nothing here."""
+        run_id = ctx.run_id
+        self._settle(run_id)
+        await self._release(ctx)
+        if exc.reason not in ("failures", "layout"):
+            return
+        reason = f"Paused after {exc}" if exc.reason == "failures" else f"Paused: {exc}"
+        async with self.pool.connection() as conn, conn.transaction():
+            paused = await runs_repo.stop_if_running(
+                conn, run_id=run_id, owner=self.owner, status=RunStatus.PAUSED, reason=reason
+            )
+            await outbox.run_ended(conn, self.settings, paused)
+        if paused:
+            await ctx.emit(create_activity_event(0, "run", "paused", error_message=reason))
+            logger.warning("run %s paused: %s", run_id, reason)
+
+    async def _outlast_outage(self, ctx: RunContext, *, paused: bool) -> bool:
+        """Wait for the database after a fault; True if the run is still ours to go on with.
+
+        Past `db_outage_pause_seconds` the run is paused "database unavailable" (in its feed: its
+        row cannot be written while the database is away), and it resumes by itself once the
+        database answers, unless a person paused or cancelled it meanwhile, or another process
+        holds it by then. The row stays `running` all along, so a restart adopts it as usual.
+        """
+        run_id = ctx.run_id
+        execution = self._executions.get(run_id)
+        if execution is not None:
+            execution.settling = False  # it may have been ending when the database went away
+        reclaim = partial(self._reclaim, run_id)
+        run: RunRow | None = None
+        if not paused:
+            try:
+                run = await ctx.outage.hold(reclaim)
+            except Exception as exc:
+                if not is_database_fault(exc):
+                    raise
+                paused = True
+        if paused:
+            logger.warning("run %s paused: %s", run_id, DATABASE_UNAVAILABLE)
+            await ctx.emit(create_activity_event(0, "run", "paused", error_message=DATABASE_UNAVAILABLE))
+            ctx.paused_for_database = True
+            run = await ctx.outage.hold(reclaim, bounded=False)
+            ctx.paused_for_database = False
+        if run is None:
+            logger.warning("run %s is no longer ours to execute after the database outage", run_id)
+            return False
+        if paused:
+            await ctx.emit(create_activity_event(0, "run", "resumed"))
+        return True
+
+    async def _reclaim(self, run_id: UUID) -> RunRow | None:
+        """Our lease again (even if it lapsed meanwhile), unless the run stopped or another process holds it.
+
+        What was in flight goes back to the queue without using up an attempt: the outage was not the item's doing.
+        """
+        async with self.pool.connection() as conn, conn.transaction():
+            run = await runs_repo.claim_lease(
+                conn, run_id=run_id, owner=self.owner, ttl_seconds=self.settings.run_lease_seconds
+            )
+            if run is not None:
+                await items_repo.release_in_flight(conn, run_id=run_id, refund_attempts=True)
+        return run
 
     def _settle(self, run_id: UUID) -> None:
         """From here the run ends by itself; the control loop and lease upkeep leave it alone."""

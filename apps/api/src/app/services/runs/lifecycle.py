@@ -253,6 +253,13 @@ class Progress:
     concurrency_limit: int | None = None
     paced_rps: float | None = None
     max_rps: float | None = None
+    waiting_for_database_since: datetime | None = None
+
+
+def waiting_for_database_since(executor: RunExecutor, run_id: UUID) -> datetime | None:
+    """Since when the run, if executing here, has been waiting for the database."""
+    ctx = executor.context(run_id)
+    return ctx.outage.waiting_since if ctx is not None else None
 
 
 async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id: UUID) -> Progress:
@@ -290,4 +297,5 @@ async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id:
         concurrency_limit=limiter.concurrency_limit if limiter else None,
         paced_rps=limiter.paced_rps if limiter else None,
         max_rps=limiter.max_rps if limiter else None,
+        waiting_for_database_since=ctx.outage.waiting_since if ctx else None,
     )

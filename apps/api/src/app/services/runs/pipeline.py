@@ -13,12 +13,12 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import stamina
@@ -26,6 +26,7 @@ from psycopg import errors as pg_errors
 
 from app import metrics
 from app.config import Settings
+from app.db.outage import is_database_fault
 from app.db.pool import Pool
 from app.errors import AppError, UpstreamError
 from app.models import ActivityAction, FoundSeller
@@ -45,14 +46,17 @@ from app.services.parallel_runner import (
     create_activity_event,
 )
 from app.services.runs.limiter import AdaptiveLimiter
+from app.services.runs.outage import DatabaseWait
 from app.services.runs.upstream import RateGate, call_upstream, ms_since
-from app.services.runs.usage import RequestMeter, prices_per_1000
+from app.services.runs.usage import RequestMeter, UsageDelta, prices_per_1000
 from app.services.sellers.evidence import page_evidence
 from app.services.sellers.names import normalize_name
 from app.services.sellers.profiles import ProfileRefresher, refreshing_profiles
 from app.status import ItemKind, ItemStatus, RunPhase
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Sellers a product's `found` event names (the web shows them on its card).
 FOUND_SELLERS_NAMED = 3
@@ -122,12 +126,16 @@ class RunContext:
     usage_flushed_at: float = 0.0
     # The eBay phase: products not yet done (stored, skipped or failed).
     products_left: int = 0
+    outage: DatabaseWait = field(init=False)
+    # Waited for the database past `db_outage_pause_seconds`: paused until it answers again.
+    paused_for_database: bool = False
 
     def __post_init__(self) -> None:
         # One runner serves both phases (each `run` starts afresh); every event of the run goes
         # through it, so its callback is the single place events are published.
         self.runner = ParallelCollectionRunner(max_workers=self.settings.workers, on_activity=self._publish)
         self.meter = RequestMeter(prices_per_1000(self.settings))
+        self.outage = DatabaseWait(self.settings.db_outage_pause_seconds, self._publish)
         self.start_phase("amazon")
 
     def start_phase(self, phase: str) -> None:
@@ -189,6 +197,10 @@ async def _flush_usage(ctx: RunContext, *, force: bool = False) -> None:
     delta = ctx.meter.drain()
     if delta.empty:
         return
+    await ctx.outage.hold(partial(_store_usage, ctx, delta))
+
+
+async def _store_usage(ctx: RunContext, delta: UsageDelta) -> None:
     async with ctx.pool.connection() as conn:
         await usage_repo.add_usage(
             conn, run_id=ctx.run_id, requests=delta.requests, cost=delta.cost, pages_skipped=delta.pages_skipped,
@@ -249,12 +261,23 @@ _commit = stamina.AsyncRetryingCaller(attempts=5, timeout=None, wait_initial=0.0
 )
 
 
+async def _stored(ctx: RunContext, step: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Commit one of an item's outcomes, waiting for the database if it is away (the results wait in memory).
+
+    Every step is idempotent (an item is finished once), so a commit whose answer was lost is safe to redo.
+    """
+    return await ctx.outage.hold(partial(_commit, step, ctx, *args))
+
+
 async def _item_failed(ctx: RunContext, item: WorkItem[Any], exc: Exception) -> None:
     """Store the item's failure and its requests; pause the run when its answers are mostly unreadable.
 
     The item that tips the run into a pause is not marked failed: it goes back to the queue, so a
-    resume (once the layout is understood) searches it again.
+    resume (once the layout is understood) searches it again. Nor is an item the database left:
+    the runner stops the run for the database and the item is done again afterwards.
     """
+    if is_database_fault(exc):
+        return
     pause = _layout_failure(ctx, exc)
     if pause is None:
         await _record_failure(ctx, item, exc)
@@ -265,7 +288,7 @@ async def _item_failed(ctx: RunContext, item: WorkItem[Any], exc: Exception) -> 
 
 async def _record_failure(ctx: RunContext, item: WorkItem[Any], exc: Exception) -> None:
     message = exc.detail if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
-    await _commit(_store_failure, ctx, item, message)
+    await _stored(ctx, _store_failure, item, message)
 
 
 async def _store_failure(ctx: RunContext, item: WorkItem[Any], message: str) -> None:
@@ -277,8 +300,11 @@ async def _store_failure(ctx: RunContext, item: WorkItem[Any], message: str) -> 
 
 
 async def _mark_processing(ctx: RunContext, item: WorkItem[Any], worker_id: int) -> None:
-    async with ctx.pool.connection() as conn:
-        await items_repo.mark_processing(conn, item_id=item.id, worker_id=worker_id)
+    async def mark() -> None:
+        async with ctx.pool.connection() as conn:
+            await items_repo.mark_processing(conn, item_id=item.id, worker_id=worker_id)
+
+    await ctx.outage.hold(mark)
 
 
 @asynccontextmanager
@@ -325,7 +351,7 @@ async def process_category(ctx: RunContext, item: WorkItem[CategoryPayload], wor
         for p in products
         if p.asin
     ]
-    inserted = await _commit(_store_category, ctx, item, rows)
+    inserted = await _stored(ctx, _store_category, item, rows)
     await _flush_usage(ctx)
     await ctx.emit(
         create_activity_event(
@@ -396,7 +422,7 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
     title = (product.title or "").strip()
     price = _usable_price(product.price)
     if not title or price is None:
-        await _commit(_store_skipped, ctx, item, "no title" if not title else "no usable price")
+        await _stored(ctx, _store_skipped, item, "no title" if not title else "no usable price")
         return 0
 
     short_title = title if len(title) <= 60 else title[:59] + "…"
@@ -425,7 +451,7 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
         asin=product.asin, title=title, price=price, currency=product.currency, category_id=product.category_id,
         rank=product.position, window_low=window.low, window_high=window.high,
     )  # fmt: skip
-    new, known = await _commit(_store_sellers, ctx, item, upserts, searched, list(listings.values()))
+    new, known = await _stored(ctx, _store_sellers, item, upserts, searched, list(listings.values()))
     metrics.ITEMS_PROCESSED.labels(ItemKind.PRODUCT.value).inc()
     await _flush_usage(ctx)
     await ctx.emit(

@@ -192,6 +192,8 @@ function bannerText(ev) {
     case "started": return "Run started";
     case "paused": return ev.error_message ? `Run paused: ${ev.error_message}` : "Run paused";
     case "resumed": return "Run resumed";
+    case "waiting_for_database": return `Waiting for the database (${duration(ev.duration_ms || 0)})`;
+    case "database_back": return `The database answers again (after ${duration(ev.duration_ms || 0)})`;
     case "cancelled": return "Run cancelled";
     case "failed": return `Run failed${ev.error_message ? `: ${ev.error_message}` : ""}`;
     case "complete":
@@ -222,7 +224,7 @@ export function pipelineText(steps) {
   return `Latest stored (${who}, ${clock(last.timestamp)}): ${same.map(pipelineStep).join(" · ")}`;
 }
 
-const BANNER_ICON = { started: "resumed", paused: "paused", resumed: "resumed", cancelled: "cancelled", failed: "error", complete: "complete" };
+const BANNER_ICON = { started: "resumed", paused: "paused", resumed: "resumed", cancelled: "cancelled", failed: "error", complete: "complete", waiting_for_database: "paused", database_back: "resumed" };
 
 // A worker card's skeleton, cloned per event (much cheaper than building each node by hand).
 let workerCard = null;

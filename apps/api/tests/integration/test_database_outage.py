@@ -1,0 +1,211 @@
+"""Acceptance (issue 19): a run outlasts its PostgreSQL going away mid-run, and finishes exactly as if it had not.
+
+The test runs its own cluster (tests/pg_cluster.py) and a real `serve` against it, starts a run
+over the demo marketplace slowed down so the run is still going, then stops the database (a
+clean stop, or kill -9 of the postmaster) for a while and starts it again. The run must complete
+by itself with the same sellers as a control run made with the database up all along, no failed
+item, no item fetched twice; its feed (an SSE stream that stays open throughout) holds the
+"waiting for the database" events; /health answers 503 during the outage and 200 after it; an
+API call answers 503 with Retry-After meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from httpx_sse import aconnect_sse
+
+from app.services.catalogue import catalogue_document
+from tests.pg_cluster import OwnCluster, own_cluster
+from tests.support import CLI, ServedProcess, demo_env, finished_exactly, leaf_ids, served_process
+
+Event = dict[str, Any]
+CATEGORIES = leaf_ids(catalogue_document())[:3]
+# Slow enough that the run is still going when the outage starts and after it ends.
+LATENCY_MS = "600"
+
+
+@dataclass
+class FeedReader:
+    """One SSE connection, read in the background."""
+
+    client: httpx.AsyncClient
+    url: str
+    events: list[Event] = field(default_factory=list)
+    ended: str = ""
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    def start(self) -> FeedReader:
+        self.task = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        try:
+            async with aconnect_sse(self.client, "GET", self.url) as sse:
+                async for item in sse.aiter_sse():
+                    if item.data:
+                        self.events.append({"sse_id": item.id, **json.loads(item.data)})
+                        self._changed.set()
+            self.ended = "closed"
+        except httpx.HTTPError as exc:
+            self.ended = f"broken: {type(exc).__name__}: {exc}"
+        self._changed.set()
+
+    async def until(self, predicate: Callable[[list[Event]], bool], timeout: float) -> list[Event]:
+        async def wait() -> None:
+            while not predicate(self.events):
+                if self.ended:
+                    raise AssertionError(f"feed ended ({self.ended}) first: {self.events[-3:]}")
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(wait(), timeout)
+        return self.events
+
+
+def run_event(action: str) -> Callable[[list[Event]], bool]:
+    return lambda events: any(e["phase"] == "run" and e["action"] == action for e in events)
+
+
+async def poll(check: Callable[[], Awaitable[bool]], *, within: float, what: str) -> None:
+    """Ask until `check` holds; another process's state is only observable by asking it."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within:g} s: {what}")
+        await asyncio.sleep(0.2)
+
+
+def sellers_of(url: str, org: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT s.normalized_name FROM sellers s JOIN orgs o ON o.id = s.org_id WHERE o.name = %s", (org,)
+        ).fetchall()
+    return {name for (name,) in rows}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[OwnCluster]:
+    with own_cluster("outage") as own:
+        yield own
+
+
+@pytest.fixture(scope="module")
+def control_sellers(cluster: OwnCluster) -> set[str]:
+    """The sellers the same run finds with the database up all along (through `collect`, unslowed)."""
+    org = "outage-control"
+    env = demo_env(cluster.url, SELLERCOLLECTION_DEMO_LATENCY_MS="0")
+    subprocess.run(
+        [*CLI, "collect", "--categories", ",".join(CATEGORIES), "--org", org],
+        env=env, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    found = sellers_of(cluster.url, org)
+    assert len(found) > 50
+    return found
+
+
+@pytest.fixture
+def server(cluster: OwnCluster) -> Iterator[ServedProcess]:
+    if cluster.postmaster() is None:  # a failed test may have left it stopped
+        cluster.start()
+    env = demo_env(
+        cluster.url,
+        SELLERCOLLECTION_DEMO_LATENCY_MS=LATENCY_MS,
+        SELLERCOLLECTION_RUN_LEASE_SECONDS="3",
+        SELLERCOLLECTION_RUN_CONTROL_POLL_SECONDS="0.3",
+        SELLERCOLLECTION_ACTIVITY_HISTORY="5000",
+    )
+    with served_process(env) as served:
+        yield served
+
+
+@dataclass
+class Outage:
+    """Takes the database away (`how`) for `seconds`, watching /health and an API call while it is away."""
+
+    cluster: OwnCluster
+    how: str
+    seconds: float
+    health: list[int] = field(default_factory=list)
+
+    async def take_away(self) -> None:
+        if self.how == "kill9":
+            await asyncio.to_thread(self.cluster.kill9)
+        else:
+            await asyncio.to_thread(self.cluster.stop)
+
+    async def bring_back(self) -> None:
+        await asyncio.to_thread(self.cluster.start)
+
+    async def watch_health(self, api: httpx.AsyncClient, status: int, within: float) -> None:
+        async def answers() -> bool:
+            got = await api.get("/health")
+            self.health.append(got.status_code)
+            if got.status_code == 503:
+                assert got.json()["database"] == "unavailable"
+            return got.status_code == status
+
+        await poll(answers, within=within, what=f"/health answering {status}")
+
+
+async def _run_through_outage(server: ServedProcess, cluster: OwnCluster, how: str, seconds: float) -> str:
+    """A run through an outage, checked; returns its org."""
+    org = f"outage-{how}-{uuid.uuid4().hex[:6]}"
+    token = server.token(org)
+    headers = {"Authorization": f"Bearer {token}"}
+    outage = Outage(cluster, how, seconds)
+    async with httpx.AsyncClient(base_url=server.base, headers=headers, timeout=httpx.Timeout(30, read=600)) as api:
+        run = (await api.post("/collection/runs", json={"name": how, "category_ids": CATEGORIES})).json()
+        feed = FeedReader(api, f"/collection/runs/{run['id']}/activity").start()
+        assert (await api.post(f"/collection/runs/{run['id']}/start")).status_code == 200
+
+        async def searched_some() -> bool:
+            got = (await api.get(f"/collection/runs/{run['id']}")).json()
+            return bool(got["products_searched"] >= 10)
+
+        await poll(searched_some, within=180, what="ten products searched")
+        await outage.take_away()
+        await outage.watch_health(api, 503, within=30)
+        refused = await api.get(f"/collection/runs/{run['id']}")
+        assert refused.status_code == 503 and int(refused.headers["Retry-After"]) > 0, refused.text
+        await feed.until(run_event("waiting_for_database"), timeout=30)
+        await asyncio.sleep(seconds)  # the outage itself: a timed stop
+        await outage.bring_back()
+        await outage.watch_health(api, 200, within=120)
+        events = await feed.until(run_event("complete"), timeout=600)
+        final = (await api.get(f"/collection/runs/{run['id']}")).json()
+
+    assert final["status"] == "completed" and final["failed_items"] == 0, final
+    assert final["waiting_for_database_since"] is None
+    # Every product searched and counted once, none fetched a second time, no seller stored twice.
+    finished_exactly(cluster.url, final, org, repeats_at_most=0)
+    actions = [e["action"] for e in events if e["phase"] == "run"]
+    assert "waiting_for_database" in actions and "database_back" in actions, actions
+    assert "paused" not in actions and "failed" not in actions, actions
+    waits = [e for e in events if e["action"] == "waiting_for_database"]
+    assert all(e["error_message"] == "waiting for the database" and "duration_ms" in e for e in waits)
+    ids = [int(e["sse_id"]) for e in events]
+    assert ids == sorted(set(ids))  # one numbering, upwards, each id once
+    assert 503 in outage.health and outage.health[-1] == 200
+    assert feed.ended in ("", "closed")  # the stream stayed open through the outage
+    return org
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize(("how", "seconds"), [("stop", 10), ("kill9", 10)], ids=["stop-10s", "kill9-10s"])
+async def test_a_run_outlasts_the_database_going_away(
+    server: ServedProcess, cluster: OwnCluster, control_sellers: set[str], how: str, seconds: float
+) -> None:
+    org = await _run_through_outage(server, cluster, how, seconds)
+    assert sellers_of(cluster.url, org) == control_sellers
