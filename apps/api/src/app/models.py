@@ -284,11 +284,6 @@ class RunResponse(BaseModel):
         description="Time the run has been going since it started, pauses left out (null before it starts)."
     )
     paused_seconds: float = Field(description="Time the run has spent paused, the ongoing pause included.")
-    waiting_for_database_since: datetime | None = Field(
-        default=None,
-        description="Set while the run's executor waits for the database to answer again (null otherwise; "
-        "only the process executing the run knows).",
-    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -306,6 +301,16 @@ class RunResponse(BaseModel):
     @property
     def seller_coverage(self) -> float | None:
         return round(self.listings_with_seller / self.listings_read, 4) if self.listings_read else None
+
+
+class RunDetail(RunResponse):
+    """A run as `GET /collection/runs/{id}` shows it: the row, and what only its executing process knows."""
+
+    waiting_for_database_since: datetime | None = Field(
+        default=None,
+        description="Set while the run waits for its database to answer again (null otherwise, and null "
+        "when asked of a process that does not execute the run).",
+    )
 
 
 class RunList(BaseModel):

@@ -34,7 +34,7 @@ from app.security import Caller
 from app.services.accounts import OpenedSession
 from app.services.notifications.subscriptions import CreatedWebhook
 from app.services.runs.forecast import Forecast
-from app.services.runs.lifecycle import ItemTally, Progress
+from app.services.runs.lifecycle import ItemTally, Progress, RunView
 from app.services.runs.pipeline import WorkerState
 from app.services.scheduling.schedules import ScheduleView
 from app.services.sellers.seller_list import BulkAdded, Deleted, Flagged, SellersAtEntry, Skipped
@@ -45,6 +45,7 @@ BUILT_FROM: dict[type[BaseModel], type] = {
     models.MeResponse: Caller,
     models.SessionResponse: OpenedSession,
     models.RunResponse: RunRow,
+    models.RunDetail: RunView,
     models.RunHistoryEntry: FinishedRunRow,
     models.RunProgress: Progress,
     models.WorkerProgress: WorkerState,

@@ -23,6 +23,7 @@ from app.http.deps import (
 from app.http.event_stream import EventStreamResponse, comment_frame, opening_frame
 from app.models import (
     RunCreate,
+    RunDetail,
     RunHistoryEntry,
     RunHistoryList,
     RunList,
@@ -98,10 +99,9 @@ async def export_runs(caller: AutomationDep, pool: PoolDep) -> Response:
     )
 
 
-@router.get("/runs/{run_id}", response_model=RunResponse)
-async def get_run(run_id: UUID, caller: AutomationDep, pool: PoolDep, executor: ExecutorDep) -> RunResponse:
-    run = RunResponse.model_validate(await lifecycle.get_run(pool, caller=caller, run_id=run_id))
-    return run.model_copy(update={"waiting_for_database_since": lifecycle.waiting_for_database_since(executor, run_id)})
+@router.get("/runs/{run_id}", response_model=RunDetail)
+async def get_run(run_id: UUID, caller: AutomationDep, pool: PoolDep, executor: ExecutorDep) -> RunDetail:
+    return RunDetail.model_validate(await lifecycle.run_view(pool, executor, caller=caller, run_id=run_id))
 
 
 @router.get("/runs/{run_id}/progress", response_model=RunProgress)

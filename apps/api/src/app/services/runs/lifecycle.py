@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
@@ -256,10 +256,18 @@ class Progress:
     waiting_for_database_since: datetime | None = None
 
 
-def waiting_for_database_since(executor: RunExecutor, run_id: UUID) -> datetime | None:
-    """Since when the run, if executing here, has been waiting for the database."""
+@dataclass(frozen=True)
+class RunView(RunRow):
+    """The run's row, and since when it has been waiting for its database (known only where it executes)."""
+
+    waiting_for_database_since: datetime | None = None
+
+
+async def run_view(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id: UUID) -> RunView:
+    run = await get_run(pool, caller=caller, run_id=run_id)
     ctx = executor.context(run_id)
-    return ctx.outage.waiting_since if ctx is not None else None
+    row = {f.name: getattr(run, f.name) for f in fields(run)}
+    return RunView(**row, waiting_for_database_since=ctx.outage.waiting_since if ctx is not None else None)
 
 
 async def progress(pool: Pool, executor: RunExecutor, *, caller: Caller, run_id: UUID) -> Progress:
