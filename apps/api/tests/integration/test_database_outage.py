@@ -137,6 +137,15 @@ def server(cluster: OwnCluster) -> Iterator[ServedProcess]:
 
 
 @pytest.fixture
+def pausing_server(cluster: OwnCluster) -> Iterator[ServedProcess]:
+    """A server whose runs pause after waiting 20 s for the database (instead of 600 s)."""
+    if cluster.postmaster() is None:
+        cluster.start()
+    with served_process(outage_env(cluster, SELLERCOLLECTION_DB_OUTAGE_PAUSE_SECONDS="20")) as served:
+        yield served
+
+
+@pytest.fixture
 def two_servers(cluster: OwnCluster) -> Iterator[list[ServedProcess]]:
     """Two `serve` processes on the cluster, sharing the feed through Redis (a key space of the test's own)."""
     if cluster.postmaster() is None:
@@ -175,7 +184,9 @@ class Outage:
         await poll(answers, within=within, what=f"/health answering {status}")
 
 
-async def _run_through_outage(servers: list[ServedProcess], cluster: OwnCluster, how: str, seconds: float) -> str:
+async def _run_through_outage(
+    servers: list[ServedProcess], cluster: OwnCluster, how: str, seconds: float, *, pauses: bool = False
+) -> str:
     """A run started through the first server, its feed read through the last, through an outage; returns its org."""
     org = f"outage-{how}-{uuid.uuid4().hex[:6]}"
     headers = {"Authorization": f"Bearer {servers[0].token(org)}"}
@@ -219,7 +230,14 @@ async def _run_through_outage(servers: list[ServedProcess], cluster: OwnCluster,
     finished_exactly(cluster.url, final, org, repeats_at_most=0)
     actions = [e["action"] for e in events if e["phase"] == "run"]
     assert "waiting_for_database" in actions and "database_back" in actions, actions
-    assert "paused" not in actions and "failed" not in actions, actions
+    assert "failed" not in actions, actions
+    if pauses:
+        # Waited past its limit: paused for the database, then resumed by itself when it answered.
+        paused = [e for e in events if e["phase"] == "run" and e["action"] == "paused"]
+        assert [e["error_message"] for e in paused] == ["database unavailable"], paused
+        assert actions.index("paused") < actions.index("database_back") < actions.index("resumed"), actions
+    else:
+        assert "paused" not in actions, actions
     waits = [e for e in events if e["action"] == "waiting_for_database"]
     assert all(e["error_message"] == "waiting for the database" and "duration_ms" in e for e in waits)
     ids = [int(e["sse_id"]) for e in events]
@@ -234,6 +252,16 @@ async def test_a_run_outlasts_the_database_going_away(
     server: ServedProcess, cluster: OwnCluster, control_sellers: set[str], how: str, seconds: float
 ) -> None:
     org = await _run_through_outage([server], cluster, how, seconds)
+    assert sellers_of(cluster.url, org) == control_sellers
+
+
+@pytest.mark.timeout(900)
+async def test_a_minute_long_outage_pauses_the_run_past_its_limit_and_it_resumes_by_itself(
+    pausing_server: ServedProcess, cluster: OwnCluster, control_sellers: set[str]
+) -> None:
+    # The 60 s outage, with the limit at 20 s so the same test covers the pause. A try that waits
+    # for a pooled connection ends with the pool's 30 s timeout, so the pause comes 20-50 s in.
+    org = await _run_through_outage([pausing_server], cluster, "stop", 60, pauses=True)
     assert sellers_of(cluster.url, org) == control_sellers
 
 

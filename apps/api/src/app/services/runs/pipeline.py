@@ -197,7 +197,26 @@ async def _flush_usage(ctx: RunContext, *, force: bool = False) -> None:
     delta = ctx.meter.drain()
     if delta.empty:
         return
-    await ctx.outage.hold(partial(_store_usage, ctx, delta))
+    try:
+        await ctx.outage.hold(partial(_store_usage, ctx, delta))
+    except BaseException:
+        ctx.meter.give_back(delta)
+        raise
+
+
+async def _flush_usage_at_phase_end(ctx: RunContext) -> None:
+    """The phase's last flush; while the database is away it is left to the next flush after the outage.
+
+    Waiting here would hold up the run's stop for the database (this runs as the phase unwinds).
+    """
+    if ctx.outage.since is not None:
+        return
+    try:
+        await _flush_usage(ctx, force=True)
+    except Exception as exc:
+        if not is_database_fault(exc):
+            raise
+        logger.warning("run %s: usage left for the next flush, the database does not answer", ctx.run_id)
 
 
 async def _store_usage(ctx: RunContext, delta: UsageDelta) -> None:
@@ -544,7 +563,7 @@ async def run_amazon_phase(ctx: RunContext) -> None:
         try:
             await ctx.runner.run(pending, lambda item, wid: process_category(ctx, item, wid), phase="amazon")
         finally:
-            await _flush_usage(ctx, force=True)
+            await _flush_usage_at_phase_end(ctx)
     async with ctx.pool.connection() as conn:
         await runs_repo.set_phase(conn, run_id=ctx.run_id, phase=RunPhase.EBAY)
         counts = await items_repo.count_by_status(conn, run_id=ctx.run_id)
@@ -580,4 +599,4 @@ async def run_ebay_phase(ctx: RunContext) -> None:
             try:
                 await ctx.runner.run(pending, partial(_product_step, ctx, profiles), phase="ebay")
             finally:
-                await _flush_usage(ctx, force=True)
+                await _flush_usage_at_phase_end(ctx)

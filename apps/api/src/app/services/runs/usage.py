@@ -69,6 +69,16 @@ class RequestMeter:
         self._listings += listings
         self._with_seller += with_seller
 
+    def give_back(self, delta: UsageDelta) -> None:
+        """Count a drained delta again, when it could not be stored (the next flush stores it)."""
+        for provider, kinds in delta.requests.items():
+            for kind, n in kinds.items():
+                self._pending[provider][kind] += n
+        self._cost += delta.cost
+        self._skipped += delta.pages_skipped
+        self._listings += delta.listings_read
+        self._with_seller += delta.listings_with_seller
+
     def drain(self) -> UsageDelta:
         delta = UsageDelta(
             requests={provider: dict(kinds) for provider, kinds in self._pending.items()},
