@@ -63,6 +63,16 @@ class DatabaseWait:
 
     async def hold(self, step: Callable[[], Awaitable[T]], *, bounded: bool = True) -> T:
         """`step()`, tried again on database faults until it succeeds (or, `bounded`, until the pause is due)."""
+        if self.since is None:
+            # The usual case, on every item's critical path: one plain try, no retry machinery.
+            try:
+                return await step()
+            except Exception as exc:
+                if not self._should_retry(exc, bounded=bounded):
+                    raise
+        return await self._retried(step, bounded=bounded)
+
+    async def _retried(self, step: Callable[[], Awaitable[T]], *, bounded: bool) -> T:
         async for attempt in stamina.retry_context(
             on=partial(self._should_retry, bounded=bounded),
             attempts=None,

@@ -319,11 +319,8 @@ async def _store_failure(ctx: RunContext, item: WorkItem[Any], message: str) -> 
 
 
 async def _mark_processing(ctx: RunContext, item: WorkItem[Any], worker_id: int) -> None:
-    async def mark() -> None:
-        async with ctx.pool.connection() as conn:
-            await items_repo.mark_processing(conn, item_id=item.id, worker_id=worker_id)
-
-    await ctx.outage.hold(mark)
+    async with ctx.pool.connection() as conn:
+        await items_repo.mark_processing(conn, item_id=item.id, worker_id=worker_id)
 
 
 @asynccontextmanager
@@ -333,7 +330,7 @@ async def _claimed(ctx: RunContext, item: WorkItem[Any], worker_id: int) -> Asyn
     The mark (attempt count, worker) is bookkeeping, so it need not delay the request; it is
     always settled before the item's outcome is stored, which would otherwise race with it.
     """
-    marking = asyncio.create_task(_mark_processing(ctx, item, worker_id))
+    marking = asyncio.create_task(ctx.outage.hold(partial(_mark_processing, ctx, item, worker_id)))
     try:
         yield
     finally:
