@@ -39,6 +39,34 @@ def _as_server_user() -> dict[str, Any]:
     return {"user": SERVER_USER, "group": pwd.getpwnam(SERVER_USER).pw_gid}
 
 
+def postmaster_of(pgdata: Path) -> psutil.Process | None:
+    """The running postmaster of a data folder (from its postmaster.pid), if any."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+        return psutil.Process(pid)
+    except (FileNotFoundError, ValueError, IndexError, psutil.NoSuchProcess):
+        return None
+
+
+def socket_url(pgdata: Path) -> str:
+    """The URL of a running server that listens on a Unix socket only (the embedded one), from postmaster.pid."""
+    lines = (pgdata / "postmaster.pid").read_text().splitlines()
+    return f"postgresql://postgres@/postgres?host={lines[4]}&port={lines[3]}"
+
+
+def kill9_postmaster(pgdata: Path) -> None:
+    """kill -9 of the postmaster; returns once its children have noticed and gone too."""
+    postmaster = postmaster_of(pgdata)
+    assert postmaster is not None, "the server is not running"
+    children = postmaster.children()
+    postmaster.send_signal(signal.SIGKILL)
+    postmaster.wait(30)
+    _gone, alive = psutil.wait_procs(children, timeout=30)
+    for straggler in alive:  # a backend that did not notice: it would keep the shared memory
+        with contextlib.suppress(psutil.NoSuchProcess):
+            straggler.kill()
+
+
 @dataclass
 class OwnCluster:
     pgdata: Path
@@ -74,23 +102,11 @@ class OwnCluster:
         self._pg_ctl("-w", "-m", "fast", "stop")
 
     def postmaster(self) -> psutil.Process | None:
-        try:
-            pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
-            return psutil.Process(pid)
-        except (FileNotFoundError, ValueError, IndexError, psutil.NoSuchProcess):
-            return None
+        return postmaster_of(self.pgdata)
 
     def kill9(self) -> None:
         """kill -9 of the postmaster; returns once its children have noticed and gone too."""
-        postmaster = self.postmaster()
-        assert postmaster is not None, "the cluster is not running"
-        children = postmaster.children()
-        postmaster.send_signal(signal.SIGKILL)
-        postmaster.wait(30)
-        _gone, alive = psutil.wait_procs(children, timeout=30)
-        for straggler in alive:  # a backend that did not notice: it would keep the shared memory
-            with contextlib.suppress(psutil.NoSuchProcess):
-                straggler.kill()
+        kill9_postmaster(self.pgdata)
 
     def ensure_stopped(self) -> None:
         if self.postmaster() is not None:

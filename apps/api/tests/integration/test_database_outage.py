@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,9 +28,18 @@ import pytest
 from httpx_sse import aconnect_sse
 
 from app.services.catalogue import catalogue_document
-from tests.pg_cluster import OwnCluster, own_cluster
+from tests.pg_cluster import OwnCluster, kill9_postmaster, own_cluster, postmaster_of, socket_url
 from tests.redis_support import redis_url, unique_prefix
-from tests.support import CLI, ServedProcess, demo_env, finished_exactly, leaf_ids, served_process
+from tests.support import (
+    CLI,
+    ServedProcess,
+    child_env,
+    demo_env,
+    finished_exactly,
+    leaf_ids,
+    open_data_dir,
+    served_process,
+)
 
 Event = dict[str, Any]
 CATEGORIES = leaf_ids(catalogue_document())[:3]
@@ -271,3 +281,55 @@ async def test_two_processes_with_redis_outlast_it_and_exactly_one_executes_the_
 ) -> None:
     org = await _run_through_outage(two_servers, cluster, "stop", 10)
     assert sellers_of(cluster.url, org) == control_sellers
+
+
+@pytest.fixture
+def embedded_server() -> Iterator[tuple[ServedProcess, Path]]:
+    """`serve` on its embedded PostgreSQL (no DATABASE_URL), and that server's data folder."""
+    with open_data_dir("outage-embedded") as data_dir:
+        env = child_env(
+            SELLERCOLLECTION_DATA_DIR=str(data_dir),
+            SELLERCOLLECTION_PROVIDER="demo",
+            SELLERCOLLECTION_DEMO_LATENCY_MS=LATENCY_MS,
+            SELLERCOLLECTION_RUN_LEASE_SECONDS="3",
+        )
+        with served_process(env) as served:
+            yield served, (data_dir / "pgdata").resolve()
+
+
+@pytest.mark.timeout(900)
+async def test_serve_starts_its_embedded_postgres_again_when_it_dies_and_the_run_goes_on(
+    embedded_server: tuple[ServedProcess, Path], control_sellers: set[str]
+) -> None:
+    server, pgdata = embedded_server
+    org = f"outage-embedded-{uuid.uuid4().hex[:6]}"
+    headers = {"Authorization": f"Bearer {server.token(org)}"}
+    async with httpx.AsyncClient(base_url=server.base, headers=headers, timeout=httpx.Timeout(30, read=600)) as api:
+        run = (await api.post("/collection/runs", json={"name": "embedded", "category_ids": CATEGORIES})).json()
+        feed = FeedReader(api, f"/collection/runs/{run['id']}/activity").start()
+        assert (await api.post(f"/collection/runs/{run['id']}/start")).status_code == 200
+
+        async def searched_some() -> bool:
+            got = (await api.get(f"/collection/runs/{run['id']}")).json()
+            return bool(got["products_searched"] >= 10)
+
+        await poll(searched_some, within=180, what="ten products searched")
+        killed = postmaster_of(pgdata)
+        assert killed is not None
+        await asyncio.to_thread(kill9_postmaster, pgdata)
+
+        async def started_again() -> bool:
+            again = postmaster_of(pgdata)
+            return again is not None and again.pid != killed.pid
+
+        await poll(started_again, within=120, what="the embedded PostgreSQL started again by serve")
+        events = await feed.until(run_event("complete"), timeout=600)
+        final = (await api.get(f"/collection/runs/{run['id']}")).json()
+
+    assert final["status"] == "completed" and final["failed_items"] == 0, final
+    url = socket_url(pgdata)
+    finished_exactly(url, final, org, repeats_at_most=0)
+    assert sellers_of(url, org) == control_sellers
+    actions = [e["action"] for e in events if e["phase"] == "run"]
+    assert "waiting_for_database" in actions and "database_back" in actions, actions
+    assert "paused" not in actions and "failed" not in actions, actions

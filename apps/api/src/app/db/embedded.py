@@ -35,6 +35,8 @@ from app.db.folder_modes import make_data_dir, refuse_private_parents
 logger = logging.getLogger(__name__)
 
 PIDS_FILE = ".handle_pids.json"
+# How often the watchdog looks whether the server process is still there.
+WATCH_SECONDS = 1.0
 
 
 class Terminated(SystemExit):
@@ -100,11 +102,49 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
                 prune_dead_pids(pgdata)
         logger.info("starting embedded PostgreSQL in %s", pgdata)
         server = postgres_server.get_server(pgdata, cleanup_mode="stop")
+        watchdog = Watchdog(server, postgres_server.PostgresServer._lock)
         try:
             yield server.get_uri()
         finally:
+            watchdog.close()
             logger.info("stopping embedded PostgreSQL (if no other process uses it)")
             server.cleanup()
+
+
+class Watchdog:
+    """Starts the embedded server again if its process dies while we use it (a crash, an OOM kill, a `kill -9`).
+
+    A thread, because the wheel's start is blocking (pg_ctl); it looks every `every` seconds. The
+    wheel's `ensure_postgres_running` reads `postmaster.pid` afresh, so a server another process
+    already started again is joined, not started twice (its inter-process lock serializes them).
+    A start can fail while the dead server's backends still hold its shared memory; the next look
+    tries again. The server keeps its socket folder and port, so the URL handed out stays right.
+    """
+
+    def __init__(self, server: Any, lock: Any, every: float = WATCH_SECONDS) -> None:
+        self._server = server
+        self._lock = lock
+        self._every = every
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="embedded-postgres-watchdog", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._closing.wait(self._every):
+            info = self._server._postmaster_info
+            if info is not None and info.is_running():
+                continue
+            logger.warning("the embedded PostgreSQL server process is gone; starting it again")
+            try:
+                with self._lock:
+                    self._server.ensure_postgres_running()
+                logger.warning("the embedded PostgreSQL server runs again")
+            except Exception:
+                logger.warning("could not start the embedded PostgreSQL yet; trying again", exc_info=True)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join()
 
 
 @contextmanager
