@@ -475,9 +475,17 @@ class RunExecutor:
             execution.settling = True
 
     async def _release(self, ctx: RunContext) -> None:
-        """Put whatever is still in flight back in the queue."""
-        async with self.pool.connection() as conn:
-            await items_repo.release_in_flight(conn, run_id=ctx.run_id)
+        """Put whatever is still in flight back in the queue.
+
+        While the database is away they stay marked: whoever claims the run next releases them first.
+        """
+        try:
+            async with self.pool.connection() as conn:
+                await items_repo.release_in_flight(conn, run_id=ctx.run_id)
+        except Exception as exc:
+            if not is_database_fault(exc):
+                raise
+            logger.warning("run %s: in-flight items stay marked, the database does not answer (%s)", ctx.run_id, exc)
 
     async def _fail(self, run_id: UUID, *, reason: str) -> None:
         async with self.pool.connection() as conn, conn.transaction():
