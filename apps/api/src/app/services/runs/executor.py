@@ -66,6 +66,8 @@ MarketplaceFactory = Callable[[str], Marketplace]
 # delayed by seconds at hundreds of events a second stays inside it; the cost is a jump in the
 # numbering after a takeover.
 EVENT_ID_BLOCK = 10_000
+# How long a stopping run waits for its items' `processing` marks in flight (longer only in an outage).
+MARKS_SETTLE_SECONDS = 5.0
 
 
 @dataclass
@@ -479,6 +481,8 @@ class RunExecutor:
 
         While the database is away they stay marked: whoever claims the run next releases them first.
         """
+        # A mark landing after the release would leave its item `processing` while the run is paused.
+        await ctx.settle_marks(MARKS_SETTLE_SECONDS)
         try:
             async with self.pool.connection() as conn:
                 await items_repo.release_in_flight(conn, run_id=ctx.run_id)

@@ -124,6 +124,8 @@ class RunContext:
     layout: LayoutWatch = field(init=False)
     limiter_provider: str | None = field(default=None, init=False)
     usage_flushed_at: float = 0.0
+    # Items' `processing` marks still on their way (see _claimed): settled before in-flight items are released.
+    marks: set[asyncio.Task[None]] = field(default_factory=set)
     # The eBay phase: products not yet done (stored, skipped or failed).
     products_left: int = 0
     outage: DatabaseWait = field(init=False)
@@ -169,6 +171,11 @@ class RunContext:
                 since=event.timestamp,
             )
         self.stream.push(self.run_id, event)
+
+    async def settle_marks(self, timeout: float) -> None:
+        """Let the `processing` marks in flight land (a stopped worker no longer waits for its own)."""
+        if self.marks:
+            await asyncio.wait(set(self.marks), timeout=timeout)
 
     def lanes(self) -> list[dict[str, Any]]:
         """Each worker's latest step, as progress shows it (and as other processes read it from the row)."""
@@ -331,6 +338,8 @@ async def _claimed(ctx: RunContext, item: WorkItem[Any], worker_id: int) -> Asyn
     always settled before the item's outcome is stored, which would otherwise race with it.
     """
     marking = asyncio.create_task(ctx.outage.hold(partial(_mark_processing, ctx, item, worker_id)))
+    ctx.marks.add(marking)
+    marking.add_done_callback(ctx.marks.discard)
     try:
         yield
     finally:
