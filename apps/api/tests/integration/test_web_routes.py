@@ -40,6 +40,28 @@ async def test_shared_paths_give_the_page_to_a_browser_navigation_only(
         assert posted.status_code == 201
 
 
+async def test_a_sellers_page_address_is_the_page_for_a_navigation_and_the_api_otherwise(
+    live: LiveServer, make_identity: TokenFactory
+) -> None:
+    identity = await make_identity()
+    async with live.client(identity.token) as client:
+        seller = (await client.post("/sellers", json={"name": "page-or-api"})).json()
+        for path in (f"/sellers/{seller['id']}", f"/sellers/{seller['id'].upper()}/", "/sellers/" + "0" * 32):
+            page = await client.get(path, headers=NAVIGATION)
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), path
+            assert '<script type="module" src="/static/js/main.js' in page.text
+        api = await client.get(f"/sellers/{seller['id']}")
+        assert api.status_code == 200 and api.json()["display_name"] == "page-or-api"
+        unknown = await client.get("/sellers/00000000-0000-0000-0000-000000000000")
+        assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/json"
+        # Only a seller id is a page: the API paths below /sellers stay API for a navigation too (a download link).
+        for path in ("/sellers/export?format=csv", "/sellers/evidence/export", "/sellers/audit-log"):
+            answer = await client.get(path, headers=NAVIGATION)
+            assert answer.status_code == 200 and not answer.headers["content-type"].startswith("text/html"), path
+        listings = await client.get(f"/sellers/{seller['id']}/listings", headers=NAVIGATION)
+        assert listings.headers["content-type"] == "application/json"
+
+
 async def test_page_routes_stay_out_of_the_openapi_document(live: LiveServer) -> None:
     async with live.client() as client:
         paths = (await client.get("/openapi.json")).json()["paths"]

@@ -4,12 +4,16 @@ The browser routes between pages itself (History API); the server answers each p
 the same shell so a reload stays where it was. Page routes stay out of the OpenAPI schema: they
 are not API.
 
-`/history` and `/sellers` are also API paths (JSON). A browser's top-level navigation says so in
-`Sec-Fetch-Dest: document`, which `fetch()`, curl and other API clients never send: those
-navigations get the page, everything else gets the API unchanged.
+`/history`, `/sellers` and `/sellers/{seller_id}` are also API paths (JSON). A browser's top-level
+navigation says so in `Sec-Fetch-Dest: document`, which `fetch()`, curl and other API clients never
+send: those navigations get the page, everything else gets the API unchanged. Only a seller *id*
+(a UUID) is a page address: `/sellers/export` and the other API paths below `/sellers` stay API,
+whoever asks (a download link is a navigation too).
 """
 
 from __future__ import annotations
+
+import re
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse
@@ -54,6 +58,12 @@ async def notifications_page(request: Request) -> HTMLResponse:
 
 # Page addresses that are API paths too; see the module docstring.
 SHARED_PAGE_PATHS = frozenset({"/history", "/sellers"})
+# A seller's page: /sellers/{seller_id}, the id in any of the forms the API's UUID path accepts.
+SELLER_PAGE = re.compile(r"/sellers/[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{12}/?")
+
+
+def is_page_path(path: str) -> bool:
+    return path.rstrip("/") in SHARED_PAGE_PATHS or SELLER_PAGE.fullmatch(path) is not None
 
 
 class PageNavigation:
@@ -66,7 +76,7 @@ class PageNavigation:
         if (
             scope["type"] == "http"
             and scope["method"] in ("GET", "HEAD")
-            and scope["path"].rstrip("/") in SHARED_PAGE_PATHS
+            and is_page_path(scope["path"])
             and (b"sec-fetch-dest", b"document") in scope["headers"]
         ):
             await _shell(Request(scope, receive))(scope, receive, send)

@@ -6,6 +6,7 @@
 // node is built. Upstream text only ever goes in through textContent.
 
 import { h, icon, clock, duration, money, num } from "./format.js";
+import { marketplaceUrl } from "./links.js";
 
 export const MAX_CARDS = 100;
 const MAX_PROBLEMS = 50;
@@ -20,7 +21,7 @@ export function isTerminal(ev) { return ev.phase === "run" && TERMINAL_ACTIONS.h
 function isLifecycle(ev) { return ev.phase === "run" && LIFECYCLE_ACTIONS.has(ev.action); }
 
 export function ebayLink(ev, params) {
-  if (ev.url) return ev.url;
+  if (ev.url) return marketplaceUrl(ev.url); // upstream data: a link only to eBay's or Amazon's own sites
   const p = ev.api_params || params;
   if (!p || !p.query) return null;
   // Brand New, free shipping, US sellers, the price window: the search the worker made.
@@ -28,7 +29,7 @@ export function ebayLink(ev, params) {
   if (p.price_min) url += `&_udlo=${(p.price_min / 100).toFixed(2)}`;
   if (p.price_max) url += `&_udhi=${(p.price_max / 100).toFixed(2)}`;
   if (p.page && p.page > 1) url += `&_pgn=${p.page}`;
-  return url;
+  return marketplaceUrl(url);
 }
 
 function newLane(id) {
@@ -238,6 +239,23 @@ function workerSkeleton() {
   return workerCard.cloneNode(true);
 }
 
+/**
+ * The sellers a `found` event names (up to three, the new ones first), new ones marked, and
+ * "+N more" for the rest it counted: "Sellers: acme-deals new · shopmart +2 more".
+ */
+function sellerNames(ev) {
+  const named = ev.sellers.slice(0, 3);
+  const line = h("span", { class: "seller-names" }, h("span", { class: "muted", text: "Sellers: " }));
+  named.forEach((s, i) => {
+    if (i) line.append(" · ");
+    line.append(h("span", { class: "found-seller", dataset: { new: String(Boolean(s.new)) }, text: s.name }));
+    if (s.new) line.append(" ", h("span", { class: "tag tag-new", text: "new" }));
+  });
+  const more = (ev.items_count || 0) - named.length;
+  if (more > 0) line.append(" ", h("span", { class: "muted more", text: `+${num(more)} more` }));
+  return line;
+}
+
 export function buildCard(ev, kind, params) {
   if (kind === "banner" || kind === "gap" || kind === "restart") {
     const time = h("time", { class: "t num", datetime: ev.timestamp, text: clock(ev.timestamp) });
@@ -276,6 +294,7 @@ export function buildCard(ev, kind, params) {
   const factText = cardFacts(ev, params).join(" · ");
   facts.textContent = link && factText ? `${factText} · ` : factText;
   if (link) facts.append(h("a", { href: link, target: "_blank", rel: "noopener noreferrer", text: "eBay ↗" }));
+  if (ev.action === "found" && ev.sellers && ev.sellers.length) li.append(sellerNames(ev));
   if (ev.error_message) li.append(h("span", { class: "errmsg", text: ev.error_type ? `${ev.error_type}: ${ev.error_message}` : ev.error_message }));
   return li;
 }

@@ -119,3 +119,37 @@ export function errorBox() {
 export function activeMs(run) {
   return run.active_seconds === null || run.active_seconds === undefined ? null : run.active_seconds * 1000;
 }
+
+// --- seller figures ---------------------------------------------------------------------------
+
+/** A markup (eBay price / Amazon price): "2.05×". */
+export const markup = (m) => (m === null || m === undefined ? "–" : `${Number(m).toFixed(2)}×`);
+/** A share 0-1 as a whole percentage: "87%". */
+export const percent = (s) => (s === null || s === undefined ? "–" : `${Math.round(Number(s) * 100)}%`);
+/** A price with its currency: "$18.00", "EUR 18.00". */
+export function price(amount, currency) {
+  if (amount === null || amount === undefined) return "–";
+  const n = Number(amount).toFixed(2);
+  return !currency || currency === "USD" ? `$${n}` : `${currency} ${n}`;
+}
+/** eBay feedback: "1,234 · 99.1%". */
+export function feedback(count, pct) {
+  if (count === null || count === undefined) return "–";
+  return pct === null || pct === undefined ? num(count) : `${num(count)} · ${Number(pct).toFixed(1)}%`;
+}
+
+/**
+ * The dropshipper score as a number beside a small bar (0-100). The bar's width is set through
+ * the CSSOM, which the page's Content-Security-Policy allows (a style attribute it would not).
+ */
+export function scoreBar(score) {
+  const wrap = h("span", { class: "score", dataset: { score: score ?? "" } });
+  if (score === null || score === undefined) {
+    wrap.append(h("span", { class: "score-num muted", text: "–", title: "No score: no evidence (added by hand)" }));
+    return wrap;
+  }
+  const fill = h("span", { class: "score-fill" });
+  fill.style.width = `${Math.max(0, Math.min(100, score))}%`;
+  wrap.append(h("span", { class: "score-num num", text: String(score) }), h("span", { class: "score-bar", "aria-hidden": "true" }, fill));
+  return wrap;
+}

@@ -7,6 +7,7 @@ import * as runsPage from "./runs.js";
 import * as runPage from "./run_detail.js";
 import * as historyPage from "./history.js";
 import * as sellersPage from "./sellers.js";
+import * as sellerPage from "./seller.js";
 import * as schedulesPage from "./schedules.js";
 import * as notificationsPage from "./notifications.js";
 
@@ -21,6 +22,7 @@ const ROUTES = [
   { page: "runs", re: /^\/runs\/([^/]+)\/?$/, module: runPage },
   { page: "history", re: /^\/history\/?$/, module: historyPage },
   { page: "sellers", re: /^\/sellers\/?$/, module: sellersPage },
+  { page: "sellers", re: /^\/sellers\/([^/]+)\/?$/, module: sellerPage },
   { page: "schedules", re: /^\/schedules\/?$/, module: schedulesPage },
   { page: "notifications", re: /^\/notifications\/?$/, module: notificationsPage },
 ];
