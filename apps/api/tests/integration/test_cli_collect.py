@@ -80,7 +80,7 @@ def test_collect_completes_a_run_and_prints_a_summary(db_url: str) -> None:
     assert "Status" in out and "completed" in out
     assert re.search(rf"Run id\s+{run['id']}", out)
     assert f"{run['sellers_found']:,} found, {run['sellers_new']:,} new" in out
-    assert f"{run['products_searched']:,} searched / {run['products_total']:,} found" in out
+    assert f"{run['products_searched']:,} searched / {run['products_total']:,} to search" in out
     # The demo shows every seller line: the run read them all, and says so.
     assert run["listings_read"] == run["listings_with_seller"] > 0
     assert re.search(

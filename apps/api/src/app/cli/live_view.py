@@ -174,7 +174,11 @@ def summary(run: RunRow, elapsed: float, *, org: str) -> Panel:
         paused = f" (and {_duration(run.paused_seconds)} paused)" if run.paused_seconds >= 1 else ""
         table.add_row("Active time", f"{_duration(run.active_seconds)}{paused}")
     table.add_row("Categories", f"{run.categories_completed:,} / {run.categories_total:,}")
-    table.add_row("Products", f"{run.products_searched:,} searched / {run.products_total:,} found")
+    table.add_row("Products", f"{run.products_searched:,} searched / {run.products_total:,} to search")
+    if run.products_remembered or run.refresh == "all":
+        days = run.settings.refresh_after_days if run.settings else 7
+        remembered = f"{run.products_remembered:,} searched within the last {days} days: skipped"
+        table.add_row("Remembered", remembered if run.refresh == "new" else "none (refresh all)")
     table.add_row("Sellers", f"{run.sellers_found:,} found, {run.sellers_new:,} new")
     table.add_row("Failed items", f"{run.failed_items:,}")
     table.add_row("Requests", _requests_line(run))
@@ -279,6 +283,8 @@ def _detail(entry: ActivityEntry) -> str:
         return f"{subject}: {_counted(count, 'seller')}, {new or 0:,} new{took}"
     if action == "uploading":
         return f"{_counted(count, 'product')} stored"
+    if action == "remembered":
+        return f"{subject}: {entry.message}" if subject else entry.message or ""
     if action == "deduped":
         return f"{_counted(count, 'seller')} already known"
     if action == "inserted":

@@ -68,8 +68,9 @@ async def create_run(body: RunCreate, caller: AutomationDep, pool: PoolDep, sett
     422 names unknown category ids; 404 for an unknown (or another org's) preset; 429 over the open-run limit.
     """
     run = await lifecycle.create_run(
-        pool, settings, caller=caller, name=body.name, category_ids=body.category_ids, preset_id=body.preset_id
-    )
+        pool, settings, caller=caller, name=body.name, category_ids=body.category_ids, preset_id=body.preset_id,
+        refresh=body.refresh,
+    )  # fmt: skip
     return RunResponse.model_validate(run)
 
 
