@@ -16,11 +16,14 @@
 ALTER TABLE amazon_products
     ADD COLUMN claimed_run_id uuid,  -- no FK, as last_searched_run_id
     ADD COLUMN claimed_at timestamptz,
-    ADD COLUMN listed_at timestamptz;
+    ADD COLUMN listed_at timestamptz,
+    -- The list that showed it last (category_id follows the run item's category, which a search
+    -- writes back; this one only the list fetch writes).
+    ADD COLUMN listed_category_id text;
 COMMENT ON COLUMN amazon_products.claimed_run_id IS 'The run that claimed the product''s next search (void once that run is over)';
 COMMENT ON COLUMN amazon_products.listed_at IS 'When a best-seller list fetched by the org last showed the product (the estimate reads the latest list per category)';
 -- The estimate reads an org's latest list per category.
-CREATE INDEX amazon_products_org_category_idx ON amazon_products (org_id, category_id, listed_at);
+CREATE INDEX amazon_products_org_listed_idx ON amazon_products (org_id, listed_category_id, listed_at);
 
 ALTER TABLE collection_runs
     ADD COLUMN refresh text NOT NULL DEFAULT 'new' CHECK (refresh IN ('new', 'all')),

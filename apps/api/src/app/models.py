@@ -325,6 +325,36 @@ class RunResponse(BaseModel):
         return round(self.listings_with_seller / self.listings_read, 4) if self.listings_read else None
 
 
+class RequestRange(BaseModel):
+    low: int = Field(description="Every product found on its first result page")
+    high: int = Field(description="Every product searched to ebay_pages_per_product pages")
+    likely: int = Field(description="At the org's recent pages per product (else halfway)")
+
+
+class CostRange(BaseModel):
+    low: DecimalNumber
+    high: DecimalNumber
+    likely: DecimalNumber
+
+
+class RunEstimate(BaseModel):
+    """What a run with this body would search and cost, before it is created (nothing is stored)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    refresh: Refresh
+    refresh_after_days: int
+    categories: int
+    categories_fetched: int = Field(
+        description="Lists the org has fetched before (read from its search memory); the rest are estimated "
+        "from the catalogue's typical list size"
+    )
+    products_expected: int = Field(description="Products in the lists")
+    products_to_search: int = Field(description="Of those, the products the run would search (the rest remembered)")
+    requests_expected: RequestRange = Field(description="Upstream requests: one per list, then eBay result pages")
+    cost_expected: CostRange = Field(description="USD, priced per provider as runs are priced")
+
+
 class RunList(BaseModel):
     runs: list[RunResponse]
     total: int

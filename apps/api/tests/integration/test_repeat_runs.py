@@ -237,3 +237,43 @@ async def test_presets_and_schedules_carry_the_refresh_choice_to_their_runs(
     assert (from_preset["refresh"], overridden["refresh"], plain["refresh"]) == ("all", "new", "new")
     assert changed["refresh"] == "new"
     assert schedule["refresh"] == "all" and unset["refresh"] is None and patched["refresh"] == "all"
+
+
+async def test_the_estimate_comes_within_10_percent_of_the_requests_the_run_makes(
+    live: LiveServer, make_identity: TokenFactory, db_url: str
+) -> None:
+    me = await make_identity()
+    body = {"category_ids": CATEGORIES}
+    async with live.client(me.token) as client:
+        first_guess = (await client.post("/collection/runs/estimate", json=body)).json()
+        first = await collect(live, client)
+        again_all = (await client.post("/collection/runs/estimate", json={**body, "refresh": "all"})).json()
+        third = await collect(live, client, refresh="all")
+        again_new = (await client.post("/collection/runs/estimate", json=body)).json()
+        fourth = await collect(live, client)
+        for bad in ({**body, "refresh": "often"}, {"category_ids": ["no-such-category"]}, {}):
+            assert (await client.post("/collection/runs/estimate", json=bad)).status_code == 422
+        unknown_preset = await client.post("/collection/runs/estimate", json={"preset_id": str(me.org_id)})
+        assert unknown_preset.status_code == 404
+        assert (await client.get("/collection/runs")).json()["total"] == 3  # an estimate stores nothing
+    with psycopg.connect(db_url) as conn:
+        listed = conn.execute("SELECT count(*) FROM amazon_products WHERE org_id = %s", (me.org_id,)).fetchone()
+    assert listed is not None
+
+    # Lists never fetched: guessed from the catalogue, and the run falls inside the bounds.
+    assert first_guess["categories"] == 3 and first_guess["categories_fetched"] == 0
+    assert 3 * 30 <= first_guess["products_expected"] == first_guess["products_to_search"] <= 3 * 50
+    requests = first_guess["requests_expected"]
+    assert requests["low"] <= first["requests_total"] <= requests["high"]
+
+    # Lists fetched: the products are known, and the requests come within 10%.
+    assert again_all["categories_fetched"] == 3 and again_all["products_expected"] == listed[0]
+    assert again_all["products_to_search"] == listed[0] == third["products_total"]
+    for guess, run in ((again_all, third), (again_new, fourth)):
+        requests = guess["requests_expected"]
+        assert requests["low"] <= run["requests_total"] <= requests["high"]
+        assert abs(requests["likely"] - run["requests_total"]) <= 0.1 * run["requests_total"], (guess, run)
+    # Nothing is due the day after (only the products without a price are looked at again, for free).
+    assert again_new["products_to_search"] == fourth["products_total"] < 5
+    assert again_new["requests_expected"]["likely"] == fourth["requests_total"] == len(CATEGORIES)
+    assert again_new["cost_expected"]["likely"] == 0  # the demo costs nothing by default

@@ -54,15 +54,16 @@ _CLAIM = """
     )
     INSERT INTO amazon_products AS a (org_id, asin, title, price, currency, category_id, best_seller_rank,
                                       last_searched_at, search_price_low, search_price_high,
-                                      claimed_run_id, claimed_at, listed_at)
+                                      claimed_run_id, claimed_at, listed_at, listed_category_id)
     SELECT %(org_id)s, l.asin, coalesce(l.title, ''), l.price, l.currency, l.category_id, l.rank,
-           '-infinity', l.window_low, l.window_high, %(run_id)s, now(), now()
+           '-infinity', l.window_low, l.window_high, %(run_id)s, now(), now(), l.category_id
     FROM listed l
     ORDER BY l.asin
     ON CONFLICT (org_id, asin) DO UPDATE SET
         title = coalesce(nullif(EXCLUDED.title, ''), a.title), price = EXCLUDED.price,
         currency = EXCLUDED.currency, category_id = coalesce(EXCLUDED.category_id, a.category_id),
         best_seller_rank = EXCLUDED.best_seller_rank, listed_at = now(),
+        listed_category_id = EXCLUDED.listed_category_id,
         claimed_run_id = CASE WHEN %(everything)s OR a.claimed_run_id = %(run_id)s OR ({due})
                               THEN %(run_id)s ELSE a.claimed_run_id END,
         claimed_at = CASE WHEN %(everything)s OR a.claimed_run_id = %(run_id)s OR ({due})
@@ -121,14 +122,14 @@ class KnownProduct:
 
 _KNOWN = """
     WITH latest AS (
-        SELECT category_id, max(listed_at) AS listed_at FROM amazon_products
-        WHERE org_id = %(org_id)s AND category_id = ANY(%(categories)s) AND listed_at IS NOT NULL
-        GROUP BY category_id
+        SELECT listed_category_id, max(listed_at) AS listed_at FROM amazon_products
+        WHERE org_id = %(org_id)s AND listed_category_id = ANY(%(categories)s)
+        GROUP BY listed_category_id
     )
-    SELECT a.category_id, a.asin, coalesce(a.price > 0, false) AS priced, ({due}) AS due
+    SELECT a.listed_category_id AS category_id, a.asin, coalesce(a.price > 0, false) AS priced, ({due}) AS due
     FROM latest l JOIN amazon_products a
-      ON a.org_id = %(org_id)s AND a.category_id = l.category_id AND a.listed_at = l.listed_at
-    ORDER BY a.category_id, a.asin
+      ON a.org_id = %(org_id)s AND a.listed_category_id = l.listed_category_id AND a.listed_at = l.listed_at
+    ORDER BY a.listed_category_id, a.asin
 """.format(
     due=_DUE.format(
         cutoff="now() - make_interval(days => %(days)s)",
@@ -157,18 +158,20 @@ async def known_products(
 
 
 async def ebay_pages_per_search(conn: Conn, *, org_id: UUID, provider: str) -> float | None:
-    """eBay result pages a product search took, on average, over the org's last completed runs on `provider`."""
+    """eBay result pages per product searched (with a price), over the org's last completed runs on `provider`."""
     value = await fetch_scalar(
         conn,
         """
         WITH recent AS (
-            SELECT products_searched, upstream_requests FROM collection_runs
+            SELECT id, upstream_requests FROM collection_runs
             WHERE org_id = %(org_id)s AND provider = %(provider)s AND status = 'completed' AND products_searched > 0
             ORDER BY completed_at DESC LIMIT 5
         )
-        SELECT sum(coalesce((u.value ->> 'ebay_page')::int, 0))::float8 / nullif(
-                   (SELECT sum(products_searched) FROM recent), 0)
-        FROM recent r, jsonb_each(r.upstream_requests) u
+        SELECT (SELECT sum(coalesce((u.value ->> 'ebay_page')::int, 0))
+                FROM recent r, jsonb_each(r.upstream_requests) u)::float8
+               / nullif((SELECT count(*) FROM collection_items i
+                         WHERE i.run_id IN (SELECT id FROM recent) AND i.kind = 'product'
+                           AND i.status = 'completed'), 0)
         """,
         {"org_id": org_id, "provider": provider},
     )

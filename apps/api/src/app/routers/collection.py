@@ -23,6 +23,7 @@ from app.http.deps import (
 from app.http.event_stream import EventStreamResponse, comment_frame, opening_frame
 from app.models import (
     RunCreate,
+    RunEstimate,
     RunHistoryEntry,
     RunHistoryList,
     RunList,
@@ -33,7 +34,7 @@ from app.models import (
 from app.routers.paging import Limit100, Offset
 from app.services import activity_feed
 from app.services.exports import run_export
-from app.services.runs import lifecycle
+from app.services.runs import estimate, lifecycle
 from app.services.runs.lifecycle import LifecycleAction, RunLifecycle
 
 router = APIRouter(prefix="/collection", tags=["collection"])
@@ -72,6 +73,22 @@ async def create_run(body: RunCreate, caller: AutomationDep, pool: PoolDep, sett
         refresh=body.refresh,
     )  # fmt: skip
     return RunResponse.model_validate(run)
+
+
+@router.post(
+    "/runs/estimate",
+    response_model=RunEstimate,
+    responses={404: {"description": "Unknown preset, or another org's"}},
+)
+async def estimate_run(body: RunCreate, caller: AutomationDep, pool: PoolDep, settings: SettingsDep) -> RunEstimate:
+    """What POST /collection/runs with this body would search and cost, from the org's search memory.
+
+    Nothing is stored. Lists the org never fetched are estimated from the catalogue's usual list size.
+    422 and 404 as POST /collection/runs answers them.
+    """
+    return await estimate.estimate(
+        pool, settings, caller=caller, category_ids=body.category_ids, preset_id=body.preset_id, refresh=body.refresh
+    )
 
 
 @router.get("/runs", response_model=RunList)

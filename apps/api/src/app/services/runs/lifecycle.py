@@ -103,7 +103,7 @@ async def create_run_in(
     `start` creates it already running: a process that dies before executing it leaves a running
     run without a lease, which any server adopts. `refresh` unset: the preset's choice, else "new".
     """
-    categories, chosen = await _target(conn, org_id, category_ids, preset_id, refresh)
+    categories, chosen = await resolve_target(conn, org_id, category_ids, preset_id, refresh)
     name = (name or "").strip() or f"Collection {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     org = await org_settings.load(conn, settings, org_id=org_id)
     open_runs = await runs_repo.count_open_runs_locked(conn, org_id=org_id)
@@ -140,7 +140,7 @@ async def create_run_in(
     return run
 
 
-async def _target(
+async def resolve_target(
     conn: Conn, org_id: UUID, category_ids: list[str] | None, preset_id: UUID | None, refresh: Refresh | None
 ) -> tuple[list[Category], Refresh]:
     """The run's categories (the preset's, if one is named) and its refresh choice (else the preset's, else "new")."""
