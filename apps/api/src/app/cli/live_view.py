@@ -24,7 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from app.models import ActivityEntry
+from app.models import ActivityEntry, RunEstimate
 from app.repositories.runs import RunRow
 from app.repositories.sellers import SellerRow
 from app.services.activity_stream import ActivitySubscription, StreamEvent
@@ -202,6 +202,19 @@ def best_new_sellers(sellers: list[SellerRow], *, new: int) -> RenderableType:
         # Text, not a markup string: a seller's name comes from eBay and may hold "[...]".
         table.add_row(Text(seller.display_name), f"{seller.score}", f"{seller.products_matched or 0:,}")
     return table
+
+
+def estimate_line(guess: RunEstimate) -> str:
+    """'Estimate: 3 lists (2 fetched before), about 120 products, 31 to search; about 70 requests (34-96), ...'."""
+    requests, cost = guess.requests_expected, guess.cost_expected
+    remembered = guess.products_expected - guess.products_to_search
+    left = f" ({remembered:,} searched within the last {guess.refresh_after_days} days)" if remembered > 0 else ""
+    return (
+        f"Estimate: {guess.categories:,} lists ({guess.categories_fetched:,} fetched before), "
+        f"about {guess.products_expected:,} products, {guess.products_to_search:,} to search{left}; "
+        f"about {requests.likely:,} requests ({requests.low:,}-{requests.high:,}), "
+        f"about ${cost.likely:,.4f} (${cost.low:,.4f}-${cost.high:,.4f}); refresh {guess.refresh}"
+    )
 
 
 def _duration(seconds: float) -> str:

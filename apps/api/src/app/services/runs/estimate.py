@@ -51,12 +51,16 @@ async def estimate(
     category_ids: list[str] | None,
     preset_id: UUID | None,
     refresh: Refresh | None,
+    provider: str | None = None,
 ) -> RunEstimate:
-    """The estimate for POST /collection/runs with this body (422/404 exactly as creating it would answer)."""
+    """The estimate for POST /collection/runs with this body (422/404 exactly as creating it would answer).
+
+    `provider`: the command line's choice, as `lifecycle.create_run` takes it.
+    """
     async with pool.connection() as conn:
         categories, chosen = await lifecycle.resolve_target(conn, caller.org_id, category_ids, preset_id, refresh)
         org = await org_settings.load(conn, settings, org_id=caller.org_id)
-        recorded = org_settings.run_settings(org, settings)
+        recorded = org_settings.run_settings(org, settings, provider=provider)
         known = await search_memory.known_products(
             conn, org_id=caller.org_id, category_ids=[c.id for c in categories],
             refresh_after_days=recorded.refresh_after_days, low=recorded.price_min_multiplier,
