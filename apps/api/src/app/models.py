@@ -327,7 +327,10 @@ class RunResponse(BaseModel):
 
 class RequestRange(BaseModel):
     low: int = Field(description="Every product found on its first result page")
-    high: int = Field(description="Every product searched to ebay_pages_per_product pages")
+    high: int = Field(
+        description="Every product searched to ebay_pages_per_product pages (products of fetched lists that a "
+        '"new" run would skip included: any of them may have been replaced since)'
+    )
     likely: int = Field(description="At the org's recent pages per product (else halfway)")
 
 

@@ -3,6 +3,8 @@
 Each list costs one request. A list the org has fetched before is read from its search memory
 (the latest fetch of it: its products, and which of them a "new" run would search now, by the
 same rule the run applies); a list never fetched is as long as the catalogue's lists usually are.
+Products that entered a list since the org last fetched it are unknown until it is fetched again:
+the likely figure leaves them out, the high bound allows for every product of the list being new.
 Each product to search costs 1 to `ebay_pages_per_product` eBay pages; the likely figure uses the
 org's recent pages per product searched on the same provider (else halfway). Nothing is stored.
 """
@@ -99,9 +101,11 @@ def _priced(
     pages = recorded.ebay_pages_per_product
     per_product = pages_per_product if pages_per_product is not None else (1 + pages) / 2
     to_search = lists.due + round(lists.unknown * usual)
+    # The high bound also counts the fetched lists' other products: any of them may have been replaced
+    # by a new product since the list was fetched (the estimate knows a list only as last fetched).
     ebay_requests = (
         lists.priced_due + lists.unknown * fewest,
-        (lists.priced_due + lists.unknown * most) * pages,
+        (lists.known + lists.unknown * most) * pages,
         round((lists.priced_due + lists.unknown * usual) * per_product),
     )
     amazon_price, ebay_price = prices.get(amazon, Decimal(0)), prices.get(ebay or amazon, Decimal(0))
