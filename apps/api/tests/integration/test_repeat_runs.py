@@ -277,3 +277,41 @@ async def test_the_estimate_comes_within_10_percent_of_the_requests_the_run_make
     assert again_new["products_to_search"] == fourth["products_total"] < 5
     assert again_new["requests_expected"]["likely"] == fourth["requests_total"] == len(CATEGORIES)
     assert again_new["cost_expected"]["likely"] == 0  # the demo costs nothing by default
+
+
+async def test_a_product_is_searched_again_once_its_last_search_is_old_or_its_price_window_moved(
+    live: LiveServer, make_identity: TokenFactory, db_url: str
+) -> None:
+    me = await make_identity()
+    async with live.client(me.token) as client:
+        await client.patch("/collection/settings", json={"refresh_after_days": 3})
+        first = await collect(live, client)
+        done = sorted(searched(db_url, first["id"]))
+        old, moved, recent = done[:4], done[4:7], done[7:]
+        with psycopg.connect(db_url) as conn:
+            # Four were last searched 4 days ago (over 3); three were searched in a window the price no longer
+            # reaches; one was searched 2 days ago (within 3).
+            conn.execute(
+                "UPDATE amazon_products SET last_searched_at = now() - interval '4 days'"
+                " WHERE org_id = %s AND asin = ANY(%s)",
+                (me.org_id, old),
+            )
+            conn.execute(
+                "UPDATE amazon_products SET search_price_low = 5000, search_price_high = 6000"
+                " WHERE org_id = %s AND asin = ANY(%s)",
+                (me.org_id, moved),
+            )
+            conn.execute(
+                "UPDATE amazon_products SET last_searched_at = now() - interval '2 days'"
+                " WHERE org_id = %s AND asin = %s",
+                (me.org_id, recent[0]),
+            )
+        guess = (await client.post("/collection/runs/estimate", json={"category_ids": CATEGORIES})).json()
+        second = await collect(live, client)
+    assert searched(db_url, second["id"]) == set(old) | set(moved)
+    assert second["products_remembered"] == len(recent) and second["settings"]["refresh_after_days"] == 3
+    unpriced = second["products_total"] - len(old) - len(moved)  # looked at again, for free
+    assert guess["products_to_search"] == second["products_total"] and unpriced >= 0
+    remembered = [e for e in second["events"] if e["action"] == "remembered"]
+    assert sum(e["items_count"] for e in remembered) >= len(recent)
+    assert all("searched within the last 3 days: skipped" in e["message"] for e in remembered)
