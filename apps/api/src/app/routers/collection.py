@@ -116,7 +116,8 @@ async def export_runs(caller: AutomationDep, pool: PoolDep) -> Response:
     )
 
 
-@router.get("/runs/{run_id}", response_model=RunResponse)
+# `:uuid`: only a run id reaches this route, so /runs/estimate (POST) is no GET of a run named "estimate".
+@router.get("/runs/{run_id:uuid}", response_model=RunResponse)
 async def get_run(run_id: UUID, caller: AutomationDep, pool: PoolDep) -> RunResponse:
     return RunResponse.model_validate(await lifecycle.get_run(pool, caller=caller, run_id=run_id))
 
