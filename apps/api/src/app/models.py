@@ -343,8 +343,6 @@ class CostRange(BaseModel):
 class RunEstimate(BaseModel):
     """What a run with this body would search and cost, before it is created (nothing is stored)."""
 
-    model_config = ConfigDict(from_attributes=True)
-
     refresh: Refresh
     refresh_after_days: int
     categories: int
