@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     price_min_multiplier: float = Field(default=1.8, gt=0, description="eBay price window low end, x Amazon price.")
     price_max_multiplier: float = Field(default=2.2, gt=0, description="eBay price window high end, x Amazon price.")
     ebay_pages_per_product: int = Field(default=3, ge=1, le=10)
+    refresh_after_days: int = Field(
+        default=7, ge=1, le=365, description='A run with refresh "new" searches a product again after this many days.'
+    )
     run_lease_seconds: float = Field(default=30.0, gt=1, description="A run whose executor misses this is taken over.")
     db_outage_pause_seconds: float = Field(
         default=600.0,
@@ -235,6 +238,14 @@ class Settings(BaseSettings):
     demo_rate_limit_rate: float = Field(default=0.0, ge=0, le=1)
     demo_retry_after_seconds: float = Field(default=1.0, ge=0)
     demo_seed: int = Field(default=7)
+    demo_churn: float = Field(
+        default=0.0, ge=0, le=1, description="Share of each demo best-seller list replaced per simulated day."
+    )
+    demo_day: int | None = Field(
+        default=None,
+        ge=0,
+        description="The demo's simulated day (unset: days since 2026-01-01 UTC, so lists churn daily).",
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -115,6 +115,8 @@ ActivityAction = Literal[
     "waiting_for_database", "database_back",
     # stream control
     "gap",
+    # the search memory: a category's products left unsearched (one summary per category)
+    "remembered",
 ]  # fmt: skip
 
 
@@ -178,6 +180,10 @@ class ActivityEntry(BaseModel):
     sellers: list[FoundSeller] | None = Field(
         default=None, description="On an eBay `found` event: up to three of the sellers found, the new ones first."
     )
+    message: str | None = Field(
+        default=None,
+        description='On a `remembered` event, e.g. "9 of 12 products searched within the last 7 days: skipped"',
+    )
 
     @classmethod
     def create(cls, worker_id: int, phase: str, action: ActivityAction, **fields: Any) -> ActivityEntry:
@@ -209,6 +215,14 @@ class StreamTokenResponse(BaseModel):
 # --- Collection runs ---------------------------------------------------------------------------
 
 
+# "new": search only the products the org's search memory says are due; "all": every product.
+Refresh = Literal["new", "all"]
+REFRESH_DESCRIPTION = (
+    '"new": search only products new to the org, last searched more than refresh_after_days ago, or whose price '
+    'moved the eBay price window off the last one; "all": search every product'
+)
+
+
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -217,6 +231,9 @@ class RunCreate(BaseModel):
         default=None, min_length=1, max_length=200, description="Leaf ids from GET /amazon/categories"
     )
     preset_id: UUID | None = Field(default=None, description="A preset from GET /amazon/presets, instead of ids")
+    refresh: Refresh | None = Field(
+        default=None, description=REFRESH_DESCRIPTION + ' (default: the preset\'s choice, else "new")'
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> RunCreate:
@@ -236,6 +253,8 @@ class RunSettingsOut(BaseModel):
     price_min_multiplier: float
     price_max_multiplier: float
     workers: int
+    # Runs recorded before the search memory ran with its default.
+    refresh_after_days: int = 7
 
 
 class RunResponse(BaseModel):
@@ -252,6 +271,11 @@ class RunResponse(BaseModel):
     categories_completed: int
     products_total: int
     products_searched: int
+    products_remembered: int = Field(
+        default=0,
+        description="Products of the lists left unsearched: searched within refresh_after_days (not in products_total)",
+    )
+    refresh: Refresh = Field(default="new", description=REFRESH_DESCRIPTION)
     sellers_found: int
     sellers_new: int
     failed_items: int
@@ -311,6 +335,37 @@ class RunDetail(RunResponse):
         description="Set while the run waits for its database to answer again (null otherwise, and null "
         "when asked of a process that does not execute the run).",
     )
+
+
+class RequestRange(BaseModel):
+    low: int = Field(description="Every product found on its first result page")
+    high: int = Field(
+        description="Every product searched to ebay_pages_per_product pages (products of fetched lists that a "
+        '"new" run would skip included: any of them may have been replaced since)'
+    )
+    likely: int = Field(description="At the org's recent pages per product (else halfway)")
+
+
+class CostRange(BaseModel):
+    low: DecimalNumber
+    high: DecimalNumber
+    likely: DecimalNumber
+
+
+class RunEstimate(BaseModel):
+    """What a run with this body would search and cost, before it is created (nothing is stored)."""
+
+    refresh: Refresh
+    refresh_after_days: int
+    categories: int
+    categories_fetched: int = Field(
+        description="Lists the org has fetched before (read from its search memory); the rest are estimated "
+        "from the catalogue's typical list size"
+    )
+    products_expected: int = Field(description="Products in the lists")
+    products_to_search: int = Field(description="Of those, the products the run would search (the rest remembered)")
+    requests_expected: RequestRange = Field(description="Upstream requests: one per list, then eBay result pages")
+    cost_expected: CostRange = Field(description="USD, priced per provider as runs are priced")
 
 
 class RunList(BaseModel):
@@ -644,6 +699,7 @@ class PresetCreate(BaseModel):
 
     name: PresetName
     category_ids: list[str] = Field(min_length=1, max_length=200, description="Leaf ids from GET /amazon/categories")
+    refresh: Refresh = Field(default="new", description=REFRESH_DESCRIPTION + " (runs of the preset)")
 
 
 class PresetUpdate(BaseModel):
@@ -651,6 +707,7 @@ class PresetUpdate(BaseModel):
 
     name: PresetName | None = None
     category_ids: list[str] | None = Field(default=None, min_length=1, max_length=200)
+    refresh: Refresh | None = None
 
 
 class PresetOut(BaseModel):
@@ -659,6 +716,7 @@ class PresetOut(BaseModel):
     id: UUID
     name: str
     category_ids: list[str]
+    refresh: Refresh
     is_builtin: bool
     builtin_key: str | None = Field(description="`all` or `department:<id>` for a built-in")
     created_by: UUID | None
@@ -679,6 +737,9 @@ class ScheduleCreate(BaseModel):
     cron_expression: CleanStr = Field(max_length=200, description="Five fields (minute hour day month weekday)")
     timezone: CleanStr = Field(default="UTC", max_length=100, description="IANA time zone, e.g. America/New_York")
     enabled: bool = True
+    refresh: Refresh | None = Field(
+        default=None, description=REFRESH_DESCRIPTION + ' (null: the preset\'s choice, else "new")'
+    )
 
 
 class ScheduleUpdate(BaseModel):
@@ -690,6 +751,7 @@ class ScheduleUpdate(BaseModel):
     cron_expression: CleanStr | None = Field(default=None, max_length=200)
     timezone: CleanStr | None = Field(default=None, max_length=100)
     enabled: bool | None = None
+    refresh: Refresh | None = None
 
 
 class ScheduleOut(BaseModel):
@@ -704,6 +766,7 @@ class ScheduleOut(BaseModel):
     description: str = Field(description="The cron expression in words")
     timezone: str
     enabled: bool
+    refresh: Refresh | None = Field(description="The runs' refresh choice (null: the preset's, else \"new\")")
     next_run_at: datetime | None
     next_fire_times: list[datetime] = Field(description="The next five fire times (empty while disabled)")
     last_run_at: datetime | None
@@ -744,6 +807,7 @@ class CollectionSettingsOut(BaseModel):
     price_min_multiplier: float
     price_max_multiplier: float
     workers: int
+    refresh_after_days: int
 
 
 class CollectionSettingsUpdate(BaseModel):
@@ -762,6 +826,14 @@ class CollectionSettingsUpdate(BaseModel):
         default=None, ge=0.1, le=100, description="High end of the eBay price window, x the Amazon price (3 decimals)"
     )
     workers: int | None = Field(default=None, ge=1, le=5)
+    # Strict: "7" or true is a mistake to name, not a number to guess.
+    refresh_after_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=365,
+        strict=True,
+        description='A run with refresh "new" searches a product again once its last search is this many days old',
+    )
 
 
 # --- Notifications ------------------------------------------------------------------------------

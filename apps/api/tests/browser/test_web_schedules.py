@@ -66,6 +66,7 @@ def test_schedules_page_scheduled_runs_and_history(server: ServedProcess, page: 
     page.get_by_role("button", name="Add schedule").click()
     expect(page.get_by_role("alert")).to_contain_text("Unknown time zone 'Mars/Olympus'")
     page.get_by_label("Time zone").fill("UTC")
+    page.get_by_label("Search").select_option("all")  # its runs search every product
     page.get_by_role("button", name="Add schedule").click()
 
     row = page.locator("tr[data-schedule-id]")
@@ -83,6 +84,7 @@ def test_schedules_page_scheduled_runs_and_history(server: ServedProcess, page: 
         api.patch(f"/collection/schedules/{schedule_id}", json={"enabled": False})
         runs = api.get("/collection/runs").json()["runs"]
     assert runs and all(r["trigger"] == "schedule" and r["schedule_id"] == schedule_id for r in runs)
+    assert all(r["refresh"] == "all" for r in runs)
 
     # Disabled on the schedules page: no fire times, an Enable button.
     page.goto(server.base + "/schedules")

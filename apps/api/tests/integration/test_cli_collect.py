@@ -80,7 +80,7 @@ def test_collect_completes_a_run_and_prints_a_summary(db_url: str) -> None:
     assert "Status" in out and "completed" in out
     assert re.search(rf"Run id\s+{run['id']}", out)
     assert f"{run['sellers_found']:,} found, {run['sellers_new']:,} new" in out
-    assert f"{run['products_searched']:,} searched / {run['products_total']:,} found" in out
+    assert f"{run['products_searched']:,} searched / {run['products_total']:,} to search" in out
     # The demo shows every seller line: the run read them all, and says so.
     assert run["listings_read"] == run["listings_with_seller"] > 0
     assert re.search(
@@ -181,3 +181,28 @@ def test_unknown_category_is_rejected_with_exit_code_2(db_url: str) -> None:
     assert "Unknown category id(s): bogus-1" in result.stderr
     assert "electronics-computers" not in result.stderr
     assert _runs(db_url, org) == []
+
+
+def test_collect_prints_the_estimate_and_a_repeat_searches_only_what_is_new(db_url: str) -> None:
+    org = _org()
+    args = ("--categories", "baby-feeding", "--org", org)
+    first = _collect(db_url, *args, "--yes")
+    second = _collect(db_url, *args)  # off a terminal: the estimate is printed, nobody is asked
+    everything = _collect(db_url, *args, "--refresh", "all")
+    bad = _collect(db_url, *args, "--refresh", "sometimes")
+    assert (first.returncode, second.returncode, everything.returncode) == (0, 0, 0), second.stderr
+    assert bad.returncode == 2 and "sometimes" in bad.stderr
+
+    runs = sorted(_runs(db_url, org), key=lambda r: r["created_at"])
+    assert [r["refresh"] for r in runs] == ["new", "new", "all"]
+    assert runs[0]["products_remembered"] == 0 and runs[2]["products_remembered"] == 0
+    assert runs[1]["products_remembered"] > runs[1]["products_total"]
+    assert "Estimate: 1 lists (0 fetched before)" in first.stdout
+    assert "Start this run?" not in first.stdout + second.stdout
+    listed = runs[1]["products_total"] + runs[1]["products_remembered"]
+    assert (
+        f"Estimate: 1 lists (1 fetched before), about {listed:,} products, {runs[1]['products_total']:,} to search"
+        in (second.stdout)
+    )
+    assert f"{runs[1]['products_remembered']:,} searched within the last 7 days: skipped" in second.stdout
+    assert f"{listed:,} to search; " in everything.stdout and "refresh all" in everything.stdout

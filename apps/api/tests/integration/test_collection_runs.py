@@ -175,7 +175,9 @@ async def test_two_concurrent_runs_share_sellers_without_duplicates(
 ) -> None:
     identity = await make_identity()
     async with live.client(identity.token) as client:
-        runs = [(await client.post("/collection/runs", json={"category_ids": CATEGORIES})).json() for _ in range(2)]
+        # Both search everything (refresh "all"), so both meet every seller at once.
+        body = {"category_ids": CATEGORIES, "refresh": "all"}
+        runs = [(await client.post("/collection/runs", json=body)).json() for _ in range(2)]
         feeds = [Feed(live, r["id"]) for r in runs]
         await asyncio.gather(*(client.post(f"/collection/runs/{r['id']}/start") for r in runs))
         await asyncio.gather(*(f.until(terminal, timeout=120) for f in feeds))

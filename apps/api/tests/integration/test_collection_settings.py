@@ -11,6 +11,7 @@ DEFAULTS = {
     "price_min_multiplier": 1.8,
     "price_max_multiplier": 2.2,
     "workers": 5,
+    "refresh_after_days": 7,
 }
 
 
@@ -73,7 +74,7 @@ async def test_a_run_keeps_and_uses_the_settings_it_was_created_with(
         chosen = {"ebay_pages_per_product": 1, "workers": 2, "price_min_multiplier": 1.5, "price_max_multiplier": 2.5}
         await client.patch("/collection/settings", json=chosen)
         run = (await client.post("/collection/runs", json={"category_ids": ["electronics-headphones"]})).json()
-        assert run["settings"] == {**chosen, "provider": "demo"}
+        assert run["settings"] == {**chosen, "provider": "demo", "refresh_after_days": 7}
         # Changed after the run was made: the run must not notice.
         await client.patch("/collection/settings", json={"ebay_pages_per_product": 3, "workers": 5})
 

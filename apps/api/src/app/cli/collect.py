@@ -6,6 +6,9 @@ run started here is an ordinary run: the API lists it, and either side may resum
 
 Here: the options, and the session that creates or resumes the run, shows it and sums it up. The
 view itself (worker lanes, the run's counters read from its row, the last events) is `live_view`.
+Before a new run is created the command prints its estimate (`services.runs.estimate`) and, when
+both stdin and stdout are a terminal, asks whether to start it; `--yes` skips the question. Off a
+terminal (a script, cron) nobody could answer, so it prints the estimate and goes on.
 Ctrl-C pauses the run through `RunLifecycle.pause`; finished items stay finished, and the command
 prints how to resume. Exit codes: 0 completed, 1 failed / cancelled / paused by the failure breaker
 / run held elsewhere, 2 bad input (unknown category, unknown run, wrong state, ...), 130 paused by
@@ -28,13 +31,15 @@ from uuid import UUID
 
 from rich.console import Console
 from rich.live import Live
+from rich.prompt import Confirm
 
 from app.cli.errors import EXIT_COMPLETED, EXIT_INTERRUPTED, EXIT_NOT_COMPLETED, CommandError
-from app.cli.live_view import LiveView, best_new_sellers, logs_above, summary
+from app.cli.live_view import LiveView, best_new_sellers, estimate_line, logs_above, summary
 from app.cli.orgs import chosen_org
 from app.config import Settings
 from app.db.pool import Pool
 from app.errors import AppError, Conflict
+from app.models import Refresh
 from app.repositories import org_settings as org_repo
 from app.repositories import runs as runs_repo
 from app.repositories import sellers as sellers_repo
@@ -44,7 +49,7 @@ from app.runtime import Runtime
 from app.scrapers.factory import marketplace_factory
 from app.security import AUTOMATION, Caller, caller_for_member
 from app.services import accounts
-from app.services.runs import lifecycle
+from app.services.runs import estimate, lifecycle
 from app.services.runs.lifecycle import RunLifecycle
 from app.services.scheduling import presets
 from app.status import TERMINAL_STATUSES, RunStatus
@@ -68,6 +73,8 @@ class CollectOptions:
     org: str | None  # None: the only org there is for a new run, the run's own org for --resume
     email: str
     preset: str | None = None
+    refresh: Refresh | None = None
+    yes: bool = False  # start without asking (the estimate is still shown)
 
     @classmethod
     def parse(
@@ -80,6 +87,8 @@ class CollectOptions:
         org: str | None,
         email: str,
         preset: str | None = None,
+        refresh: Refresh | None = None,
+        yes: bool = False,
     ) -> CollectOptions:
         # `--categories a,b --categories c` and `--categories "a, b"` all mean [a, b, c].
         ids = [part.strip() for value in categories or [] for part in value.split(",") if part.strip()]
@@ -93,13 +102,18 @@ class CollectOptions:
                 raise CommandError("Use either --categories/--preset (a new run) or --resume (an existing run)")
             if name:
                 raise CommandError("--name only applies to a new run; a resumed run keeps its name")
+            if refresh:
+                raise CommandError("--refresh only applies to a new run; a resumed run keeps its choice")
         elif ids and preset:
             raise CommandError("Use either --categories or --preset, not both")
         elif not ids and not preset:
             raise CommandError(
                 "Name the categories to collect with --categories ID[,ID...] or --preset NAME (or --resume RUN_ID)"
             )
-        return cls(category_ids=ids, resume=run_id, provider=provider, name=name, org=org, email=email, preset=preset)
+        return cls(
+            category_ids=ids, resume=run_id, provider=provider, name=name, org=org, email=email, preset=preset,
+            refresh=refresh, yes=yes,
+        )  # fmt: skip
 
     def resume_command(self, run_id: UUID) -> str:
         """The command that resumes `run_id`, as the user invoked this one (it finds the run's org by itself)."""
@@ -254,14 +268,17 @@ class _Session:
         try:
             if self.options.resume is None:
                 await _check_provider(self.settings, self.settings.run_provider)
+                preset_id = await self._preset_id()
+                await self._confirm(preset_id)
                 return await lifecycle.create_run(
                     self.pool,
                     self.settings,
                     caller=self.caller,
                     name=self.options.name,
                     category_ids=self.options.category_ids,
-                    preset_id=await self._preset_id(),
+                    preset_id=preset_id,
                     provider=self.options.provider,
+                    refresh=self.options.refresh,
                 )
             run = await lifecycle.get_run(self.pool, caller=self.caller, run_id=self.options.resume)
         except CommandError:
@@ -276,6 +293,18 @@ class _Session:
             )
         await _check_provider(self.settings, run.provider)
         return run
+
+    async def _confirm(self, preset_id: UUID | None) -> None:
+        """Show what the run would cost; on a terminal, ask before starting it (unless --yes)."""
+        guess = await estimate.estimate(
+            self.pool, self.settings, caller=self.caller, category_ids=self.options.category_ids or None,
+            preset_id=preset_id, refresh=self.options.refresh, provider=self.options.provider,
+        )  # fmt: skip
+        self.console.print(estimate_line(guess), highlight=False, soft_wrap=True)
+        if self.options.yes or not (sys.stdin.isatty() and self.console.is_terminal):
+            return
+        if not await asyncio.to_thread(Confirm.ask, "Start this run?", console=self.console, default=True):
+            raise CommandError("Not started: nothing was created", exit_code=EXIT_NOT_COMPLETED)
 
     async def _preset_id(self) -> UUID | None:
         if self.options.preset is None:

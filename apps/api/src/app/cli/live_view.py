@@ -24,7 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from app.models import ActivityEntry
+from app.models import ActivityEntry, RunEstimate
 from app.repositories.runs import RunRow
 from app.repositories.sellers import SellerRow
 from app.services.activity_stream import ActivitySubscription, StreamEvent
@@ -174,7 +174,11 @@ def summary(run: RunRow, elapsed: float, *, org: str) -> Panel:
         paused = f" (and {_duration(run.paused_seconds)} paused)" if run.paused_seconds >= 1 else ""
         table.add_row("Active time", f"{_duration(run.active_seconds)}{paused}")
     table.add_row("Categories", f"{run.categories_completed:,} / {run.categories_total:,}")
-    table.add_row("Products", f"{run.products_searched:,} searched / {run.products_total:,} found")
+    table.add_row("Products", f"{run.products_searched:,} searched / {run.products_total:,} to search")
+    if run.products_remembered or run.refresh == "all":
+        days = run.settings.refresh_after_days if run.settings else 7
+        remembered = f"{run.products_remembered:,} searched within the last {days} days: skipped"
+        table.add_row("Remembered", remembered if run.refresh == "new" else "none (refresh all)")
     table.add_row("Sellers", f"{run.sellers_found:,} found, {run.sellers_new:,} new")
     table.add_row("Failed items", f"{run.failed_items:,}")
     table.add_row("Requests", _requests_line(run))
@@ -198,6 +202,19 @@ def best_new_sellers(sellers: list[SellerRow], *, new: int) -> RenderableType:
         # Text, not a markup string: a seller's name comes from eBay and may hold "[...]".
         table.add_row(Text(seller.display_name), f"{seller.score}", f"{seller.products_matched or 0:,}")
     return table
+
+
+def estimate_line(guess: RunEstimate) -> str:
+    """'Estimate: 3 lists (2 fetched before), about 120 products, 31 to search; about 70 requests (34-96), ...'."""
+    requests, cost = guess.requests_expected, guess.cost_expected
+    remembered = guess.products_expected - guess.products_to_search
+    left = f" ({remembered:,} searched within the last {guess.refresh_after_days} days)" if remembered > 0 else ""
+    return (
+        f"Estimate: {guess.categories:,} lists ({guess.categories_fetched:,} fetched before), "
+        f"about {guess.products_expected:,} products, {guess.products_to_search:,} to search{left}; "
+        f"about {requests.likely:,} requests ({requests.low:,}-{requests.high:,}), "
+        f"about ${cost.likely:,.4f} (${cost.low:,.4f}-${cost.high:,.4f}); refresh {guess.refresh}"
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -279,6 +296,8 @@ def _detail(entry: ActivityEntry) -> str:
         return f"{subject}: {_counted(count, 'seller')}, {new or 0:,} new{took}"
     if action == "uploading":
         return f"{_counted(count, 'product')} stored"
+    if action == "remembered":
+        return f"{subject}: {entry.message}" if subject else entry.message or ""
     if action == "deduped":
         return f"{_counted(count, 'seller')} already known"
     if action == "inserted":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from functools import partial
 from typing import Annotated, ParamSpec
 
@@ -30,6 +31,14 @@ from app.main import create_app
 from app.models import Provider
 from app.services import accounts
 from app.text import plural
+
+
+class RefreshChoice(StrEnum):
+    """`--refresh`: typer offers the choices of an enum."""
+
+    NEW = "new"
+    ALL = "all"
+
 
 P = ParamSpec("P")
 
@@ -166,8 +175,22 @@ def collect_command(
         ),
     ] = None,
     email: Annotated[str, typer.Option(help="User the run is created by.")] = collect.DEFAULT_EMAIL,
+    refresh: Annotated[
+        RefreshChoice | None,
+        typer.Option(
+            help="\"new\" (default: the preset's choice, else new): only products not searched within the org's "
+            'refresh_after_days; "all": every product.'
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Start without asking (the estimate is printed first either way).")
+    ] = False,
 ) -> None:
-    """Run one collection here with a live view; Ctrl-C pauses it (exit 130) and prints how to resume."""
+    """Run one collection here with a live view; Ctrl-C pauses it (exit 130) and prints how to resume.
+
+    A new run's estimate (lists, products to search, requests, cost) is printed first; on a terminal
+    the command asks before starting it (--yes skips that). Off a terminal it goes on without asking.
+    """
     settings = _settings()
     options = collect.CollectOptions.parse(
         categories=categories,
@@ -177,6 +200,8 @@ def collect_command(
         org=org,
         email=email,
         preset=preset,
+        refresh=refresh.value if refresh is not None else None,
+        yes=yes,
     )
     if options.provider is not None:
         settings = settings.model_copy(update={"provider": options.provider})

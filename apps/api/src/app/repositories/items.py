@@ -78,9 +78,12 @@ async def insert_category_items(conn: Conn, *, run_id: UUID, categories: list[Ca
         )
 
 
-async def insert_product_items(conn: Conn, *, run_id: UUID, products: list[ProductPayload]) -> int:
+async def insert_product_items(
+    conn: Conn, *, run_id: UUID, products: list[ProductPayload], remembered: str | None = None
+) -> int:
     """Insert products not yet in the run (an ASIN already found in another category is skipped).
 
+    With `remembered` (the reason), they go in finished: skipped, marked remembered, never searched.
     Rows go in ASIN order so two workers storing overlapping categories lock keys in the same
     order and cannot deadlock.
     """
@@ -88,14 +91,20 @@ async def insert_product_items(conn: Conn, *, run_id: UUID, products: list[Produ
         return 0
     cur = await conn.execute(
         """
-        INSERT INTO collection_items (run_id, kind, external_id, payload)
-        SELECT %(run_id)s, 'product', p ->> 'asin', p
+        INSERT INTO collection_items (run_id, kind, external_id, payload, status, result, completed_at)
+        SELECT %(run_id)s, 'product', p ->> 'asin', p, %(status)s, %(result)s,
+               CASE WHEN %(status)s = 'skipped' THEN now() END
         FROM jsonb_array_elements(%(products)s) AS p
         ORDER BY p ->> 'asin'
         ON CONFLICT (run_id, kind, external_id) DO NOTHING
         RETURNING 1
         """,
-        {"run_id": run_id, "products": Jsonb([asdict(p) for p in products])},
+        {
+            "run_id": run_id,
+            "products": Jsonb([asdict(p) for p in products]),
+            "status": ItemStatus.PENDING if remembered is None else ItemStatus.SKIPPED,
+            "result": None if remembered is None else Jsonb({"reason": remembered, "remembered": True}),
+        },
     )
     # Counting returned rows (not rowcount) also works in pipeline mode.
     return len(await cur.fetchall())
@@ -180,13 +189,14 @@ class SkipCount:
 
 
 async def skipped_products(conn: Conn, *, run_id: UUID) -> list[SkipCount]:
-    """The run's skipped products by reason, the most frequent first."""
+    """The run's skipped products by reason, the most frequent first (remembered ones are counted apart)."""
     return await fetch_all(
         conn,
         SkipCount,
         """
         SELECT coalesce(result ->> 'reason', 'no reason given') AS reason, count(*)::int AS count
         FROM collection_items WHERE run_id = %(run_id)s AND kind = 'product' AND status = 'skipped'
+          AND NOT coalesce(result ? 'remembered', false)
         GROUP BY 1 ORDER BY 2 DESC, 1
         """,
         {"run_id": run_id},
@@ -200,7 +210,7 @@ async def products_finished_since(conn: Conn, *, run_id: UUID, since: datetime) 
         """
         SELECT count(*) FROM collection_items
         WHERE run_id = %(run_id)s AND kind = 'product' AND status IN ('completed', 'skipped', 'failed')
-          AND completed_at >= %(since)s
+          AND completed_at >= %(since)s AND NOT coalesce(result ? 'remembered', false)
         """,
         {"run_id": run_id, "since": since},
     )

@@ -26,15 +26,16 @@ async def upsert(conn: Conn, *, org_id: UUID, choices: CollectionSettingsUpdate,
     await conn.execute(
         """
         INSERT INTO collection_settings AS s (org_id, max_open_runs, provider, ebay_pages_per_product,
-            price_min_multiplier, price_max_multiplier, workers, updated_by)
+            price_min_multiplier, price_max_multiplier, workers, refresh_after_days, updated_by)
         VALUES (%(org_id)s, %(max_open_runs)s, %(provider)s, %(ebay_pages_per_product)s,
-            %(price_min_multiplier)s, %(price_max_multiplier)s, %(workers)s, %(updated_by)s)
+            %(price_min_multiplier)s, %(price_max_multiplier)s, %(workers)s, %(refresh_after_days)s, %(updated_by)s)
         ON CONFLICT (org_id) DO UPDATE SET
             max_open_runs = EXCLUDED.max_open_runs, provider = EXCLUDED.provider,
             ebay_pages_per_product = EXCLUDED.ebay_pages_per_product,
             price_min_multiplier = EXCLUDED.price_min_multiplier,
             price_max_multiplier = EXCLUDED.price_max_multiplier,
-            workers = EXCLUDED.workers, updated_by = EXCLUDED.updated_by, updated_at = now()
+            workers = EXCLUDED.workers, refresh_after_days = EXCLUDED.refresh_after_days,
+            updated_by = EXCLUDED.updated_by, updated_at = now()
         """,
         {"org_id": org_id, "updated_by": updated_by, **choices.model_dump()},
     )

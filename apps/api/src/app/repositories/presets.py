@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one
+from app.models import Refresh
 from app.repositories.query import insert_one
 
 _VISIBLE = "(org_id = %(org_id)s OR org_id IS NULL)"
@@ -19,6 +20,7 @@ class PresetRow:
     builtin_key: str | None
     name: str
     category_ids: list[str]
+    refresh: Refresh
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime
@@ -82,28 +84,31 @@ async def name_taken(conn: Conn, *, org_id: UUID, name: str, except_id: UUID | N
 
 
 async def insert_preset(
-    conn: Conn, *, org_id: UUID, name: str, category_ids: list[str], created_by: UUID | None
+    conn: Conn, *, org_id: UUID, name: str, category_ids: list[str], created_by: UUID | None, refresh: Refresh = "new"
 ) -> PresetRow:
     """Raises psycopg's UniqueViolation when the org already has the name."""
     return await insert_one(
         conn,
         PresetRow,
         "amazon_category_presets",
-        {"org_id": org_id, "name": name, "category_ids": category_ids, "created_by": created_by},
+        {"org_id": org_id, "name": name, "category_ids": category_ids, "created_by": created_by, "refresh": refresh},
     )
 
 
-async def update_preset(conn: Conn, *, org_id: UUID, preset_id: UUID, name: str, category_ids: list[str]) -> PresetRow:
+async def update_preset(
+    conn: Conn, *, org_id: UUID, preset_id: UUID, name: str, category_ids: list[str], refresh: Refresh
+) -> PresetRow:
     """Update one of the org's own presets (never a built-in: those have no org)."""
     row = await fetch_one(
         conn,
         PresetRow,
         f"""
-        UPDATE amazon_category_presets SET name = %(name)s, category_ids = %(category_ids)s, updated_at = now()
+        UPDATE amazon_category_presets
+        SET name = %(name)s, category_ids = %(category_ids)s, refresh = %(refresh)s, updated_at = now()
         WHERE id = %(id)s AND org_id = %(org_id)s
         RETURNING {_PRESET}
         """,
-        {"id": preset_id, "org_id": org_id, "name": name, "category_ids": category_ids},
+        {"id": preset_id, "org_id": org_id, "name": name, "category_ids": category_ids, "refresh": refresh},
     )
     assert row is not None
     return row

@@ -12,7 +12,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one, fetch_scalar, fetch_scalars
-from app.models import RunSettingsOut, RunTrigger
+from app.models import Refresh, RunSettingsOut, RunTrigger
 from app.repositories.query import fetch_org_row, insert_one
 from app.status import OPEN_STATUSES, TERMINAL_STATUSES, RunPhase, RunStatus
 
@@ -65,6 +65,9 @@ class RunRow:
     # became running.
     finished_pauses_seconds: float
     running_since: datetime | None
+    # Migration 077: "new" (the search memory decides) or "all", and the products it left unsearched.
+    refresh: Refresh
+    products_remembered: int
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", RunStatus(self.status))
@@ -108,6 +111,7 @@ COUNTERS = (
     "categories_completed",
     "products_total",
     "products_searched",
+    "products_remembered",
     "sellers_found",
     "sellers_new",
     "failed_items",
@@ -127,6 +131,7 @@ async def insert_run(
     preset_id: UUID | None = None,
     schedule_id: UUID | None = None,
     settings: RunSettingsOut | None = None,
+    refresh: Refresh = "new",
 ) -> RunRow:
     return await insert_one(
         conn,
@@ -143,6 +148,7 @@ async def insert_run(
             "preset_id": preset_id,
             "schedule_id": schedule_id,
             "settings": Jsonb(settings.model_dump()) if settings is not None else None,
+            "refresh": refresh,
         },
     )
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from app.db.pool import Conn, columns, fetch_all, fetch_one
-from app.models import FireOutcome
+from app.models import FireOutcome, Refresh
 from app.repositories.query import insert_one
 
 
@@ -22,6 +22,7 @@ class ScheduleValues:
     timezone: str
     enabled: bool
     next_run_at: datetime | None
+    refresh: Refresh | None  # None: the preset's choice, else "new"
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,9 @@ async def insert_schedule(conn: Conn, *, org_id: UUID, values: ScheduleValues, c
         await conn.execute(
             """
             INSERT INTO collection_schedules (org_id, name, preset_id, category_ids, cron_expression, timezone,
-                enabled, next_run_at, created_by)
+                enabled, next_run_at, refresh, created_by)
             VALUES (%(org_id)s, %(name)s, %(preset_id)s, %(category_ids)s, %(cron_expression)s, %(timezone)s,
-                %(enabled)s, %(next_run_at)s, %(created_by)s)
+                %(enabled)s, %(next_run_at)s, %(refresh)s, %(created_by)s)
             RETURNING id
             """,
             {"org_id": org_id, "created_by": created_by, **asdict(values)},
@@ -81,7 +82,7 @@ async def update_schedule(conn: Conn, *, org_id: UUID, schedule_id: UUID, values
         """
         UPDATE collection_schedules SET name = %(name)s, preset_id = %(preset_id)s, category_ids = %(category_ids)s,
             cron_expression = %(cron_expression)s, timezone = %(timezone)s, enabled = %(enabled)s,
-            next_run_at = %(next_run_at)s, updated_at = now()
+            next_run_at = %(next_run_at)s, refresh = %(refresh)s, updated_at = now()
         WHERE id = %(id)s AND org_id = %(org_id)s
         """,
         {"id": schedule_id, "org_id": org_id, **asdict(values)},

@@ -24,6 +24,7 @@ from app.http.event_stream import EventStreamResponse, comment_frame, opening_fr
 from app.models import (
     RunCreate,
     RunDetail,
+    RunEstimate,
     RunHistoryEntry,
     RunHistoryList,
     RunList,
@@ -34,7 +35,7 @@ from app.models import (
 from app.routers.paging import Limit100, Offset
 from app.services import activity_feed
 from app.services.exports import run_export
-from app.services.runs import lifecycle
+from app.services.runs import estimate, lifecycle
 from app.services.runs.lifecycle import LifecycleAction, RunLifecycle
 
 router = APIRouter(prefix="/collection", tags=["collection"])
@@ -69,9 +70,26 @@ async def create_run(body: RunCreate, caller: AutomationDep, pool: PoolDep, sett
     422 names unknown category ids; 404 for an unknown (or another org's) preset; 429 over the open-run limit.
     """
     run = await lifecycle.create_run(
-        pool, settings, caller=caller, name=body.name, category_ids=body.category_ids, preset_id=body.preset_id
-    )
+        pool, settings, caller=caller, name=body.name, category_ids=body.category_ids, preset_id=body.preset_id,
+        refresh=body.refresh,
+    )  # fmt: skip
     return RunResponse.model_validate(run)
+
+
+@router.post(
+    "/runs/estimate",
+    response_model=RunEstimate,
+    responses={404: {"description": "Unknown preset, or another org's"}},
+)
+async def estimate_run(body: RunCreate, caller: AutomationDep, pool: PoolDep, settings: SettingsDep) -> RunEstimate:
+    """What POST /collection/runs with this body would search and cost, from the org's search memory.
+
+    Nothing is stored. Lists the org never fetched are estimated from the catalogue's usual list size.
+    422 and 404 as POST /collection/runs answers them.
+    """
+    return await estimate.estimate(
+        pool, settings, caller=caller, category_ids=body.category_ids, preset_id=body.preset_id, refresh=body.refresh
+    )
 
 
 @router.get("/runs", response_model=RunList)
@@ -99,7 +117,8 @@ async def export_runs(caller: AutomationDep, pool: PoolDep) -> Response:
     )
 
 
-@router.get("/runs/{run_id}", response_model=RunDetail)
+# `:uuid`: only a run id reaches this route, so /runs/estimate (POST) is no GET of a run named "estimate".
+@router.get("/runs/{run_id:uuid}", response_model=RunDetail)
 async def get_run(run_id: UUID, caller: AutomationDep, pool: PoolDep, executor: ExecutorDep) -> RunDetail:
     return RunDetail.model_validate(await lifecycle.run_view(pool, executor, caller=caller, run_id=run_id))
 

@@ -25,8 +25,9 @@ async def list_presets(caller: AutomationDep, pool: PoolDep) -> PresetList:
 async def create_preset(body: PresetCreate, caller: AutomationDep, pool: PoolDep) -> PresetOut:
     """422 names unknown category ids; 409 when the name is taken (by the org or a built-in)."""
     preset = await presets.create_preset(
-        pool, org_id=caller.org_id, user_id=caller.user_id, name=body.name, category_ids=body.category_ids
-    )
+        pool, org_id=caller.org_id, user_id=caller.user_id, name=body.name, category_ids=body.category_ids,
+        refresh=body.refresh,
+    )  # fmt: skip
     return PresetOut.model_validate(preset)
 
 
@@ -41,10 +42,11 @@ async def get_preset(preset_id: UUID, caller: AutomationDep, pool: PoolDep) -> P
     responses={409: {"description": "A built-in preset, or the name is taken"}},
 )
 async def update_preset(preset_id: UUID, body: PresetUpdate, caller: AutomationDep, pool: PoolDep) -> PresetOut:
-    """Rename and/or change the categories of one of the org's presets (built-ins: 409)."""
+    """Rename and/or change the categories or refresh choice of one of the org's presets (built-ins: 409)."""
     preset = await presets.update_preset(
-        pool, org_id=caller.org_id, preset_id=preset_id, name=body.name, category_ids=body.category_ids
-    )
+        pool, org_id=caller.org_id, preset_id=preset_id, name=body.name, category_ids=body.category_ids,
+        refresh=body.refresh,
+    )  # fmt: skip
     return PresetOut.model_validate(preset)
 
 

@@ -1,7 +1,9 @@
 """An offline, deterministic marketplace for demos and tests.
 
 Everything derives from `settings.demo_seed`: the same node id always lists the same products, the
-same (query, page) always shows the same sellers. A few best sellers appear in many categories and
+same (query, page) always shows the same sellers. With `demo_churn` set, each best-seller list
+replaces that share of its products per simulated day (`demo_day`, else the days since
+2026-01-01), so repeat runs meet a few new products, as on Amazon. A few best sellers appear in many categories and
 sellers come from one shared pool, so cross-category and cross-product deduplication have real
 work to do. Latency, failures and rate limiting can be switched on to exercise the pipeline.
 
@@ -28,6 +30,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib import resources
 from typing import Literal, NamedTuple
@@ -45,6 +48,8 @@ CROSS_LISTED_POOL_SIZE = 8
 MIN_PRODUCTS, MAX_PRODUCTS = 30, 50
 MAX_SELLERS_PER_PAGE = 8
 MAX_PAGES_PER_QUERY = 4
+# Day 0 of the simulated calendar when `demo_day` is unset.
+DEMO_EPOCH = date(2026, 1, 1)
 
 
 class Vocabulary(NamedTuple):
@@ -108,18 +113,30 @@ class DemoMarketplace:
         self._retry_after = settings.demo_retry_after_seconds
         # One stream of draws per provider: the same sequence of calls meets the same failures.
         self._faults = random.Random(settings.demo_seed)
-        self._products: dict[str, list[AmazonProduct]] = {}
+        self._churn = settings.demo_churn
+        self._day = settings.demo_day
+        self._products: dict[tuple[str, int], list[AmazonProduct]] = {}
         # How late asyncio timers fire here (seconds), learnt as calls go: see _simulate_latency.
         self._timer_lateness = 0.0
 
     async def aclose(self) -> None:
         return None
 
+    @property
+    def day(self) -> int:
+        """The simulated day: `demo_day`, else the days since DEMO_EPOCH (no churn: always 0)."""
+        if not self._churn:
+            return 0
+        if self._day is not None:
+            return self._day
+        return max(0, (datetime.now(UTC).date() - DEMO_EPOCH).days)
+
     async def bestsellers(self, node_id: str) -> list[AmazonProduct]:
         await self._upstream()
-        products = self._products.get(node_id)
+        key = (node_id, self.day)
+        products = self._products.get(key)
         if products is None:
-            products = self._products[node_id] = _bestsellers(self._world, node_id)
+            products = self._products[key] = bestsellers_on(self._world, node_id, day=key[1], churn=self._churn)
         return list(products)
 
     async def search_sellers(
@@ -259,6 +276,39 @@ def _bestsellers(world: _World, node_id: str) -> list[AmazonProduct]:
     products.extend(shared)
     rng.shuffle(products)
     return [replace(product, position=position) for position, product in enumerate(products, start=1)]
+
+
+def bestsellers_on(world: _World, node_id: str, *, day: int, churn: float) -> list[AmazonProduct]:
+    """The list on simulated `day`: each day replaces round(churn x size) of its places with new products.
+
+    A place keeps its product until a day picks it; the product then put there is new (its own ASIN).
+    """
+    products = _bestsellers(world, node_id)
+    size = len(products)
+    replaced = min(size, round(churn * size))
+    if day <= 0 or replaced == 0:
+        return products
+    generation = [0] * size
+    for today in range(1, day + 1):
+        for place in _rng(world.seed, "churn", node_id, today).sample(range(size), k=replaced):
+            generation[place] += 1
+    words = _vocabulary(world, node_id)
+    return [
+        product
+        if generation[index] == 0
+        else _product(
+            _rng(world.seed, "churned", node_id, index, generation[index]),
+            _asin(world.seed, node_id, index, "generation", generation[index]),
+            words,
+            position=index + 1,
+        )
+        for index, product in enumerate(products)
+    ]
+
+
+def demo_world(seed: int) -> _World:
+    """The pools of `seed` (for tests and benchmarks that work out what the demo shows)."""
+    return _world(seed)
 
 
 def _seller_pool(rng: random.Random) -> tuple[_DemoSeller, ...]:

@@ -16,7 +16,8 @@ from app.services.runs.usage import KINDS
 MAX_RUNS = 10_000
 COLUMNS = (
     "id", "name", "status", "provider", "started_at", "completed_at", "duration_seconds", "categories",
-    "products_searched", "sellers_found", "sellers_new", "requests_total", *KINDS, "ebay_pages_skipped",
+    "refresh", "products_searched", "products_remembered",
+    "sellers_found", "sellers_new", "requests_total", *KINDS, "ebay_pages_skipped",
     "listings_read", "listings_with_seller", "seller_coverage",
     "cost_usd", "cost_per_new_seller_usd", "requests_per_new_seller",
 )  # fmt: skip
@@ -31,7 +32,8 @@ def _row(run: FinishedRunRow) -> list[object]:
         run.id, run.name, run.status, run.provider, run.started_at and run.started_at.isoformat(),
         run.completed_at and run.completed_at.isoformat(),
         None if run.duration_seconds is None else round(run.duration_seconds, 1), run.categories_count,
-        run.products_searched, run.sellers_found, new, total, *by_kind.values(), run.ebay_pages_skipped,
+        run.refresh, run.products_searched, run.products_remembered,
+        run.sellers_found, new, total, *by_kind.values(), run.ebay_pages_skipped,
         run.listings_read, run.listings_with_seller,
         f"{run.listings_with_seller / run.listings_read:.4f}" if run.listings_read else "",
         f"{cost:.4f}", f"{cost / new:.4f}" if new else "", f"{total / new:.2f}" if new else "",

@@ -322,6 +322,7 @@ class RunExecutor:
                 settings=settings,
                 marketplace=marketplace,
                 stream=self.stream,
+                refresh=run.refresh,
             )
             self._stopped_for_user.pop(run_id, None)
             task = asyncio.create_task(self._execute(ctx), name=f"run-{run_id}")

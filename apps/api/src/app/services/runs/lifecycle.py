@@ -19,7 +19,7 @@ from uuid import UUID
 from app.config import Settings
 from app.db.pool import Conn, Pool
 from app.errors import Conflict, InvalidInput, TooManyOpenRuns, found
-from app.models import ActivityAction, RunTrigger
+from app.models import ActivityAction, Refresh, RunTrigger
 from app.repositories import items as items_repo
 from app.repositories import presets as presets_repo
 from app.repositories import runs as runs_repo
@@ -27,7 +27,7 @@ from app.repositories.items import CategoryPayload, SkipCount
 from app.repositories.runs import FinishedRunRow, RunRow
 from app.security import Caller
 from app.services.activity_stream import ActivityBackend
-from app.services.catalogue import resolve_categories
+from app.services.catalogue import Category, resolve_categories
 from app.services.notifications import outbox
 from app.services.parallel_runner import create_activity_event
 from app.services.runs import org_settings
@@ -66,6 +66,7 @@ async def create_run(
     category_ids: list[str] | None,
     preset_id: UUID | None = None,
     provider: str | None = None,
+    refresh: Refresh | None = None,
 ) -> RunRow:
     """A pending run over `category_ids` or a preset's categories, with the org's settings recorded."""
     async with pool.connection() as conn, conn.transaction():
@@ -78,6 +79,7 @@ async def create_run(
             category_ids=category_ids,
             preset_id=preset_id,
             provider=provider,
+            refresh=refresh,
         )
 
 
@@ -94,20 +96,14 @@ async def create_run_in(
     trigger: RunTrigger = "manual",
     schedule_id: UUID | None = None,
     start: bool = False,
+    refresh: Refresh | None = None,
 ) -> RunRow:
     """Create a run inside the caller's transaction (the scheduler claims and creates in one).
 
     `start` creates it already running: a process that dies before executing it leaves a running
-    run without a lease, which any server adopts.
+    run without a lease, which any server adopts. `refresh` unset: the preset's choice, else "new".
     """
-    if preset_id is not None:
-        preset = found(
-            await presets_repo.get_preset(conn, org_id=org_id, preset_id=preset_id), f"Preset {preset_id} not found"
-        )
-        category_ids = preset.category_ids
-    if category_ids is None:
-        raise InvalidInput("Give category_ids or preset_id")
-    categories = resolve_categories(category_ids)
+    categories, chosen = await resolve_target(conn, org_id, category_ids, preset_id, refresh)
     name = (name or "").strip() or f"Collection {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     org = await org_settings.load(conn, settings, org_id=org_id)
     open_runs = await runs_repo.count_open_runs_locked(conn, org_id=org_id)
@@ -129,6 +125,7 @@ async def create_run_in(
         preset_id=preset_id,
         schedule_id=schedule_id,
         settings=recorded,
+        refresh=chosen,
     )
     await items_repo.insert_category_items(
         conn,
@@ -141,6 +138,21 @@ async def create_run_in(
         run = await runs_repo.set_status(conn, run_id=run.id, status=RunStatus.RUNNING)
     logger.info("run %s created (%s) with %d categories", run.id, trigger, len(categories))
     return run
+
+
+async def resolve_target(
+    conn: Conn, org_id: UUID, category_ids: list[str] | None, preset_id: UUID | None, refresh: Refresh | None
+) -> tuple[list[Category], Refresh]:
+    """The run's categories (the preset's, if one is named) and its refresh choice (else the preset's, else "new")."""
+    if preset_id is not None:
+        preset = found(
+            await presets_repo.get_preset(conn, org_id=org_id, preset_id=preset_id), f"Preset {preset_id} not found"
+        )
+        category_ids = preset.category_ids
+        refresh = refresh or preset.refresh
+    if category_ids is None:
+        raise InvalidInput("Give category_ids or preset_id")
+    return resolve_categories(category_ids), refresh or "new"
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,11 @@ from app.config import Settings
 from app.db.outage import is_database_fault
 from app.db.pool import Pool
 from app.errors import AppError, UpstreamError
-from app.models import ActivityAction, FoundSeller
+from app.models import ActivityAction, FoundSeller, Refresh
 from app.repositories import evidence as evidence_repo
 from app.repositories import items as items_repo
 from app.repositories import runs as runs_repo
+from app.repositories import search_memory
 from app.repositories import sellers as sellers_repo
 from app.repositories import usage as usage_repo
 from app.repositories.items import CategoryPayload, ProductPayload, WorkItem
@@ -131,6 +132,8 @@ class RunContext:
     outage: DatabaseWait = field(init=False)
     # Waited for the database past `db_outage_pause_seconds`: paused until it answers again.
     paused_for_database: bool = False
+    # The run's refresh choice: "new" searches what the search memory says is due, "all" everything.
+    refresh: Refresh = "new"
 
     def __post_init__(self) -> None:
         # One runner serves both phases (each `run` starts afresh); every event of the run goes
@@ -347,7 +350,7 @@ async def _claimed(ctx: RunContext, item: WorkItem[Any], worker_id: int) -> Asyn
 
 
 async def process_category(ctx: RunContext, item: WorkItem[CategoryPayload], worker_id: int) -> int:
-    """Fetch one category's best sellers and store its products as work items."""
+    """Fetch one category's best sellers; store those to search as work items, and remember the rest."""
     category = item.payload
     fields: dict[str, Any] = {"category": category.display_name, "api_params": {"node_id": category.node_id}}
     started = time.perf_counter()
@@ -376,7 +379,7 @@ async def process_category(ctx: RunContext, item: WorkItem[CategoryPayload], wor
         for p in products
         if p.asin
     ]
-    inserted = await _stored(ctx, _store_category, item, rows)
+    inserted, remembered = await _stored(ctx, _store_category, item, rows)
     await _flush_usage(ctx)
     await ctx.emit(
         create_activity_event(
@@ -384,6 +387,16 @@ async def process_category(ctx: RunContext, item: WorkItem[CategoryPayload], wor
             duration_ms=ms_since(started), **fields,
         )
     )  # fmt: skip
+    if remembered:
+        # One summary per category, never one event per product.
+        days = ctx.settings.refresh_after_days
+        await ctx.emit(
+            create_activity_event(
+                0, "amazon", "remembered", items_count=remembered, category=category.display_name,
+                source_worker_id=worker_id,
+                message=f"{remembered} of {len(rows)} products searched within the last {_days(days)}: skipped",
+            )
+        )  # fmt: skip
     await ctx.emit(
         create_activity_event(
             0, "amazon", "uploading", items_count=inserted, operation_type="product_batch",
@@ -393,17 +406,53 @@ async def process_category(ctx: RunContext, item: WorkItem[CategoryPayload], wor
     return inserted
 
 
-async def _store_category(ctx: RunContext, item: WorkItem[CategoryPayload], rows: list[ProductPayload]) -> int:
-    """The category's products and the run's counters, committed together; returns products new to the run."""
-    async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
+def _days(days: int) -> str:
+    return "day" if days == 1 else f"{days} days"
+
+
+def _listed(ctx: RunContext, row: ProductPayload) -> search_memory.ListedProduct:
+    """A listed product with the price window a search would use now (none without a usable price)."""
+    price = _usable_price(row.price)
+    settings = ctx.settings
+    window = PriceWindow.around(price, settings.price_min_multiplier, settings.price_max_multiplier) if price else None
+    return search_memory.ListedProduct(
+        asin=row.asin, title=row.title, price=price, currency=row.currency, category_id=row.category_id,
+        rank=row.position, window_low=window.low if window else None, window_high=window.high if window else None,
+    )  # fmt: skip
+
+
+async def _store_category(
+    ctx: RunContext, item: WorkItem[CategoryPayload], rows: list[ProductPayload]
+) -> tuple[int, int]:
+    """The category's products and the run's counters, committed together (so before any search).
+
+    The search memory claims the products this run searches; the others go in as remembered.
+    Returns the products new to the run: (to search, remembered).
+    """
+    async with ctx.pool.connection() as conn, conn.transaction():
         if not await items_repo.mark_finished(
             conn, item_id=item.id, status=ItemStatus.COMPLETED, result={"products": len(rows)}
         ):
-            return 0
-        inserted = await items_repo.insert_product_items(conn, run_id=ctx.run_id, products=rows)
-        await runs_repo.add_counters(conn, run_id=ctx.run_id, categories_completed=1, products_total=inserted)
+            return 0, 0
+        settings = ctx.settings
+        searching = await search_memory.claim_listed(
+            conn, org_id=ctx.org_id, run_id=ctx.run_id, products=[_listed(ctx, r) for r in rows],
+            refresh_after_days=settings.refresh_after_days, everything=ctx.refresh == "all",
+        )  # fmt: skip
+        inserted = await items_repo.insert_product_items(
+            conn, run_id=ctx.run_id, products=[r for r in rows if r.asin in searching]
+        )
+        remembered = await items_repo.insert_product_items(
+            conn,
+            run_id=ctx.run_id,
+            products=[r for r in rows if r.asin not in searching],
+            remembered=f"searched within the last {_days(settings.refresh_after_days)}",
+        )
+        await runs_repo.add_counters(
+            conn, run_id=ctx.run_id, categories_completed=1, products_total=inserted, products_remembered=remembered
+        )
     metrics.ITEMS_PROCESSED.labels(ItemKind.CATEGORY.value).inc()
-    return inserted
+    return inserted, remembered
 
 
 async def _store_skipped(ctx: RunContext, item: WorkItem[ProductPayload], reason: str) -> None:
@@ -572,8 +621,9 @@ async def run_amazon_phase(ctx: RunContext) -> None:
             await _flush_usage_at_phase_end(ctx)
     async with ctx.pool.connection() as conn:
         await runs_repo.set_phase(conn, run_id=ctx.run_id, phase=RunPhase.EBAY)
-        counts = await items_repo.count_by_status(conn, run_id=ctx.run_id)
-    products = sum(n for (kind, _), n in counts.items() if kind is ItemKind.PRODUCT)
+        run = await runs_repo.get_run_unscoped(conn, run_id=ctx.run_id)
+    # The products to search (those the search memory left out have their own summary events).
+    products = run.products_total if run is not None else 0
     await ctx.emit(create_activity_event(0, "amazon", "complete", items_count=products))
 
 

@@ -9,6 +9,7 @@ from psycopg import errors as pg_errors
 
 from app.db.pool import Conn, Pool
 from app.errors import Conflict, InvalidInput, NotFound
+from app.models import Refresh
 from app.repositories import presets as repo
 from app.repositories.presets import PresetRow
 from app.services.catalogue import resolve_categories
@@ -65,14 +66,18 @@ async def find_preset(pool: Pool, *, org_id: UUID, name: str) -> PresetRow:
     return preset
 
 
-async def create_preset(pool: Pool, *, org_id: UUID, user_id: UUID, name: str, category_ids: list[str]) -> PresetRow:
+async def create_preset(
+    pool: Pool, *, org_id: UUID, user_id: UUID, name: str, category_ids: list[str], refresh: Refresh = "new"
+) -> PresetRow:
     name = _clean_name(name)
     ids = _category_ids(category_ids)
     async with pool.connection() as conn, conn.transaction():
         if await repo.name_taken(conn, org_id=org_id, name=name):
             raise _duplicate(name)
         try:
-            preset = await repo.insert_preset(conn, org_id=org_id, name=name, category_ids=ids, created_by=user_id)
+            preset = await repo.insert_preset(
+                conn, org_id=org_id, name=name, category_ids=ids, created_by=user_id, refresh=refresh
+            )
         except pg_errors.UniqueViolation:
             raise _duplicate(name) from None  # a concurrent create won the name
     logger.info("preset %s created in org %s", preset.id, org_id)
@@ -80,7 +85,13 @@ async def create_preset(pool: Pool, *, org_id: UUID, user_id: UUID, name: str, c
 
 
 async def update_preset(
-    pool: Pool, *, org_id: UUID, preset_id: UUID, name: str | None, category_ids: list[str] | None
+    pool: Pool,
+    *,
+    org_id: UUID,
+    preset_id: UUID,
+    name: str | None,
+    category_ids: list[str] | None,
+    refresh: Refresh | None = None,
 ) -> PresetRow:
     new_name = _clean_name(name) if name is not None else None
     ids = _category_ids(category_ids) if category_ids is not None else None
@@ -92,8 +103,9 @@ async def update_preset(
             raise _duplicate(new_name)
         try:
             return await repo.update_preset(
-                conn, org_id=org_id, preset_id=preset_id, name=new_name, category_ids=ids or preset.category_ids
-            )
+                conn, org_id=org_id, preset_id=preset_id, name=new_name, category_ids=ids or preset.category_ids,
+                refresh=refresh or preset.refresh,
+            )  # fmt: skip
         except pg_errors.UniqueViolation:
             raise _duplicate(new_name) from None
 

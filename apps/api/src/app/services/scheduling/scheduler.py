@@ -222,6 +222,7 @@ class Scheduler:
                     trigger="schedule",
                     schedule_id=schedule.id,
                     start=True,
+                    refresh=schedule.refresh,
                 )
             await repo.set_last_run(conn, schedule_id=schedule.id, run_at=fire_time, run_id=run.id)
         except TooManyOpenRuns as exc:

@@ -19,6 +19,7 @@ from psycopg import errors as pg_errors
 from app.config import Settings
 from app.db.pool import Conn, Pool
 from app.errors import Conflict, InvalidInput, NotFound
+from app.models import Refresh
 from app.repositories import presets as presets_repo
 from app.repositories import schedules as repo
 from app.repositories.schedules import FireRow, ScheduleRow, ScheduleValues
@@ -140,9 +141,12 @@ async def create_schedule(
     timezone: str,
     enabled: bool,
     now: datetime,
+    refresh: Refresh | None = None,
 ) -> ScheduleView:
     """Validate everything before anything is stored: 422 (cron, zone, categories), 404 (preset), 409 (name)."""
-    wanted = ScheduleValues(name, preset_id, category_ids, cron_expression, timezone, enabled, next_run_at=None)
+    wanted = ScheduleValues(
+        name, preset_id, category_ids, cron_expression, timezone, enabled, next_run_at=None, refresh=refresh
+    )
     async with pool.connection() as conn, conn.transaction():
         values = await _checked(conn, org_id, wanted)
         values = replace(values, next_run_at=_first_fire(values, now))
@@ -170,6 +174,7 @@ def _changed(current: ScheduleRow, changes: dict[str, Any]) -> ScheduleValues:
         timezone=changes.get("timezone") or current.timezone,
         enabled=changes["enabled"] if changes.get("enabled") is not None else current.enabled,
         next_run_at=current.next_run_at,
+        refresh=changes["refresh"] if changes.get("refresh") is not None else current.refresh,
     )
 
 

@@ -197,6 +197,7 @@ function bannerText(ev) {
     case "database_back": return `The database answers again (after ${duration(ev.duration_ms || 0)})`;
     case "cancelled": return "Run cancelled";
     case "failed": return `Run failed${ev.error_message ? `: ${ev.error_message}` : ""}`;
+    case "remembered": return `${ev.category ? `${ev.category}: ` : ""}${ev.message || `${num(ev.items_count || 0)} products remembered`}`;
     case "complete":
       if (ev.phase === "run") return `Run complete: ${num(ev.items_count || 0)} sellers found, ${num(ev.new_sellers_count || 0)} new`;
       return `${ev.phase === "amazon" ? "Amazon" : "eBay"} phase complete: ${num(ev.items_count || 0)} ${ev.phase === "amazon" ? "products" : "items"}`;

@@ -53,6 +53,7 @@ export class RunFigures {
     this.catBar = this.bar("Categories", "categories_completed");
     this.prodBar = this.bar("Products", "products_searched");
     this.skipped = h("p", { class: "skipped-line muted", hidden: true });
+    this.remembered = h("p", { class: "remembered-line muted", hidden: true });
     this.rate = h("span", { class: "muted" });
     this.sellersRest = h("span");
     this.projected = h("span", { class: "muted" });
@@ -60,6 +61,7 @@ export class RunFigures {
     this.strip = [
       h("div", { class: "bars" }, this.catBar.el, this.prodBar.el),
       this.skipped,
+      this.remembered,
       h("p", { class: "eta-line" }, this.metric("eta", "eta"), this.rate),
       h("p", { class: "num sellers-line" }, this.metric("sellers_found"), " sellers found · ", this.metric("sellers_new"), " new", this.sellersRest),
       h("p", { class: "num cost-line" }, this.metric("requests"), " requests · ", this.metric("cost"), this.soFar, this.projected),
@@ -204,6 +206,12 @@ export class RunFigures {
     const count = skipped.reduce((n, s) => n + s.count, 0);
     this.skipped.hidden = count === 0;
     this.text(this.skipped, count ? `Includes ${num(count)} skipped, not searched: ${skipped.map((s) => `${s.reason} (${num(s.count)})`).join(" · ")}` : "");
+    // Products the search memory left out (refresh "new"): not in the products bar, not paid for.
+    const r = this.run;
+    const remembered = r ? r.products_remembered || 0 : 0;
+    const days = r && r.settings ? r.settings.refresh_after_days : 7;
+    this.remembered.hidden = remembered === 0;
+    this.text(this.remembered, remembered ? `${num(remembered)} more products remembered: searched within the last ${days === 1 ? "day" : `${num(days)} days`}, not searched again` : "");
   }
 
   rateText(r, status, forecast) {

@@ -7,6 +7,18 @@ import { progressCard } from "./progress.js";
 
 const POLL_MS = 3000;
 const IDLE_POLL_MS = 10000;
+// The estimate follows the form once it has been still this long (not on every click).
+const ESTIMATE_DEBOUNCE_MS = 300;
+
+/** "Estimate: about 104 products, 26 to search (78 searched within the last 7 days) · about 55 requests (29–81) · about $0.08". */
+export function estimateText(e) {
+  const r = e.requests_expected, c = e.cost_expected;
+  const remembered = e.products_expected - e.products_to_search;
+  const left = remembered > 0 ? ` (${num(remembered)} searched within the last ${e.refresh_after_days === 1 ? "day" : `${num(e.refresh_after_days)} days`})` : "";
+  const guessed = e.categories - e.categories_fetched;
+  const lists = guessed ? ` · ${num(guessed)} of ${num(e.categories)} lists not fetched before: guessed` : "";
+  return `Estimate: about ${num(e.products_expected)} products, ${num(e.products_to_search)} to search${left} · about ${num(r.likely)} requests (${num(r.low)}–${num(r.high)}) · about ${usd(c.likely)}${lists}`;
+}
 
 function newRunForm(catalogue, presets, app) {
   const err = errorBox();
@@ -14,6 +26,11 @@ function newRunForm(catalogue, presets, app) {
   const preset = h("select", { id: "run-preset", name: "preset" }, h("option", { value: "", text: "Choose categories below" }),
     presets.map((p) => h("option", { value: p.id, text: p.is_builtin ? p.name : `${p.name} (yours)` })));
   const presetIds = new Map(presets.map((p) => [p.id, p.category_ids]));
+  const presetRefresh = new Map(presets.map((p) => [p.id, p.refresh]));
+  const refresh = h("select", { id: "run-refresh", name: "refresh" },
+    h("option", { value: "new", text: "Only products not searched recently (new)" }),
+    h("option", { value: "all", text: "Every product again (all)" }));
+  const estimate = h("p", { class: "estimate muted num", id: "run-estimate", "aria-live": "polite" });
   const all = h("input", { type: "checkbox", id: "cat-all" });
   const count = h("span", { class: "muted num", "aria-live": "polite" });
   const groups = catalogue.departments.map((dep) => {
@@ -28,9 +45,11 @@ function newRunForm(catalogue, presets, app) {
     h("h2", { id: "new-run-title", text: "New run" }),
     h("div", { class: "row" }, h("label", { for: "run-name", text: "Name (optional)" }), name),
     h("div", { class: "row" }, h("label", { for: "run-preset", text: "Preset" }), preset),
+    h("div", { class: "row" }, h("label", { for: "run-refresh", text: "Search" }), refresh),
     h("div", { class: "row" }, h("label", { class: "check" }, all, "Select all categories"), count),
     h("div", { class: "depts" }, groups),
     err.el,
+    estimate,
     h("div", { class: "row" }, button));
   const boxes = () => [...form.querySelectorAll('input[name="category"]')];
   function sync() {
@@ -44,12 +63,38 @@ function newRunForm(catalogue, presets, app) {
     }
     all.checked = chosen.length === boxes().length;
     all.indeterminate = chosen.length > 0 && !all.checked;
+    scheduleEstimate();
+  }
+  // What the run would search and cost, fetched once the form has been still for a moment; only the
+  // answer to the latest form counts.
+  const body = () => {
+    const ids = boxes().filter((b) => b.checked).map((b) => b.value);
+    if (!ids.length) return null;
+    const target = preset.value ? { preset_id: preset.value } : { category_ids: ids };
+    return { name: name.value.trim() || null, refresh: refresh.value, ...target };
+  };
+  let timer = null, asked = 0;
+  function scheduleEstimate() {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const wanted = body(), ticket = ++asked;
+      if (!wanted) { estimate.textContent = ""; return; }
+      estimate.textContent = "Estimating…";
+      try {
+        const answer = await api("/collection/runs/estimate", { method: "POST", body: wanted });
+        if (ticket === asked) estimate.textContent = estimateText(answer);
+      } catch (ex) {
+        if (ticket === asked) estimate.textContent = `No estimate: ${ex.message || ex}`;
+      }
+    }, ESTIMATE_DEBOUNCE_MS);
   }
   form.addEventListener("change", (e) => {
     const t = e.target;
+    if (t === refresh) { scheduleEstimate(); return; }
     if (t === preset) {
       const chosen = new Set(presetIds.get(preset.value) || []);
       if (preset.value) boxes().forEach((b) => { b.checked = chosen.has(b.value); });
+      if (preset.value) refresh.value = presetRefresh.get(preset.value) || "new";
       sync();
       return;
     }
@@ -66,8 +111,7 @@ function newRunForm(catalogue, presets, app) {
     button.disabled = true;
     try {
       // A run made from a preset records it; a hand-made selection sends its ids.
-      const target = preset.value ? { preset_id: preset.value } : { category_ids: ids };
-      const run = await api("/collection/runs", { method: "POST", body: { name: name.value.trim() || null, ...target } });
+      const run = await api("/collection/runs", { method: "POST", body: body() });
       await api(`/collection/runs/${run.id}/start`, { method: "POST" });
       app.navigate(`/runs/${run.id}`);
     } catch (ex) {

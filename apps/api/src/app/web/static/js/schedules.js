@@ -84,6 +84,11 @@ function newScheduleForm(presets, onCreated) {
   const zone = h("input", { id: "schedule-tz", name: "timezone", required: true, spellcheck: "false", autocomplete: "off",
     list: "schedule-tz-list", value: viewerZone(), placeholder: "Type to search, e.g. America/New_York" });
   const enabled = h("input", { type: "checkbox", id: "schedule-enabled", checked: true });
+  // "": the preset's own choice (a built-in's is "new").
+  const refresh = h("select", { id: "schedule-refresh", name: "refresh" },
+    h("option", { value: "", text: "As the preset says (new unless set)" }),
+    h("option", { value: "new", text: "Only products not searched recently (new)" }),
+    h("option", { value: "all", text: "Every product again (all)" }));
   const button = h("button", { type: "submit", class: "primary" }, "Add schedule");
   const form = h("form", { class: "panel new-schedule", "aria-labelledby": "new-schedule-title" },
     h("h2", { id: "new-schedule-title", text: "New schedule" }),
@@ -91,6 +96,7 @@ function newScheduleForm(presets, onCreated) {
     h("div", { class: "row" }, h("label", { for: "schedule-preset", text: "Collect" }), preset),
     when.el,
     h("div", { class: "row" }, h("label", { for: "schedule-tz", text: "Time zone" }), zone, zoneList),
+    h("div", { class: "row" }, h("label", { for: "schedule-refresh", text: "Search" }), refresh),
     h("div", { class: "row" }, h("label", { class: "check" }, enabled, "Enabled")),
     err.el,
     h("div", { class: "row" }, button));
@@ -102,7 +108,7 @@ function newScheduleForm(presets, onCreated) {
     try {
       await api("/collection/schedules", { method: "POST", body: {
         name: name.value.trim(), preset_id: preset.value, cron_expression: when.cron.value.trim(),
-        timezone: zone.value.trim(), enabled: enabled.checked,
+        timezone: zone.value.trim(), enabled: enabled.checked, refresh: refresh.value || null,
       } });
       name.value = "";
       onCreated();
