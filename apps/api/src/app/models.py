@@ -19,6 +19,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     StringConstraints,
     WithJsonSchema,
     computed_field,
@@ -53,8 +57,15 @@ def iso_datetime_only(value: object) -> object:
 IsoDatetime = Annotated[datetime, BeforeValidator(iso_datetime_only)]
 
 
+# Request bodies take JSON scalars as they are: pydantic would turn "7" or true into 7 and 5 into "5", and a
+# request that sends the wrong type is a mistake to report (422), not to guess at. Every int, float, bool and str
+# field of a request model is one of pydantic's Strict types (StrictInt, StrictFloat, StrictBool, StrictStr) or
+# CleanStr; a StrictFloat still takes a JSON integer. Only the scalars: a model-wide strict mode would refuse the
+# JSON strings of UUIDs, date-times and enums (FastAPI validates the decoded JSON as Python objects).
+# tests/integration/test_strict_bodies.py sends each request model's fields the wrong types.
+
 # Text a person typed: no control characters, valid Unicode. Every string a request body carries is one.
-CleanStr = Annotated[str, AfterValidator(reject_control_characters)]
+CleanStr = Annotated[StrictStr, AfterValidator(reject_control_characters)]
 
 
 # PostgreSQL numeric (money, percentages): exact in Python, a JSON number on the wire.
@@ -575,7 +586,7 @@ class SellerIds(BaseModel):
 
 
 class SellerFlag(SellerIds):
-    flagged: bool = Field(strict=True, description="true or false (not 0/1 or a string)")
+    flagged: StrictBool = Field(description="true or false (not 0/1 or a string)")
 
 
 class SkippedName(BaseModel):
@@ -698,7 +709,9 @@ class PresetCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: PresetName
-    category_ids: list[str] = Field(min_length=1, max_length=200, description="Leaf ids from GET /amazon/categories")
+    category_ids: list[StrictStr] = Field(
+        min_length=1, max_length=200, description="Leaf ids from GET /amazon/categories"
+    )
     refresh: Refresh = Field(default="new", description=REFRESH_DESCRIPTION + " (runs of the preset)")
 
 
@@ -706,7 +719,7 @@ class PresetUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: PresetName | None = None
-    category_ids: list[str] | None = Field(default=None, min_length=1, max_length=200)
+    category_ids: list[StrictStr] | None = Field(default=None, min_length=1, max_length=200)
     refresh: Refresh | None = None
 
 
@@ -733,10 +746,10 @@ class ScheduleCreate(BaseModel):
 
     name: PresetName
     preset_id: UUID | None = None
-    category_ids: list[str] | None = Field(default=None, min_length=1, max_length=200)
+    category_ids: list[StrictStr] | None = Field(default=None, min_length=1, max_length=200)
     cron_expression: CleanStr = Field(max_length=200, description="Five fields (minute hour day month weekday)")
     timezone: CleanStr = Field(default="UTC", max_length=100, description="IANA time zone, e.g. America/New_York")
-    enabled: bool = True
+    enabled: StrictBool = True
     refresh: Refresh | None = Field(
         default=None, description=REFRESH_DESCRIPTION + ' (null: the preset\'s choice, else "new")'
     )
@@ -747,10 +760,10 @@ class ScheduleUpdate(BaseModel):
 
     name: PresetName | None = None
     preset_id: UUID | None = None
-    category_ids: list[str] | None = Field(default=None, min_length=1, max_length=200)
+    category_ids: list[StrictStr] | None = Field(default=None, min_length=1, max_length=200)
     cron_expression: CleanStr | None = Field(default=None, max_length=200)
     timezone: CleanStr | None = Field(default=None, max_length=100)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     refresh: Refresh | None = None
 
 
@@ -816,22 +829,20 @@ class CollectionSettingsUpdate(BaseModel):
     # Also the org's stored choices (`collection_settings`), where null is the server's default too.
     model_config = ConfigDict(extra="forbid")
 
-    max_open_runs: int | None = Field(default=None, ge=1, le=50, description="Open runs the org may have")
+    max_open_runs: StrictInt | None = Field(default=None, ge=1, le=50, description="Open runs the org may have")
     provider: Provider | None = None
-    ebay_pages_per_product: int | None = Field(default=None, ge=1, le=10)
-    price_min_multiplier: float | None = Field(
+    ebay_pages_per_product: StrictInt | None = Field(default=None, ge=1, le=10)
+    price_min_multiplier: StrictFloat | None = Field(
         default=None, ge=0.1, le=100, description="Low end of the eBay price window, x the Amazon price (3 decimals)"
     )
-    price_max_multiplier: float | None = Field(
+    price_max_multiplier: StrictFloat | None = Field(
         default=None, ge=0.1, le=100, description="High end of the eBay price window, x the Amazon price (3 decimals)"
     )
-    workers: int | None = Field(default=None, ge=1, le=5)
-    # Strict: "7" or true is a mistake to name, not a number to guess.
-    refresh_after_days: int | None = Field(
+    workers: StrictInt | None = Field(default=None, ge=1, le=5)
+    refresh_after_days: StrictInt | None = Field(
         default=None,
         ge=1,
         le=365,
-        strict=True,
         description='A run with refresh "new" searches a product again once its last search is this many days old',
     )
 
@@ -858,15 +869,17 @@ EventList = Annotated[
 ]
 # Length limits on the string itself (checked before the characters), so the error speaks of characters.
 WebhookUrl = Annotated[
-    str,
+    StrictStr,
     StringConstraints(min_length=1, max_length=2048),
     AfterValidator(reject_control_characters),
     Field(description="https, or http to a public address; loopback, private and link-local addresses are refused"),
 ]
-SubscriptionDescription = Annotated[str, StringConstraints(max_length=200), AfterValidator(reject_control_characters)]
+SubscriptionDescription = Annotated[
+    StrictStr, StringConstraints(max_length=200), AfterValidator(reject_control_characters)
+]
 # A plain address (no display name, no spaces): it goes into a mail header as it is.
 EmailAddress = Annotated[
-    str,
+    StrictStr,
     StringConstraints(max_length=254, pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$"),
     AfterValidator(reject_control_characters),
 ]
@@ -885,7 +898,7 @@ class WebhookUpdate(BaseModel):
 
     url: WebhookUrl | None = None
     events: EventList | None = None
-    enabled: bool | None = Field(default=None, description="true also clears an automatic disable")
+    enabled: StrictBool | None = Field(default=None, description="true also clears an automatic disable")
     description: SubscriptionDescription | None = None
 
 
@@ -900,7 +913,7 @@ class EmailUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     events: EventList | None = None
-    enabled: bool | None = Field(default=None, description="true also clears an automatic disable")
+    enabled: StrictBool | None = Field(default=None, description="true also clears an automatic disable")
 
 
 class SubscriptionOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -41,13 +42,20 @@ def _location(loc: Sequence[Any]) -> str:
     return ".".join(str(part) for part in loc) or "request"
 
 
+def _shown(value: object) -> str:
+    """A bad value as sent: JSON's spelling for numbers, booleans and null (5, true), so none reads as a string."""
+    if isinstance(value, bool | int | float) or value is None:
+        return json.dumps(value)
+    return quote(value)
+
+
 def describe_validation_errors(errors: Sequence[Any], limit: int = 3) -> str:
     """Pydantic's errors as one sentence, quoting at most a short prefix of each bad value."""
     parts = []
     for error in list(errors)[:limit]:
         message = f"{_location(error.get('loc', ()))}: {error.get('msg', 'invalid')}"
         if "input" in error and not isinstance(error["input"], dict | list):
-            message += f" (got {quote(error['input'])})"
+            message += f" (got {_shown(error['input'])})"
         parts.append(message)
     if len(errors) > limit:
         parts.append(f"and {len(errors) - limit} more")
