@@ -170,3 +170,5 @@ async def test_settings_take_numbers_only_as_numbers(live: LiveServer, make_iden
         response = await api.patch("/collection/settings", json={"workers": 3, "price_max_multiplier": 2})
         assert response.status_code == 200, response.text
         assert (response.json()["workers"], response.json()["price_max_multiplier"]) == (3, 2.0)
+        # The stored choices (numeric columns, read back as Decimal) are still read.
+        assert (await api.get("/collection/settings")).json() == response.json()
