@@ -37,10 +37,9 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-API_DIR = Path(__file__).resolve().parents[1]
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+from scratch_database import scratch_database
+
 LATENCY_BAR_MS = 50.0
 
 LOAD_SQL = """
@@ -289,22 +288,8 @@ def main() -> int:
     parser.add_argument("--big-seller", type=int, default=5_000, help="listings of the biggest seller (default 5,000)")
     parser.add_argument("--requests", type=int, default=200, help="timed requests per case (default 200)")
     args = parser.parse_args()
-    sys.path.insert(0, str(API_DIR))
-    from tests.support import create_database, drop_database, with_dbname
-
-    from app.db.migrations import apply_migrations
-
-    server_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    if urlsplit(server_url).hostname not in {"127.0.0.1", "localhost"}:
-        print("DATABASE_URL must point at 127.0.0.1", file=sys.stderr)
-        return 2
-    name = create_database(server_url, prefix="sc_evidence_bench")
-    try:
-        url = with_dbname(server_url, name)
-        apply_migrations(url)
+    with scratch_database("sc_evidence_bench") as (url, name):
         ok = asyncio.run(run(url, args))
-    finally:
-        drop_database(server_url, name)
     print(f"\n{'all bars met' if ok else 'FAILED: a bar was missed'}; database {name} dropped")
     return 0 if ok else 1
 

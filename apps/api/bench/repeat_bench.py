@@ -30,10 +30,9 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-API_DIR = Path(__file__).resolve().parents[1]
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+from scratch_database import scratch_database
+
 REPEAT_BAR = 0.45
 REFRESH_BAR = 0.10
 ESTIMATE_BAR = 0.10
@@ -124,22 +123,8 @@ def main() -> int:
     parser.add_argument("--churn", type=float, default=0.25, help="share of each list replaced per day (0.25)")
     parser.add_argument("--pages", type=int, default=3, help="eBay pages per product (default 3)")
     args = parser.parse_args()
-    sys.path.insert(0, str(API_DIR))
-    from tests.support import create_database, drop_database, with_dbname
-
-    from app.db.migrations import apply_migrations
-
-    server_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    if urlsplit(server_url).hostname not in {"127.0.0.1", "localhost"}:
-        print("DATABASE_URL must point at 127.0.0.1", file=sys.stderr)
-        return 2
-    name = create_database(server_url, prefix="sc_repeat_bench")
-    try:
-        url = with_dbname(server_url, name)
-        apply_migrations(url)
+    with scratch_database("sc_repeat_bench") as (url, name):
         ok = asyncio.run(run(url, args))
-    finally:
-        drop_database(server_url, name)
     print(f"\n{'all bars met' if ok else 'FAILED: a bar was missed'}; database {name} dropped")
     return 0 if ok else 1
 

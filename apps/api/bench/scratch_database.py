@@ -1,0 +1,34 @@
+"""A throwaway database for a benchmark: created on the local server of DATABASE_URL, migrated, dropped after."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+API_DIR = Path(__file__).resolve().parents[1]
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[tuple[str, str]]:
+    """Yield (url, name) of a fresh migrated database; exit 2 if DATABASE_URL is not a local server."""
+    sys.path.insert(0, str(API_DIR))
+    from tests.support import create_database, drop_database, with_dbname
+
+    from app.db.migrations import apply_migrations
+
+    server_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if urlsplit(server_url).hostname not in {"127.0.0.1", "localhost"}:
+        print("DATABASE_URL must point at 127.0.0.1", file=sys.stderr)
+        raise SystemExit(2)
+    name = create_database(server_url, prefix=prefix)
+    try:
+        url = with_dbname(server_url, name)
+        apply_migrations(url)
+        yield url, name
+    finally:
+        drop_database(server_url, name)
