@@ -32,11 +32,21 @@ def _bin(name: str) -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin" / name)
 
 
+def _server_user() -> pwd.struct_passwd:
+    """The server's OS user, created as the wheel creates it (`useradd`) on a machine where no embedded
+    server has run yet."""
+    try:
+        return pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        subprocess.run(["useradd", "-s", "/bin/bash", SERVER_USER], check=True, capture_output=True, text=True)
+        return pwd.getpwnam(SERVER_USER)
+
+
 def _as_server_user() -> dict[str, Any]:
     """subprocess arguments that run a command as the server's OS user (only needed as root)."""
     if os.geteuid() != 0:
         return {}
-    return {"user": SERVER_USER, "group": pwd.getpwnam(SERVER_USER).pw_gid}
+    return {"user": SERVER_USER, "group": _server_user().pw_gid}
 
 
 def postmaster_of(pgdata: Path) -> psutil.Process | None:
@@ -120,7 +130,7 @@ def own_cluster(prefix: str) -> Iterator[OwnCluster]:
     with open_data_dir(prefix) as data:
         data.mkdir()
         if os.geteuid() == 0:
-            entry = pwd.getpwnam(SERVER_USER)
+            entry = _server_user()
             os.chown(data, entry.pw_uid, entry.pw_gid)
         cluster = OwnCluster(pgdata=data / "pgdata", port=free_port())
         cluster.init()

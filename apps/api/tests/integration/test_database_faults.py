@@ -141,3 +141,53 @@ async def test_a_wait_passes_other_errors_at_once_and_a_bounded_one_gives_up(db_
     with pytest.raises(pg_errors.AdminShutdown):
         await asyncio.wait_for(wait.hold(away), 30)
     assert wait.since is not None  # still waiting: the caller pauses the run and waits unbounded
+
+
+async def test_a_step_that_hangs_has_the_database_probed_and_the_outage_announced_before_it_ends() -> None:
+    # A step waiting for a pooled connection while the server is down fails only at the pool's
+    # timeout (30 s); the probe (a real connection to a port nobody listens on) finds the outage first.
+    refused_url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+    published: list[ActivityEntry] = []
+    announced = asyncio.Event()
+
+    def publish(event: ActivityEntry) -> None:
+        published.append(event)
+        announced.set()
+
+    async def probe() -> None:
+        await (await psycopg.AsyncConnection.connect(refused_url, connect_timeout=2)).close()
+
+    wait = DatabaseWait(pause_after=600, publish=publish, probe=probe, probe_after=0.05)
+    release = asyncio.Event()
+
+    async def hangs() -> str:
+        await release.wait()
+        return "stored"
+
+    step = asyncio.create_task(wait.hold(hangs))
+    await asyncio.wait_for(announced.wait(), 30)
+    assert [e.action for e in published] == ["waiting_for_database"] and not step.done()
+    assert wait.waiting_since is not None
+    release.set()  # the database answers: the step ends, and so does the wait
+    assert await asyncio.wait_for(step, 30) == "stored"
+    assert [e.action for e in published] == ["waiting_for_database", "database_back"]
+    assert wait.since is None
+
+
+async def test_a_slow_step_on_a_database_that_answers_the_probe_is_no_outage(db_url: str) -> None:
+    probed = asyncio.Event()
+
+    async def probe() -> None:
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+            await conn.execute("SELECT 1")
+        probed.set()
+
+    wait = DatabaseWait(pause_after=600, publish=lambda e: pytest.fail(f"published {e.action}"), probe=probe,
+                        probe_after=0.05)  # fmt: skip
+
+    async def slow() -> int:
+        await probed.wait()  # still going when the probe has its answer
+        return 7
+
+    assert await asyncio.wait_for(wait.hold(slow), 30) == 7
+    assert wait.since is None

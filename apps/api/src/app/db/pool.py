@@ -123,6 +123,25 @@ async def connect_dedicated(pool: Pool) -> Conn:
     return await AsyncConnection.connect(conninfo, autocommit=True, row_factory=dict_row)
 
 
+# A probe's connection attempt gives up after this long (libpq's connect_timeout counts whole seconds, 2 at least).
+PROBE_CONNECT_SECONDS = 2
+
+
+async def probe_database(pool: Pool) -> None:
+    """Ask the pool's database directly, on a fresh connection: raises what it meets (a fault while it is away).
+
+    Outside the pool on purpose: a pool whose connections are all lent out is busy, not down, and
+    a step waiting for one must not be taken for an outage.
+    """
+    conninfo = pool.conninfo
+    if not isinstance(conninfo, str):
+        raise TypeError("the pool's conninfo must be a string")
+    async with asyncio.timeout(PROBE_CONNECT_SECONDS * 2):
+        conn = await AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=PROBE_CONNECT_SECONDS)
+        async with conn:
+            await conn.execute("SELECT 1")
+
+
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[Database]:
     """Resolve the server (embedded when no URL), migrate if asked, and hold a pool open."""

@@ -7,6 +7,11 @@ PostgreSQL and so can still be read while the database is away.
 
 A bounded wait gives up, raising the fault, once the outage has lasted the run's
 `db_outage_pause_seconds`: the executor then pauses the run for the database.
+
+A step may not fail at all for a long time: one waiting for a pooled connection while the server
+is down only ends with the pool's timeout (30 s). So a step still going after `PROBE_AFTER`
+seconds has the database asked directly (`probe`, a fresh connection outside the pool): if that
+meets a fault, the outage starts now, and is announced, while the step goes on waiting.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ WAIT_MAX = 3.0
 # earlier outage fails once and is replaced at once, which is not worth a notice.
 ANNOUNCE_AFTER = 0.5
 NOTICE_EVERY = 5.0
+# A step still going after this long has the database probed (at most one probe at a time).
+PROBE_AFTER = 1.0
 
 DATABASE_UNAVAILABLE = "database unavailable"
 DATABASE_WAIT_MESSAGE = "waiting for the database"
@@ -47,10 +54,14 @@ class DatabaseWait:
 
     pause_after: float
     publish: Callable[[ActivityEntry], None]
+    # Asks the database directly, raising what it meets (None: a slow step is only noticed when it fails).
+    probe: Callable[[], Awaitable[object]] | None = None
+    probe_after: float = PROBE_AFTER
     since: float | None = None  # monotonic start of the current outage
     since_at: datetime | None = None  # the same, as a wall-clock time for the API
     announced: bool = False
     _timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+    _probing: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
     def waited(self) -> float:
@@ -64,12 +75,20 @@ class DatabaseWait:
     async def hold(self, step: Callable[[], Awaitable[T]], *, bounded: bool = True) -> T:
         """`step()`, tried again on database faults until it succeeds (or, `bounded`, until the pause is due)."""
         if self.since is None:
-            # The usual case, on every item's critical path: one plain try, no retry machinery.
+            # The usual case, on every item's critical path: one plain try, no retry machinery
+            # (a timer, so a step that hangs has the database probed).
+            slow = asyncio.get_running_loop().call_later(self.probe_after, self._suspect) if self.probe else None
             try:
-                return await step()
+                result = await step()
             except Exception as exc:
                 if not self._should_retry(exc, bounded=bounded):
                     raise
+            else:
+                self.answered()  # a probe may have found the database away meanwhile: it answers now
+                return result
+            finally:
+                if slow is not None:
+                    slow.cancel()
         return await self._retried(step, bounded=bounded)
 
     async def _retried(self, step: Callable[[], Awaitable[T]], *, bounded: bool) -> T:
@@ -90,13 +109,34 @@ class DatabaseWait:
         """stamina's `on=` hook: database faults are waited out; anything else is not ours to retry."""
         if not is_database_fault(exc):
             return False
-        now = time.monotonic()
+        since = self._begin(exc)
+        return not bounded or time.monotonic() - since < self.pause_after
+
+    def _begin(self, exc: BaseException) -> float:
+        """The outage starts (unless it already has); returns when it did."""
         if self.since is None:
             logger.warning("the database does not answer: %s", exc)
-            self.since, self.since_at = now, datetime.now(UTC)
+            self.since, self.since_at = time.monotonic(), datetime.now(UTC)
             # A timer, not the next fault: a try may block for the pool's whole timeout.
             self._timer = asyncio.get_running_loop().call_later(ANNOUNCE_AFTER, self._notice)
-        return not bounded or now - self.since < self.pause_after
+        return self.since
+
+    def _suspect(self) -> None:
+        """A step has been going for `probe_after` seconds: ask the database directly, once at a time."""
+        if self.since is None and self._probing is None:
+            self._probing = asyncio.create_task(self._probe())
+
+    async def _probe(self) -> None:
+        assert self.probe is not None
+        try:
+            await self.probe()
+        except Exception as exc:
+            if is_database_fault(exc) and self.since is None:
+                self._begin(exc)
+            elif not is_database_fault(exc):
+                logger.warning("the database probe failed: %s", exc)
+        finally:
+            self._probing = None
 
     def _notice(self) -> None:
         if self.since is None:

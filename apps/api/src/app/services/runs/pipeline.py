@@ -27,7 +27,7 @@ from psycopg import errors as pg_errors
 from app import metrics
 from app.config import Settings
 from app.db.outage import is_database_fault
-from app.db.pool import Pool
+from app.db.pool import Pool, probe_database
 from app.errors import AppError, UpstreamError
 from app.models import ActivityAction, FoundSeller, Refresh
 from app.repositories import evidence as evidence_repo
@@ -140,7 +140,9 @@ class RunContext:
         # through it, so its callback is the single place events are published.
         self.runner = ParallelCollectionRunner(max_workers=self.settings.workers, on_activity=self._publish)
         self.meter = RequestMeter(prices_per_1000(self.settings))
-        self.outage = DatabaseWait(self.settings.db_outage_pause_seconds, self._publish)
+        self.outage = DatabaseWait(
+            self.settings.db_outage_pause_seconds, self._publish, probe=partial(probe_database, self.pool)
+        )
         self.start_phase("amazon")
 
     def start_phase(self, phase: str) -> None:
