@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -28,6 +28,7 @@ import psycopg
 import uvicorn
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from httpx_sse import aconnect_sse
 from psycopg import sql
 from starlette.types import ASGIApp
 
@@ -495,3 +496,52 @@ def describe_schema(url: str) -> str:
         for kind, query in _SCHEMA_QUERIES.items():
             lines += sorted(f"{kind} {row[0]}" for row in conn.execute(query).fetchall())
     return "\n".join(lines) + "\n"
+
+
+Event = dict[str, Any]
+
+
+@dataclass
+class FeedReader:
+    """One SSE connection, read in the background: events as {"sse_id": id, **data}."""
+
+    client: httpx.AsyncClient
+    url: str
+    last_id: str | None = None
+    events: list[Event] = field(default_factory=list)
+    ended: str = ""
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    def start(self) -> FeedReader:
+        self.task = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
+        try:
+            async with aconnect_sse(self.client, "GET", self.url, headers=headers) as sse:
+                async for item in sse.aiter_sse():
+                    if item.data:
+                        self.events.append({"sse_id": item.id, **json.loads(item.data)})
+                        self._changed.set()
+            self.ended = "closed"
+        except httpx.HTTPError as exc:
+            self.ended = f"broken: {type(exc).__name__}: {exc}"
+        self._changed.set()
+
+    async def until(self, predicate: Callable[[list[Event]], bool], timeout: float = 120) -> list[Event]:
+        """The events once `predicate` holds for them (an AssertionError if the feed ends first)."""
+
+        async def wait() -> None:
+            while not predicate(self.events):
+                if self.ended:
+                    raise AssertionError(f"feed {self.url} ended ({self.ended}) first: {self.events[-3:]}")
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(wait(), timeout)
+        return self.events
+
+    def ids(self) -> list[int]:
+        return [int(e["sse_id"]) for e in self.events if e["sse_id"]]

@@ -191,3 +191,21 @@ async def test_a_slow_step_on_a_database_that_answers_the_probe_is_no_outage(db_
 
     assert await asyncio.wait_for(wait.hold(slow), 30) == 7
     assert wait.since is None
+
+
+async def test_closing_a_wait_cancelled_mid_outage_leaves_no_reminder_behind() -> None:
+    refused_url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+    announced = asyncio.Event()
+
+    async def probe() -> None:
+        await (await psycopg.AsyncConnection.connect(refused_url, connect_timeout=2)).close()
+
+    wait = DatabaseWait(pause_after=600, publish=lambda _e: announced.set(), probe=probe, probe_after=0.05)
+    step = asyncio.create_task(wait.hold(asyncio.Event().wait))
+    await asyncio.wait_for(announced.wait(), 30)
+    step.cancel()  # a user's pause cancels the workers while the database is away
+    with pytest.raises(asyncio.CancelledError):
+        await step
+    assert wait._timer is not None  # the next reminder is due: nothing else would ever stop it
+    wait.close()
+    assert wait._timer is None and wait.since is None and wait.waiting_since is None

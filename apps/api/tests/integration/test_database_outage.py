@@ -13,25 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from httpx_sse import aconnect_sse
 
 from app.services.catalogue import catalogue_document
 from tests.pg_cluster import OwnCluster, kill9_postmaster, own_cluster, postmaster_of, socket_url
 from tests.redis_support import redis_url, unique_prefix
 from tests.support import (
     CLI,
+    Event,
+    FeedReader,
     ServedProcess,
     child_env,
     demo_env,
@@ -41,49 +40,9 @@ from tests.support import (
     served_process,
 )
 
-Event = dict[str, Any]
 CATEGORIES = leaf_ids(catalogue_document())[:3]
 # Slow enough that the run is still going when the outage starts and after it ends.
 LATENCY_MS = "600"
-
-
-@dataclass
-class FeedReader:
-    """One SSE connection, read in the background."""
-
-    client: httpx.AsyncClient
-    url: str
-    events: list[Event] = field(default_factory=list)
-    ended: str = ""
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-
-    def start(self) -> FeedReader:
-        self.task = asyncio.create_task(self._read())
-        return self
-
-    async def _read(self) -> None:
-        try:
-            async with aconnect_sse(self.client, "GET", self.url) as sse:
-                async for item in sse.aiter_sse():
-                    if item.data:
-                        self.events.append({"sse_id": item.id, **json.loads(item.data)})
-                        self._changed.set()
-            self.ended = "closed"
-        except httpx.HTTPError as exc:
-            self.ended = f"broken: {type(exc).__name__}: {exc}"
-        self._changed.set()
-
-    async def until(self, predicate: Callable[[list[Event]], bool], timeout: float) -> list[Event]:
-        async def wait() -> None:
-            while not predicate(self.events):
-                if self.ended:
-                    raise AssertionError(f"feed ended ({self.ended}) first: {self.events[-3:]}")
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(wait(), timeout)
-        return self.events
 
 
 def run_event(action: str) -> Callable[[list[Event]], bool]:

@@ -8,63 +8,22 @@ completes it; a client that reconnects to B with its last id gets every later ev
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
-from httpx_sse import aconnect_sse
 
 from tests.redis_support import redis_url, unique_prefix
-from tests.support import ServedProcess, create_token, demo_env, finished_exactly, leaf_ids, served_process
-
-Event = dict[str, Any]
-
-
-@dataclass
-class FeedReader:
-    """One SSE connection, read in the background: events as {"sse_id": id, **data}."""
-
-    client: httpx.AsyncClient
-    url: str
-    last_id: str | None = None
-    events: list[Event] = field(default_factory=list)
-    ended: str = ""
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-
-    def start(self) -> FeedReader:
-        self.task = asyncio.create_task(self._read())
-        return self
-
-    async def _read(self) -> None:
-        headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
-        try:
-            async with aconnect_sse(self.client, "GET", self.url, headers=headers) as sse:
-                async for item in sse.aiter_sse():
-                    if item.data:
-                        self.events.append({"sse_id": item.id, **json.loads(item.data)})
-                        self._changed.set()
-            self.ended = "closed"
-        except httpx.HTTPError as exc:
-            self.ended = f"broken: {type(exc).__name__}"
-        self._changed.set()
-
-    async def until(self, predicate: Callable[[list[Event]], bool], timeout: float = 120) -> list[Event]:
-        async def wait() -> None:
-            while not predicate(self.events):
-                if self.ended:
-                    raise AssertionError(f"feed {self.url} ended ({self.ended}) first: {self.events[-3:]}")
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(wait(), timeout)
-        return self.events
-
-    def ids(self) -> list[int]:
-        return [int(e["sse_id"]) for e in self.events if e["sse_id"]]
+from tests.support import (
+    Event,
+    FeedReader,
+    ServedProcess,
+    create_token,
+    demo_env,
+    finished_exactly,
+    leaf_ids,
+    served_process,
+)
 
 
 def has(action: str, after: int = 0) -> Callable[[list[Event]], bool]:

@@ -358,6 +358,13 @@ class RunExecutor:
 
     async def _execute(self, ctx: RunContext) -> None:
         """Run the phases to the end; a database outage is waited out and the run goes on from where it was."""
+        try:
+            await self._execute_phases(ctx)
+        finally:
+            # A step cancelled mid-wait (a pause, a cancel, a shutdown) leaves no reminder timer behind.
+            ctx.outage.close()
+
+    async def _execute_phases(self, ctx: RunContext) -> None:
         run_id = ctx.run_id
         while True:
             try:

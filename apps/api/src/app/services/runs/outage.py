@@ -158,6 +158,16 @@ class DatabaseWait:
         self.since = self.since_at = None
         self.announced = False
 
+    def close(self) -> None:
+        """The run's execution here ends: no more notices, no probe left running (the wait ends unsaid)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._probing is not None:
+            self._probing.cancel()
+        self.since = self.since_at = None
+        self.announced = False
+
     def _publish(self, action: ActivityAction, message: str | None) -> None:
         event = ActivityEntry.create(0, "run", action, duration_ms=int(self.waited * 1000), error_message=message)
         try:
