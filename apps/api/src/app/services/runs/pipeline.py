@@ -43,6 +43,7 @@ from app.services.activity_stream import ActivityBackend
 from app.services.parallel_runner import (
     ActivityEvent,
     CollectionPausedException,
+    Deferred,
     ParallelCollectionRunner,
     create_activity_event,
 )
@@ -492,8 +493,14 @@ def _named(found: dict[str, EbaySeller], new: list[str], known: list[str]) -> li
     return named[:FOUND_SELLERS_NAMED]
 
 
-async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worker_id: int) -> int:
-    """Search eBay for one product (up to N pages) and upsert the sellers found."""
+def _short(title: str) -> str:
+    """A product's title as its events show it."""
+    title = title.strip()
+    return title if len(title) <= 60 else title[:59] + "…"
+
+
+async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worker_id: int) -> int | Deferred[int]:
+    """Search eBay for one product (up to N pages); upserting the sellers found is left to the worker's writer."""
     product = item.payload
     title = (product.title or "").strip()
     price = _usable_price(product.price)
@@ -501,7 +508,7 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
         await _stored(ctx, _store_skipped, item, "no title" if not title else "no usable price")
         return 0
 
-    short_title = title if len(title) <= 60 else title[:59] + "…"
+    short_title = _short(title)
     category = product.category
     settings = ctx.settings
     window = PriceWindow.around(price, settings.price_min_multiplier, settings.price_max_multiplier)
@@ -527,12 +534,32 @@ async def process_product(ctx: RunContext, item: WorkItem[ProductPayload], worke
         asin=product.asin, title=title, price=price, currency=product.currency, category_id=product.category_id,
         rank=product.position, window_low=window.low, window_high=window.high,
     )  # fmt: skip
-    new, known = await _stored(ctx, _store_sellers, item, upserts, searched, list(listings.values()))
+    # The commit and the events after it run as this worker's writer while it searches its next product.
+    return Deferred(
+        partial(_finish_product, ctx, item, worker_id, (upserts, searched, list(listings.values())), found, started)
+    )
+
+
+async def _finish_product(
+    ctx: RunContext,
+    item: WorkItem[ProductPayload],
+    worker_id: int,
+    results: tuple[list[sellers_repo.SellerUpsert], evidence_repo.ProductSearched, list[evidence_repo.ListingEvidence]],
+    found: dict[str, EbaySeller],
+    started: float,
+) -> int:
+    """A searched product's writer: commit its sellers and evidence, then publish its events.
+
+    Until the commit lands (a database outage included) the results wait here, in memory.
+    """
+    upserts = results[0]
+    new, known = await _stored(ctx, _store_sellers, item, *results)
     metrics.ITEMS_PROCESSED.labels(ItemKind.PRODUCT.value).inc()
     await _flush_usage(ctx)
+    product = item.payload
     await ctx.emit(
         create_activity_event(
-            worker_id, "ebay", "found", product_name=short_title, category=category,
+            worker_id, "ebay", "found", product_name=_short(product.title or ""), category=product.category,
             items_count=len(upserts), new_sellers_count=len(new), duration_ms=ms_since(started),
             sellers=_named(found, new, known) or None,
         )
@@ -631,14 +658,32 @@ async def run_amazon_phase(ctx: RunContext) -> None:
 
 async def _product_step(
     ctx: RunContext, profiles: ProfileRefresher, item: WorkItem[ProductPayload], worker_id: int
-) -> int:
+) -> int | Deferred[int]:
+    done = partial(_product_done, ctx, profiles)
     try:
-        return await process_product(ctx, item, worker_id)
+        outcome = await process_product(ctx, item, worker_id)
+    except BaseException:
+        done()
+        raise
+    if not isinstance(outcome, Deferred):
+        done()
+        return outcome
+    return Deferred(partial(_then, outcome.finish, done))
+
+
+async def _then(finish: Callable[[], Awaitable[T]], done: Callable[[], None]) -> T:
+    try:
+        return await finish()
     finally:
-        ctx.products_left -= 1
-        if ctx.products_left < ctx.settings.workers:
-            # The phase's tail: workers fall idle, so profiles catch up now and little is left for the end.
-            profiles.nudge()
+        done()
+
+
+def _product_done(ctx: RunContext, profiles: ProfileRefresher) -> None:
+    """A product is stored, skipped or failed (or given up by a stop)."""
+    ctx.products_left -= 1
+    if ctx.products_left < ctx.settings.workers:
+        # The phase's tail: workers fall idle, so profiles catch up now and little is left for the end.
+        profiles.nudge()
 
 
 async def run_ebay_phase(ctx: RunContext) -> None:
