@@ -332,7 +332,13 @@ async def _store_failure(ctx: RunContext, item: WorkItem[Any], message: str) -> 
 
 
 async def _mark_processing(ctx: RunContext, item: WorkItem[Any], worker_id: int) -> None:
-    async with ctx.pool.connection() as conn:
+    """One round trip (pipeline mode), and no wait for the WAL flush: the mark is advisory.
+
+    A mark lost to a crash leaves its item pending with one attempt fewer counted, which is what
+    `release_in_flight` would make of it anyway; the item's outcome is committed durably, later.
+    """
+    async with ctx.pool.connection() as conn, conn.pipeline(), conn.transaction():
+        await conn.execute("SET LOCAL synchronous_commit = off")
         await items_repo.mark_processing(conn, item_id=item.id, worker_id=worker_id)
 
 
