@@ -5,6 +5,8 @@ Every category and product is a durable work item. A worker claims an item, call
 Retry-After), then
 commits the item's results and the run's counters in one transaction, and only then publishes
 the item's events. So a pause, crash or restart never loses finished work and never re-fetches it.
+A searched product's commit and events run in its worker's writer (`Deferred`), while the worker
+already searches its next product: the commit is off the worker's path, not out of its order.
 """
 
 from __future__ import annotations
