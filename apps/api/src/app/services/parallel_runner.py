@@ -203,7 +203,7 @@ class ParallelCollectionRunner:
                         # At most one task waits per writer: the previous one settles before this one starts.
                         if writer is not None:
                             try:
-                                await self._settle(writer, worker_id, phase, results)
+                                await self._settle(writer, results)
                             except asyncio.CancelledError:
                                 state.unprocessed.append(task)
                                 raise
@@ -222,12 +222,10 @@ class ParallelCollectionRunner:
         finally:
             if writer is not None:
                 # Stopping or done: the task in the writer is committed (or given up) before the worker ends.
-                await self._settle(writer, worker_id, phase, results, stopping=True)
+                await self._settle(writer, results, stopping=True)
         return results
 
-    async def _settle(
-        self, writer: asyncio.Task[Any], worker_id: int, phase: str, results: list[Any], *, stopping: bool = False
-    ) -> None:
+    async def _settle(self, writer: asyncio.Task[Any], results: list[Any], *, stopping: bool = False) -> None:
         """Wait for a writer and count its task's outcome (past `WRITER_GRACE` when `stopping`: give it up)."""
         state = self._state
         try:
