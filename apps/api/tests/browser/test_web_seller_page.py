@@ -164,6 +164,14 @@ def test_open_a_seller_from_the_list_sorted_by_score_and_see_its_reasons_and_lis
     page.get_by_label("Min score").blur()
     screenshot_1280 = screenshot(page, "sellers-1280")
     page.set_viewport_size({"width": 390, "height": 844})
+    # On a phone each seller is a card: nothing scrolls sideways, and every figure of a row is on screen.
+    wrap = page.locator(".table-wrap").evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert wrap[0] <= wrap[1], wrap
+    for label in ("Products", "Markup", "Feedback", "Seen", "Added"):
+        cell = first.locator(f'td[data-label="{label}"]')
+        expect(cell).to_be_visible()
+        box = cell.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (label, box)
     screenshot_390 = _screenshot_at(page, "sellers-390", "#seller-search")
     page.set_viewport_size({"width": 1280, "height": 900})
 

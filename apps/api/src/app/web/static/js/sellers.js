@@ -75,9 +75,13 @@ export function mount(view) {
     const rename = h("button", { type: "button", class: "ghost", text: "Rename" });
     const del = h("button", { type: "button", class: "ghost danger", text: "Delete" });
     const tr = h("tr", { class: "seller-row", dataset: { sellerId: s.id } }, h("td", {}, box), name, h("td", { class: "score-col" }, scoreBar(s.score)),
-      h("td", { class: "num", text: num(s.products_matched) }), h("td", { class: "num", text: markup(s.median_markup) }),
-      h("td", { class: "num", text: feedback(s.feedback_score, s.feedback_percent) }), h("td", { class: "num", text: num(s.times_seen) }),
-      h("td", {}, flag), h("td", { text: dateTime(s.created_at) }), h("td", {}, h("div", { class: "row" }, rename, del), rowErr.el));
+      // data-label: on a phone each row is a card, and each figure shows under its column's name.
+      h("td", { class: "num", dataset: { label: "Products" }, text: num(s.products_matched) }),
+      h("td", { class: "num", dataset: { label: "Markup" }, text: markup(s.median_markup) }),
+      h("td", { class: "num", dataset: { label: "Feedback" }, text: feedback(s.feedback_score, s.feedback_percent) }),
+      h("td", { class: "num", dataset: { label: "Seen" }, text: num(s.times_seen) }),
+      h("td", {}, flag), h("td", { dataset: { label: "Added" }, text: dateTime(s.created_at) }),
+      h("td", {}, h("div", { class: "row" }, rename, del), rowErr.el));
     flag.addEventListener("click", async () => {
       rowErr.clear();
       try {
