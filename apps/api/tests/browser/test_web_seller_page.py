@@ -48,6 +48,8 @@ HOSTILE_URLS = [
     "data:text/html,<script>alert(1)</script>",
     "https://xn--ebay-evil.example/",
     "https://ebay.evil/",
+    "https://m.ebay.com.evil.example/itm/1",
+    "https://pages.ebay.com/x",
     "",
 ]
 SAFE_URLS = [
@@ -56,6 +58,7 @@ SAFE_URLS = [
     "https://www.amazon.de/dp/B000000001",
     "https://www.amazon.com",
     "https://www.ebay.com/usr/a%2Fb%20c%3F",
+    "https://m.ebay.com/itm/123",
 ]
 
 
@@ -85,6 +88,9 @@ def _finished(page: Page, server: ServedProcess, org: dict[str, Any]) -> None:
     """Sign in on the run's page and wait there until the run has completed (its last event arrives live)."""
     sign_in(page, server.base, org["token"], f"/runs/{org['run']['id']}")
     expect(page.locator(".badge-slot")).to_have_attribute("data-status", "completed", timeout=240_000)
+    # The feed is settled once the run's own last card is in it: the badge can turn before the cards
+    # still waiting for the next frame are written, and those would shift the cards a test reads by position.
+    expect(page.locator('#feed li[data-action="complete"].banner-complete')).to_have_count(1)
 
 
 def _keep(path: Path, name: str) -> None:

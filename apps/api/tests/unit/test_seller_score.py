@@ -150,6 +150,9 @@ def test_title_normalisation() -> None:
         ("https://user@www.ebay.com/", False),
         ("https://www.ebay.com:8443/itm/1", False),
         ("https://pages.ebay.com/x", False),
+        ("https://m.ebay.com/itm/123", True),  # eBay's mobile site
+        ("https://m.ebay.com.evil.example/itm/1", False),
+        ("https://m.www.ebay.com/itm/1", False),
         ("https://www.ebay.com/itm/1 onmouseover=x", False),
         ("https://www.ebay.com/\\evil", False),
         ("https://[::1/", False),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-# eBay's and Amazon's own sites (https://www.<host>); a subdomain other than www is not accepted.
+# eBay's and Amazon's own sites (https://<host>, www.<host> or m.<host>, the mobile site); no other subdomain.
 EBAY_HOSTS = frozenset(
     f"ebay.{tld}"
     for tld in ("com", "co.uk", "de", "ca", "com.au", "fr", "it", "es", "at", "ch", "ie", "nl", "be", "pl", "ph",
@@ -31,21 +31,21 @@ def _sites(hosts: frozenset[str]) -> str:
     return "|".join(re.escape(site) for site in sorted(hosts))
 
 
-# https, an optional "www.", one of the sites, then nothing (no credentials, no port) or a path without
+# https, an optional "www." or "m.", one of the sites, then nothing (no credentials, no port) or a path without
 # white space, control characters or backslashes. One regular expression, so the check costs about a
 # microsecond, and the same expression serves PostgreSQL (url_pattern) for the exports.
 _PATH = r"(/[^\x00-\x20\x7f\\]*)?"
-_MARKETPLACE = re.compile(rf"https://(www\.)?({_sites(MARKETPLACE_HOSTS)}){_PATH}")
-_EBAY = re.compile(rf"https://(www\.)?({_sites(EBAY_HOSTS)}){_PATH}")
+_MARKETPLACE = re.compile(rf"https://(www\.|m\.)?({_sites(MARKETPLACE_HOSTS)}){_PATH}")
+_EBAY = re.compile(rf"https://(www\.|m\.)?({_sites(EBAY_HOSTS)}){_PATH}")
 
 
 def marketplace_url(value: object, hosts: frozenset[str] = MARKETPLACE_HOSTS) -> str | None:
-    """`value` if it is an https URL on one of `hosts` (bare or www.), without credentials or port; else None."""
+    """`value` if it is an https URL on one of `hosts` (bare, www. or m.), without credentials or port; else None."""
     if not isinstance(value, str) or len(value) > MAX_URL_LENGTH:
         return None
     pattern = _MARKETPLACE if hosts is MARKETPLACE_HOSTS else _EBAY if hosts is EBAY_HOSTS else None
     if pattern is None:
-        pattern = re.compile(rf"https://(www\.)?({_sites(hosts)}){_PATH}")
+        pattern = re.compile(rf"https://(www\.|m\.)?({_sites(hosts)}){_PATH}")
     return value if pattern.fullmatch(value) else None
 
 
@@ -72,4 +72,4 @@ def is_item_id(value: object) -> bool:
 
 def url_pattern(hosts: frozenset[str] = MARKETPLACE_HOSTS) -> str:
     """The same check as `marketplace_url`, as a PostgreSQL regular expression (for exports made by COPY)."""
-    return rf"^https://(www\.)?({_sites(hosts)})(/[^[:cntrl:][:space:]\\]*)?$"
+    return rf"^https://(www\.|m\.)?({_sites(hosts)})(/[^[:cntrl:][:space:]\\]*)?$"

@@ -3,7 +3,7 @@
 // (`javascript:...`, `http://...`, `https://ebay.com.evil.example/`) is shown as plain text.
 //
 // The same rule as the server's (app/scrapers/links.py, which the API applies before answering):
-// https, the bare site or its www., no credentials or port, a path without white space, control
+// https, the bare site, its www. or its m. (mobile), no credentials or port, a path without white space, control
 // characters or backslashes. The server already drops anything else; this is the page's own check,
 // so no code path can turn upstream text into a link by mistake. A browser test checks both agree.
 
@@ -15,7 +15,7 @@ export const MARKETPLACE_SITES = [...EBAY_TLDS.map((t) => `ebay.${t}`), ...AMAZO
 const MAX_URL_LENGTH = 2048;
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-const SAFE = new RegExp(`^https://(www\\.)?(${MARKETPLACE_SITES.map(escape).join("|")})(/[^\\x00-\\x20\\x7f\\\\]*)?$`);
+const SAFE = new RegExp(`^https://(www\\.|m\\.)?(${MARKETPLACE_SITES.map(escape).join("|")})(/[^\\x00-\\x20\\x7f\\\\]*)?$`);
 
 /** `value` if it is an https URL on eBay's or Amazon's own sites, else null. */
 export function marketplaceUrl(value) {
