@@ -117,10 +117,15 @@ async def _discard_if_left_in_pipeline_mode(conn: AsyncConnection[DictRow]) -> N
 
 async def connect_dedicated(pool: Pool) -> Conn:
     """A connection outside the pool, to the pool's database (for LISTEN, which holds it for good)."""
+    return await AsyncConnection.connect(_conninfo(pool), autocommit=True, row_factory=dict_row)
+
+
+def _conninfo(pool: Pool) -> str:
+    """The pool's connection string, for a connection of its own outside the pool."""
     conninfo = pool.conninfo
     if not isinstance(conninfo, str):
         raise TypeError("the pool's conninfo must be a string")
-    return await AsyncConnection.connect(conninfo, autocommit=True, row_factory=dict_row)
+    return conninfo
 
 
 # A probe's connection attempt gives up after this long (libpq's connect_timeout counts whole seconds, 2 at least).
@@ -133,11 +138,8 @@ async def probe_database(pool: Pool) -> None:
     Outside the pool on purpose: a pool whose connections are all lent out is busy, not down, and
     a step waiting for one must not be taken for an outage.
     """
-    conninfo = pool.conninfo
-    if not isinstance(conninfo, str):
-        raise TypeError("the pool's conninfo must be a string")
     async with asyncio.timeout(PROBE_CONNECT_SECONDS * 2):
-        conn = await AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=PROBE_CONNECT_SECONDS)
+        conn = await AsyncConnection.connect(_conninfo(pool), autocommit=True, connect_timeout=PROBE_CONNECT_SECONDS)
         async with conn:
             await conn.execute("SELECT 1")
 

@@ -131,9 +131,9 @@ class DatabaseWait:
         try:
             await self.probe()
         except Exception as exc:
-            if is_database_fault(exc) and self.since is None:
-                self._begin(exc)
-            elif not is_database_fault(exc):
+            if is_database_fault(exc):
+                self._begin(exc)  # a no-op if a failed step began the outage meanwhile
+            else:
                 logger.warning("the database probe failed: %s", exc)
         finally:
             self._probing = None
