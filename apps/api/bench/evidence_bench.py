@@ -28,7 +28,6 @@ Exit 0 when both latency bars hold and the ranking beats the baseline's AUC, els
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import statistics
@@ -38,7 +37,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from scratch_database import scratch_database
+from scratch_database import run_on_scratch_database
 
 LATENCY_BAR_MS = 50.0
 
@@ -288,10 +287,7 @@ def main() -> int:
     parser.add_argument("--big-seller", type=int, default=5_000, help="listings of the biggest seller (default 5,000)")
     parser.add_argument("--requests", type=int, default=200, help="timed requests per case (default 200)")
     args = parser.parse_args()
-    with scratch_database("sc_evidence_bench") as (url, name):
-        ok = asyncio.run(run(url, args))
-    print(f"\n{'all bars met' if ok else 'FAILED: a bar was missed'}; database {name} dropped")
-    return 0 if ok else 1
+    return run_on_scratch_database("sc_evidence_bench", lambda url: run(url, args))
 
 
 if __name__ == "__main__":

@@ -25,13 +25,12 @@ it). Exit 0 when all bars hold.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from scratch_database import scratch_database
+from scratch_database import run_on_scratch_database
 
 REPEAT_BAR = 0.45
 REFRESH_BAR = 0.10
@@ -123,10 +122,7 @@ def main() -> int:
     parser.add_argument("--churn", type=float, default=0.25, help="share of each list replaced per day (0.25)")
     parser.add_argument("--pages", type=int, default=3, help="eBay pages per product (default 3)")
     args = parser.parse_args()
-    with scratch_database("sc_repeat_bench") as (url, name):
-        ok = asyncio.run(run(url, args))
-    print(f"\n{'all bars met' if ok else 'FAILED: a bar was missed'}; database {name} dropped")
-    return 0 if ok else 1
+    return run_on_scratch_database("sc_repeat_bench", lambda url: run(url, args))
 
 
 if __name__ == "__main__":

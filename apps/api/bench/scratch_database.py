@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,3 +33,11 @@ def scratch_database(prefix: str) -> Iterator[tuple[str, str]]:
         yield url, name
     finally:
         drop_database(server_url, name)
+
+
+def run_on_scratch_database(prefix: str, bench: Callable[[str], Awaitable[bool]]) -> int:
+    """A benchmark's exit status: `bench(url)` on a scratch database, then whether every bar was met."""
+    with scratch_database(prefix) as (url, name):
+        ok = asyncio.run(bench(url))
+    print(f"\n{'all bars met' if ok else 'FAILED: a bar was missed'}; database {name} dropped")
+    return 0 if ok else 1
