@@ -213,10 +213,8 @@ class ParallelCollectionRunner:
                             break
                         writer = asyncio.create_task(self._attempt(task, worker_id, phase, outcome.finish))
                         state.writers[writer] = task
-                    elif outcome is not _FAILED:
-                        results.append(outcome)
-                        state.results.append(outcome)
-                        await self.reset_failures()
+                    else:
+                        await self._record(outcome, results)
                 finally:
                     self.work_queue.task_done()
         finally:
@@ -242,10 +240,13 @@ class ParallelCollectionRunner:
             if task is not None:
                 state.unprocessed.append(task)
             return
-        outcome = writer.result()
+        await self._record(writer.result(), results)
+
+    async def _record(self, outcome: Any, results: list[Any]) -> None:
+        """Count a task's outcome: a success is a result, and ends a run of consecutive failures."""
         if outcome is not _FAILED:
             results.append(outcome)
-            state.results.append(outcome)
+            self._state.results.append(outcome)
             await self.reset_failures()
 
     async def _give_up_writers(self) -> None:
